@@ -1,0 +1,106 @@
+//! The stored shape of a credential, shared by both stores so they cannot drift apart.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::clock::rfc3339;
+use crate::credentials::{CredentialSlot, ProviderData, ProxyValue, StoreError, StoredCredential};
+use crate::crypto::{ALGORITHM, SealedValue};
+use crate::tenant::TenantId;
+
+/// Partition key of a tenant's items.
+pub(crate) fn partition_key(tenant: &TenantId) -> String {
+    format!("TENANT#{tenant}")
+}
+
+/// Sort key of a credential slot.
+pub(crate) fn credential_sort_key(slot: &CredentialSlot) -> String {
+    format!("CREDENTIAL#{}#{}", slot.provider, slot.credential_type)
+}
+
+/// A credential as an item: flat, strings and numbers only, binary as base64.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CredentialItem {
+    pub pk: String,
+    pub sk: String,
+    pub tenant_id: String,
+    pub provider: String,
+    #[serde(rename = "type")]
+    pub credential_type: String,
+    pub proxy: String,
+    pub provider_data: ProviderData,
+    pub key_id: String,
+    pub algorithm: String,
+    pub wrapped_key: String,
+    pub nonce: String,
+    pub ciphertext: String,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub tracking_id: String,
+}
+
+impl From<&StoredCredential> for CredentialItem {
+    fn from(record: &StoredCredential) -> Self {
+        Self {
+            pk: partition_key(&record.slot.tenant),
+            sk: credential_sort_key(&record.slot),
+            tenant_id: record.slot.tenant.to_string(),
+            provider: record.slot.provider.to_string(),
+            credential_type: record.slot.credential_type.to_string(),
+            proxy: record.proxy.to_string(),
+            provider_data: record.provider_data.clone(),
+            key_id: record.sealed_key.key_id.clone(),
+            algorithm: ALGORITHM.to_owned(),
+            wrapped_key: STANDARD.encode(&record.sealed_key.wrapped_key),
+            nonce: STANDARD.encode(&record.sealed_key.nonce),
+            ciphertext: STANDARD.encode(&record.sealed_key.ciphertext),
+            version: record.version,
+            created_at: rfc3339(record.created_at),
+            updated_at: rfc3339(record.updated_at),
+            tracking_id: record.tracking_id.clone(),
+        }
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("credential item: bad {what}"))
+}
+
+impl TryFrom<CredentialItem> for StoredCredential {
+    type Error = StoreError;
+
+    fn try_from(item: CredentialItem) -> Result<Self, StoreError> {
+        let slot = CredentialSlot {
+            tenant: TenantId::parse(&item.tenant_id).map_err(|_| corrupt("tenant_id"))?,
+            provider: item.provider.parse().map_err(|()| corrupt("provider"))?,
+            credential_type: item.credential_type.parse().map_err(|()| corrupt("type"))?,
+        };
+        if item.pk != partition_key(&slot.tenant) || item.sk != credential_sort_key(&slot) {
+            return Err(corrupt("key"));
+        }
+        if item.algorithm != ALGORITHM {
+            return Err(corrupt("algorithm"));
+        }
+        let bytes = |v: &str, what| STANDARD.decode(v).map_err(|_| corrupt(what));
+        let instant = |v: &str, what| OffsetDateTime::parse(v, &Rfc3339).map_err(|_| corrupt(what));
+        Ok(Self {
+            proxy: ProxyValue::from_stored(item.proxy),
+            provider_data: item.provider_data,
+            sealed_key: SealedValue {
+                key_id: item.key_id,
+                wrapped_key: bytes(&item.wrapped_key, "wrapped_key")?,
+                nonce: bytes(&item.nonce, "nonce")?,
+                ciphertext: bytes(&item.ciphertext, "ciphertext")?,
+            },
+            version: item.version,
+            created_at: instant(&item.created_at, "created_at")?,
+            updated_at: instant(&item.updated_at, "updated_at")?,
+            tracking_id: item.tracking_id,
+            slot,
+        })
+    }
+}

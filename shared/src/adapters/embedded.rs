@@ -1,0 +1,168 @@
+//! The embedded store: one SQLite file under the data directory.
+//!
+//! It mirrors the DynamoDB single-table layout (`pk`, `sk`, a `version`, the item body as JSON) and
+//! gives the same guarantees: every write is one transaction, conditional writes check the version
+//! inside it. SQLite's file locking lets the admin CLI read and seed while the server runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::credential_item::{CredentialItem, credential_sort_key, partition_key};
+use crate::credentials::{
+    CredentialSlot, CredentialStore, ExpectedVersion, SaveError, StoreError, StoredCredential,
+};
+
+/// A file-backed store; cheap to clone, one connection shared behind a mutex.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    connection: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl EmbeddedStore {
+    /// The database file's name inside the data directory.
+    pub const FILE_NAME: &'static str = "cofre.db";
+
+    /// Opens (creating if needed) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(unavailable)?;
+        let path = data_dir.join(Self::FILE_NAME);
+        let connection = Connection::open(&path).map_err(unavailable)?;
+        connection
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(unavailable)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 CREATE TABLE IF NOT EXISTS items (
+                     pk TEXT NOT NULL,
+                     sk TEXT NOT NULL,
+                     version INTEGER NOT NULL,
+                     body TEXT NOT NULL,
+                     PRIMARY KEY (pk, sk)
+                 ) WITHOUT ROWID;",
+            )
+            .map_err(unavailable)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` in one immediate (write-locking) transaction on a blocking thread. The transaction
+    /// commits when `work` returns `Ok`, and rolls back otherwise.
+    pub async fn transaction<T, E>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        let task = tokio::task::spawn_blocking(move || {
+            let mut connection = connection
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let value = work(&tx)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(value)
+        });
+        task.await.map_err(|e| E::from(unavailable(e)))?
+    }
+}
+
+/// Reads one item's body.
+fn read_body(tx: &Transaction<'_>, pk: &str, sk: &str) -> Result<Option<String>, StoreError> {
+    tx.query_row(
+        "SELECT body FROM items WHERE pk = ?1 AND sk = ?2",
+        params![pk, sk],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(unavailable)
+}
+
+fn decode(body: &str) -> Result<StoredCredential, StoreError> {
+    let item: CredentialItem = serde_json::from_str(body).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "credential item: {:?} error at column {}",
+            e.classify(),
+            e.column()
+        ))
+    })?;
+    item.try_into()
+}
+
+impl From<StoreError> for SaveError {
+    fn from(e: StoreError) -> Self {
+        Self::Write(e)
+    }
+}
+
+#[async_trait]
+impl CredentialStore for EmbeddedStore {
+    async fn get(&self, slot: &CredentialSlot) -> Result<Option<StoredCredential>, StoreError> {
+        let (pk, sk) = (partition_key(&slot.tenant), credential_sort_key(slot));
+        self.transaction(move |tx| read_body(tx, &pk, &sk)?.as_deref().map(decode).transpose())
+            .await
+    }
+
+    async fn save(
+        &self,
+        record: &StoredCredential,
+        expected: ExpectedVersion,
+    ) -> Result<(), SaveError> {
+        let item = CredentialItem::from(record);
+        let body = serde_json::to_string(&item).map_err(|e| SaveError::Write(unavailable(e)))?;
+        self.transaction(move |tx| {
+            let current = read_body(tx, &item.pk, &item.sk)
+                .map_err(SaveError::Read)?
+                .map(|body| decode(&body))
+                .transpose()
+                .map_err(SaveError::Read)?;
+            let holds = match (&current, expected) {
+                (None, ExpectedVersion::Absent) => true,
+                (Some(c), ExpectedVersion::Exactly(v)) => c.version == v,
+                _ => false,
+            };
+            if !holds {
+                return Err(SaveError::Conflict { current: current.map(Box::new) });
+            }
+            let version = i64::try_from(item.version).map_err(|e| SaveError::Write(unavailable(e)))?;
+            tx.execute(
+                "INSERT INTO items (pk, sk, version, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (pk, sk) DO UPDATE SET version = excluded.version, body = excluded.body",
+                params![item.pk, item.sk, version, body],
+            )
+            .map_err(|e| SaveError::Write(unavailable(e)))?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,23 @@
+//! Adapters: the ports' implementations. AWS lives here and only here.
+//!
+//! | port | on AWS | locally |
+//! |---|---|---|
+//! | `CredentialStore` | [`DynamoCredentialStore`] | [`EmbeddedStore`] (SQLite file) |
+//! | `KeyService` | [`KmsKeyService`] | [`LocalKeyring`] (file) |
+//! | `PartnerSettingsSource` | [`SecretsManagerPartnerSettings`] | `PartnerSettings` read from a file |
+//! | `PartnerAuthenticator` | [`HttpPartnerClient`] | [`HttpPartnerClient`] against the sandbox |
+
+mod credential_item;
+mod dynamodb;
+mod embedded;
+mod keyring;
+mod kms;
+mod partner_http;
+mod secrets_manager;
+
+pub use dynamodb::DynamoCredentialStore;
+pub use embedded::EmbeddedStore;
+pub use keyring::{KeyringError, LocalKeyring};
+pub use kms::KmsKeyService;
+pub use partner_http::HttpPartnerClient;
+pub use secrets_manager::SecretsManagerPartnerSettings;

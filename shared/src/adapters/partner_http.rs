@@ -1,0 +1,134 @@
+//! Banking partners over HTTP: each partner's cheapest real authenticating call, in its own shape.
+//!
+//! | partner | call |
+//! |---|---|
+//! | Celcoin | `POST /v5/token`, form `client_id`, `client_secret`, `grant_type=client_credentials` |
+//! | BTG | `POST /oauth2/token`, Basic `client_id:key`, form `grant_type=client_credentials` (+`scope`) |
+//! | JDPI | `POST /auth/jdpi/connect/token`, form `client_id`, `client_secret`, `grant_type`, `scope` |
+//! | Pay2all | `POST /api/v1/login`, JSON `{"username", "password"}` |
+//!
+//! Whatever the partner answers is read for its status only: the body (which may hold an access
+//! token) is dropped unread and never logged.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::{Client, StatusCode};
+
+use crate::credentials::{
+    CredentialRequest, PartnerAuthenticator, PartnerEndpoint, PartnerError, Provider,
+};
+
+/// JDPI's scopes when the configuration names none.
+const JDPI_DEFAULT_SCOPE: &str = "dict_api spi_api qrcode_api";
+
+/// An HTTP client for every partner, built once per execution environment.
+#[derive(Debug, Clone)]
+pub struct HttpPartnerClient {
+    client: Client,
+}
+
+impl HttpPartnerClient {
+    /// A client that never follows redirects (a credential is never re-sent to a host we did not
+    /// configure) and gives up connecting after `connect_timeout`.
+    pub fn new(connect_timeout: Duration) -> Result<Self, reqwest::Error> {
+        let client = Client::builder()
+            .connect_timeout(connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("cofre/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client })
+    }
+
+    fn url(endpoint: &PartnerEndpoint, default_path: &str) -> String {
+        let path = endpoint.token_path.as_deref().unwrap_or(default_path);
+        format!("{}{}", endpoint.base_url.trim_end_matches('/'), path)
+    }
+}
+
+fn classify(status: StatusCode) -> Result<(), PartnerError> {
+    match status.as_u16() {
+        200..=299 => Ok(()),
+        // OAuth2 answers invalid_client with 400 or 401; some partners use 403.
+        400 | 401 | 403 => Err(PartnerError::Rejected),
+        code => Err(PartnerError::Unavailable(format!(
+            "partner answered HTTP {code}"
+        ))),
+    }
+}
+
+fn transport(e: &reqwest::Error) -> PartnerError {
+    if e.is_timeout() {
+        PartnerError::Timeout
+    } else if e.is_connect() {
+        PartnerError::Unavailable("connection failed".into())
+    } else {
+        PartnerError::Unavailable("transport error".into())
+    }
+}
+
+#[async_trait]
+impl PartnerAuthenticator for HttpPartnerClient {
+    async fn authenticate(
+        &self,
+        endpoint: &PartnerEndpoint,
+        request: &CredentialRequest,
+    ) -> Result<(), PartnerError> {
+        let key = request.key.expose().as_str();
+        let builder = match request.provider {
+            Provider::Celcoin => self.client.post(Self::url(endpoint, "/v5/token")).form(&[
+                ("client_id", request.provider_field("client_id")),
+                ("client_secret", key),
+                ("grant_type", "client_credentials"),
+            ]),
+            Provider::Btg => {
+                let mut form = vec![("grant_type", "client_credentials")];
+                if let Some(scope) = endpoint.scope.as_deref() {
+                    form.push(("scope", scope));
+                }
+                self.client
+                    .post(Self::url(endpoint, "/oauth2/token"))
+                    .basic_auth(request.provider_field("client_id"), Some(key))
+                    .form(&form)
+            }
+            Provider::Jdpi => self.client.post(Self::url(endpoint, "/auth/jdpi/connect/token")).form(&[
+                ("client_id", request.provider_field("client_id")),
+                ("client_secret", key),
+                ("grant_type", "client_credentials"),
+                ("scope", endpoint.scope.as_deref().unwrap_or(JDPI_DEFAULT_SCOPE)),
+            ]),
+            Provider::Pay2all => self
+                .client
+                .post(Self::url(endpoint, "/api/v1/login"))
+                .json(&serde_json::json!({ "username": request.provider_field("username"), "password": key })),
+        };
+        let response = builder
+            .timeout(endpoint.timeout())
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        classify(response.status())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_accepted_rejected_or_unavailable() {
+        assert!(classify(StatusCode::OK).is_ok());
+        for code in [400, 401, 403] {
+            assert!(matches!(
+                classify(StatusCode::from_u16(code).unwrap()),
+                Err(PartnerError::Rejected)
+            ));
+        }
+        for code in [302, 404, 429, 500, 503] {
+            assert!(matches!(
+                classify(StatusCode::from_u16(code).unwrap()),
+                Err(PartnerError::Unavailable(_))
+            ));
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Partner settings from a Secrets Manager secret, read once per execution environment.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use tokio::sync::OnceCell;
+
+use crate::credentials::{PartnerSettings, PartnerSettingsError, PartnerSettingsSource};
+
+/// The partner-config secret (a JSON document, see [`PartnerSettings`]). The first request of an
+/// execution environment reads it; the rest reuse it. A failed or missing read is not cached, so
+/// a secret created after a cold start is picked up.
+#[derive(Debug)]
+pub struct SecretsManagerPartnerSettings {
+    client: Client,
+    secret_id: String,
+    cached: OnceCell<Arc<PartnerSettings>>,
+}
+
+impl SecretsManagerPartnerSettings {
+    /// Settings from `secret_id` (name or ARN).
+    pub fn new(client: Client, secret_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.into(),
+            cached: OnceCell::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl PartnerSettingsSource for SecretsManagerPartnerSettings {
+    async fn settings(&self) -> Result<Arc<PartnerSettings>, PartnerSettingsError> {
+        self.cached
+            .get_or_try_init(|| async {
+                let output = self
+                    .client
+                    .get_secret_value()
+                    .secret_id(&self.secret_id)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        PartnerSettingsError::Unavailable(DisplayErrorContext(e).to_string())
+                    })?;
+                let json = output.secret_string().ok_or_else(|| {
+                    PartnerSettingsError::Invalid("the secret has no string value".into())
+                })?;
+                PartnerSettings::from_json(json).map(Arc::new)
+            })
+            .await
+            .cloned()
+    }
+}

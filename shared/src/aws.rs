@@ -1,0 +1,92 @@
+//! Wiring for AWS: what a function's `main` (and `cofre-local serve --backend aws`) builds once, at
+//! cold start, from the environment.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::adapters::{
+    DynamoCredentialStore, HttpPartnerClient, KmsKeyService, SecretsManagerPartnerSettings,
+};
+use crate::clock::SystemClock;
+use crate::credentials::CredentialVault;
+use crate::ids::RandomIds;
+
+/// A required setting is missing or a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    /// An environment variable is not set.
+    #[error("environment variable {0} is not set")]
+    MissingEnv(&'static str),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    HttpClient(String),
+}
+
+/// The create-credential function's environment.
+#[derive(Debug, Clone)]
+pub struct CredentialSettings {
+    /// `CREDENTIALS_TABLE`: the DynamoDB table.
+    pub table: String,
+    /// `CREDENTIALS_KEY_ID`: the KMS key (id, ARN or alias) that wraps data keys.
+    pub key_id: String,
+    /// `PARTNER_CONFIG_SECRET`: the Secrets Manager secret with partner endpoints.
+    pub partner_config_secret: String,
+    /// `PARTNER_CONNECT_TIMEOUT_MS`: how long to wait for a TCP/TLS connection to a partner (default 2000).
+    pub partner_connect_timeout: Duration,
+}
+
+fn env(name: &'static str) -> Result<String, WiringError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(WiringError::MissingEnv(name))
+}
+
+impl CredentialSettings {
+    /// Reads the settings from the environment.
+    pub fn from_env() -> Result<Self, WiringError> {
+        let connect_ms = std::env::var("PARTNER_CONNECT_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000);
+        Ok(Self {
+            table: env("CREDENTIALS_TABLE")?,
+            key_id: env("CREDENTIALS_KEY_ID")?,
+            partner_config_secret: env("PARTNER_CONFIG_SECRET")?,
+            partner_connect_timeout: Duration::from_millis(connect_ms),
+        })
+    }
+}
+
+/// The SDK configuration from the standard chain (region, credentials, `AWS_ENDPOINT_URL`).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// The credential use case over DynamoDB, KMS, Secrets Manager and real partners.
+pub fn credential_vault(
+    sdk: &SdkConfig,
+    settings: &CredentialSettings,
+) -> Result<CredentialVault, WiringError> {
+    let partners = HttpPartnerClient::new(settings.partner_connect_timeout)
+        .map_err(|e| WiringError::HttpClient(e.to_string()))?;
+    Ok(CredentialVault::new(
+        Arc::new(DynamoCredentialStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &settings.table,
+        )),
+        Arc::new(KmsKeyService::new(
+            aws_sdk_kms::Client::new(sdk),
+            &settings.key_id,
+        )),
+        Arc::new(partners),
+        Arc::new(SecretsManagerPartnerSettings::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            &settings.partner_config_secret,
+        )),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds::default()),
+    ))
+}

@@ -1,0 +1,42 @@
+use std::fmt;
+
+use crate::ids::IdSource;
+
+/// The opaque value a tenant gets instead of its key.
+///
+/// 256 random bits minted when a slot is first created and kept across replacements, so callers can
+/// hold on to it; it is not derived from the key, so it reveals nothing about it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyValue(String);
+
+impl ProxyValue {
+    /// The prefix that makes proxies recognisable in support tickets.
+    pub const PREFIX: &'static str = "cfp_";
+
+    /// Mints a new proxy.
+    pub fn mint(ids: &dyn IdSource) -> Self {
+        Self(ids.opaque(Self::PREFIX))
+    }
+
+    /// Rebuilds a stored proxy.
+    pub fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The value as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProxyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ProxyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProxyValue({})", self.0)
+    }
+}

@@ -1,0 +1,104 @@
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{CredentialType, Provider, ProviderData, ProxyValue};
+use crate::crypto::{EncryptionContext, SealedValue};
+use crate::tenant::TenantId;
+
+/// One tenant's credential for one partner and purpose: the unit of create-or-replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialSlot {
+    /// The owner.
+    pub tenant: TenantId,
+    /// The partner.
+    pub provider: Provider,
+    /// The purpose.
+    pub credential_type: CredentialType,
+}
+
+impl CredentialSlot {
+    /// The KMS encryption context (and AES-GCM associated data) of this slot's key: a sealed key
+    /// only opens in the slot it was sealed for.
+    pub fn encryption_context(&self) -> EncryptionContext {
+        EncryptionContext::new([
+            ("purpose", "cofre:banking-credential"),
+            ("tenant_id", self.tenant.as_str()),
+            ("provider", self.provider.as_str()),
+            ("type", self.credential_type.as_str()),
+        ])
+    }
+}
+
+/// A slot's stored state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCredential {
+    /// Which slot.
+    pub slot: CredentialSlot,
+    /// Stable across replacements.
+    pub proxy: ProxyValue,
+    /// The partner's non-secret fields, in clear.
+    pub provider_data: ProviderData,
+    /// The key, sealed under the slot's encryption context.
+    pub sealed_key: SealedValue,
+    /// 1 on create, +1 on each replace.
+    pub version: u64,
+    /// When the slot was first created.
+    pub created_at: OffsetDateTime,
+    /// When the key was last written.
+    pub updated_at: OffsetDateTime,
+    /// The `tracking_id` of the request that wrote this version, for audit.
+    pub tracking_id: String,
+}
+
+/// The version a conditional write expects to replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// The slot must not exist yet.
+    Absent,
+    /// The slot must be at exactly this version.
+    Exactly(u64),
+}
+
+/// A store failure; messages never contain item contents.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed or could not be reached.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// An item exists but cannot be read back into the domain type.
+    #[error("stored item is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Why a conditional save did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// The slot was not at the expected version; here is what it holds now (read in the same round
+    /// trip: DynamoDB's `ReturnValuesOnConditionCheckFailure = ALL_OLD`).
+    #[error("the slot changed since it was read")]
+    Conflict {
+        /// The current state, `None` if the slot is now empty.
+        current: Option<Box<StoredCredential>>,
+    },
+    /// The current state could not be read.
+    #[error(transparent)]
+    Read(StoreError),
+    /// The write failed.
+    #[error(transparent)]
+    Write(StoreError),
+}
+
+/// The port to credential storage: DynamoDB on AWS, the embedded store locally.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// The slot's current state.
+    async fn get(&self, slot: &CredentialSlot) -> Result<Option<StoredCredential>, StoreError>;
+
+    /// Writes `record` whole, only if the slot is at `expected`: two writers that read the same version
+    /// can never both succeed, and no write is ever half-applied.
+    async fn save(
+        &self,
+        record: &StoredCredential,
+        expected: ExpectedVersion,
+    ) -> Result<(), SaveError>;
+}

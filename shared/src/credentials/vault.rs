@@ -1,0 +1,163 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{
+    CredentialError, CredentialRequest, CredentialSlot, CredentialStore, ExpectedVersion,
+    PartnerAuthenticator, PartnerError, PartnerSettingsSource, ProxyValue, SaveError,
+    StoredCredential,
+};
+use crate::clock::Clock;
+use crate::crypto::{EnvelopeError, KeyService, seal_verified};
+use crate::ids::IdSource;
+use crate::tenant::TenantId;
+use crate::tracking::TrackingId;
+
+/// How many times a save is retried when a concurrent replace of the same slot wins the race.
+/// Each failed attempt returns the winner's version, so N concurrent writers need at most N attempts.
+const MAX_SAVE_ATTEMPTS: u32 = 32;
+
+/// What a successful create-or-replace tells the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedCredential {
+    /// The slot's proxy value.
+    pub proxy: ProxyValue,
+    /// `true` when the slot did not exist before (201), `false` on replace (200).
+    pub created: bool,
+    /// The version now stored.
+    pub version: u64,
+}
+
+/// The banking-credential use case: test the key with the partner, seal it, store it, hand back a
+/// proxy. Knows only ports; the adapters decide whether that means AWS or the local stand-ins.
+pub struct CredentialVault {
+    store: Arc<dyn CredentialStore>,
+    keys: Arc<dyn KeyService>,
+    partners: Arc<dyn PartnerAuthenticator>,
+    settings: Arc<dyn PartnerSettingsSource>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+}
+
+impl std::fmt::Debug for CredentialVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialVault").finish_non_exhaustive()
+    }
+}
+
+impl CredentialVault {
+    /// Wires the use case to its ports.
+    pub fn new(
+        store: Arc<dyn CredentialStore>,
+        keys: Arc<dyn KeyService>,
+        partners: Arc<dyn PartnerAuthenticator>,
+        settings: Arc<dyn PartnerSettingsSource>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+    ) -> Self {
+        Self {
+            store,
+            keys,
+            partners,
+            settings,
+            clock,
+            ids,
+        }
+    }
+
+    /// Creates or replaces `tenant`'s credential for the request's partner and type.
+    ///
+    /// Round trips: one partner call, one `GenerateDataKey`, one conditional write (plus one more
+    /// write per concurrent replace that wins first). Every failure leaves the slot as it was.
+    pub async fn create_or_replace(
+        &self,
+        tenant: &TenantId,
+        tracking_id: &TrackingId,
+        request: CredentialRequest,
+    ) -> Result<SavedCredential, CredentialError> {
+        let provider = request.provider;
+        let settings = self.settings.settings().await.map_err(|e| {
+            tracing::error!(error = %e, "partner settings unavailable");
+            CredentialError::PartnerConfigNotFound(provider)
+        })?;
+        let endpoint = settings
+            .endpoint(provider)
+            .ok_or(CredentialError::PartnerConfigNotFound(provider))?;
+
+        self.partners
+            .authenticate(endpoint, &request)
+            .await
+            .map_err(|e| match e {
+                PartnerError::Rejected => CredentialError::InvalidCredential(provider),
+                PartnerError::Unavailable(reason) => {
+                    CredentialError::PartnerUnavailable { provider, reason }
+                }
+                PartnerError::Timeout => CredentialError::PartnerTimeout(provider),
+            })?;
+        tracing::info!(%provider, "partner accepted the credential");
+
+        let slot = CredentialSlot {
+            tenant: tenant.clone(),
+            provider,
+            credential_type: request.credential_type,
+        };
+        let sealed_key = seal_verified(
+            self.keys.as_ref(),
+            &slot.encryption_context(),
+            request.key.expose().as_bytes(),
+        )
+        .await
+        .map_err(|e| match e {
+            EnvelopeError::Mismatch => CredentialError::EncryptionMismatch,
+            other => CredentialError::Crypto(other.to_string()),
+        })?;
+        drop(request.key);
+
+        let now = self.clock.now();
+        let mut record = StoredCredential {
+            slot,
+            proxy: ProxyValue::mint(self.ids.as_ref()),
+            provider_data: request.provider_data,
+            sealed_key,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            tracking_id: tracking_id.to_string(),
+        };
+        let mut expected = ExpectedVersion::Absent;
+        for attempt in 1..=MAX_SAVE_ATTEMPTS {
+            match self.store.save(&record, expected).await {
+                Ok(()) => {
+                    let created = expected == ExpectedVersion::Absent;
+                    tracing::info!(%provider, version = record.version, created, attempt, "credential saved");
+                    return Ok(SavedCredential {
+                        proxy: record.proxy,
+                        created,
+                        version: record.version,
+                    });
+                }
+                Err(SaveError::Conflict {
+                    current: Some(current),
+                }) => {
+                    record.proxy = current.proxy;
+                    record.created_at = current.created_at;
+                    record.version = current.version + 1;
+                    expected = ExpectedVersion::Exactly(current.version);
+                }
+                Err(SaveError::Conflict { current: None }) => {
+                    record.version = 1;
+                    record.created_at = now;
+                    expected = ExpectedVersion::Absent;
+                }
+                Err(SaveError::Read(e)) => return Err(CredentialError::Get(e.to_string())),
+                Err(SaveError::Write(e)) => return Err(CredentialError::Save(e.to_string())),
+            }
+            if attempt > 1 {
+                // Several writers are racing for this slot: spread the retries out a little.
+                tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)) * 3)).await;
+            }
+        }
+        Err(CredentialError::Save(format!(
+            "gave up after {MAX_SAVE_ATTEMPTS} concurrent replaces"
+        )))
+    }
+}

@@ -1,0 +1,12 @@
+//! HTTP: the routers both Lambda and the local server serve, and the one place errors become
+//! responses.
+
+mod credentials;
+mod error;
+mod identity;
+mod tracking;
+
+pub use credentials::{CredentialApi, credential_router};
+pub use error::{ApiErrorBody, AuthError};
+pub use identity::{Authenticator, LocalTokens, TokenClaims};
+pub use tracking::{TRACKING_HEADER, track_request};
