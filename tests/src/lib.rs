@@ -1,1 +1,409 @@
+//! The integration-test harness: real AWS APIs (moto_server), real HTTP servers, real adapters.
+//!
+//! `infra/test.sh` starts `moto_server` on loopback and exports `COFRE_TEST_AWS_ENDPOINT`; every
+//! test that needs AWS reads it and fails loudly without it, so a missing moto can never pass as a
+//! skipped test. Each test makes its own table, key and secret, so tests run in parallel.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use cofre::adapters::{
+    DynamoCredentialStore, EmbeddedStore, HttpPartnerClient, KmsKeyService, LocalKeyring,
+    SecretsManagerPartnerSettings,
+};
+use cofre::clock::SystemClock;
+use cofre::credentials::{
+    CredentialSlot, CredentialStore, CredentialType, CredentialVault, PartnerSettings,
+    PartnerSettingsSource, Provider,
+};
+use cofre::crypto::{KeyService, open};
+use cofre::http::{Authenticator, CredentialApi, LocalTokens, credential_router};
+use cofre::ids::RandomIds;
+use cofre::secret::SecretBytes;
+use cofre::tenant::TenantId;
+
+pub use wiremock;
+
+/// The moto endpoint exported by `infra/test.sh`.
+pub fn moto_endpoint() -> String {
+    std::env::var("COFRE_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+        panic!("COFRE_TEST_AWS_ENDPOINT is not set: run the tests with infra/test.sh, which starts moto_server")
+    })
+}
+
+/// Counts requests an SDK client sends: round trips, measured at the wire.
+#[derive(Debug, Clone, Default)]
+pub struct RoundTrips(Arc<AtomicUsize>);
+
+impl RoundTrips {
+    /// Requests sent so far.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for RoundTrips {
+    fn name(&self) -> &'static str {
+        "RoundTrips"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// SDK configuration pointing at moto, with throwaway credentials.
+pub fn moto_sdk_config() -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "cofre-tests",
+            ),
+        ))
+        .build()
+}
+
+/// A DynamoDB client on moto that counts its round trips.
+pub fn dynamodb_client(sdk: &SdkConfig, trips: &RoundTrips) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(trips.clone())
+            .build(),
+    )
+}
+
+/// A KMS client on moto that counts its round trips.
+pub fn kms_client(sdk: &SdkConfig, trips: &RoundTrips) -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(sdk)
+            .interceptor(trips.clone())
+            .build(),
+    )
+}
+
+/// A fresh `pk`/`sk` table on moto.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
+    let name = format!("cofre-test-{}", uuid::Uuid::new_v4().simple());
+    let attribute = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(&name)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table on moto");
+    name
+}
+
+/// A fresh symmetric KMS key on moto.
+pub async fn create_kms_key(client: &aws_sdk_kms::Client) -> String {
+    let key = client
+        .create_key()
+        .description("cofre tests")
+        .send()
+        .await
+        .expect("create key on moto");
+    key.key_metadata()
+        .expect("key metadata")
+        .key_id()
+        .to_owned()
+}
+
+/// Which adapters a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded store + local keyring + settings from a document.
+    Local,
+    /// DynamoDB + KMS + Secrets Manager, all on moto.
+    Aws,
+}
+
+impl Backend {
+    /// Both, for tests that must hold on every adapter.
+    pub const ALL: [Self; 2] = [Self::Local, Self::Aws];
+}
+
+/// One backend's adapters, ready to wire into a vault, plus what tests need to look behind it.
+pub struct Stack {
+    /// Which backend.
+    pub backend: Backend,
+    /// The credential store.
+    pub store: Arc<dyn CredentialStore>,
+    /// The key service.
+    pub keys: Arc<dyn KeyService>,
+    /// DynamoDB round trips (AWS only).
+    pub dynamodb_trips: RoundTrips,
+    /// KMS round trips (AWS only).
+    pub kms_trips: RoundTrips,
+    /// The embedded store (local only), for tests that reach behind the port.
+    pub embedded: Option<EmbeddedStore>,
+    /// The raw DynamoDB client and table (AWS only).
+    pub dynamodb: Option<(aws_sdk_dynamodb::Client, String)>,
+    /// The raw KMS client and key (AWS only).
+    pub kms: Option<(aws_sdk_kms::Client, String)>,
+    /// Keeps the local data directory alive.
+    pub data_dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Fresh adapters on `backend`.
+    pub async fn new(backend: Backend) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let dynamodb_trips = RoundTrips::default();
+        let kms_trips = RoundTrips::default();
+        match backend {
+            Backend::Local => {
+                let embedded = EmbeddedStore::open(data_dir.path()).expect("embedded store");
+                let keyring = LocalKeyring::open_or_create(data_dir.path()).expect("keyring");
+                Self {
+                    backend,
+                    store: Arc::new(embedded.clone()),
+                    keys: Arc::new(keyring),
+                    dynamodb_trips,
+                    kms_trips,
+                    embedded: Some(embedded),
+                    dynamodb: None,
+                    kms: None,
+                    data_dir,
+                }
+            }
+            Backend::Aws => {
+                let sdk = moto_sdk_config();
+                let dynamodb = dynamodb_client(&sdk, &dynamodb_trips);
+                let kms = kms_client(&sdk, &kms_trips);
+                let table = create_table(&dynamodb).await;
+                let key_id = create_kms_key(&kms).await;
+                let (dynamo_before, kms_before) = (dynamodb_trips.count(), kms_trips.count());
+                let stack = Self {
+                    backend,
+                    store: Arc::new(DynamoCredentialStore::new(dynamodb.clone(), &table)),
+                    keys: Arc::new(KmsKeyService::new(kms.clone(), &key_id)),
+                    dynamodb_trips,
+                    kms_trips,
+                    embedded: None,
+                    dynamodb: Some((dynamodb, table)),
+                    kms: Some((kms, key_id)),
+                    data_dir,
+                };
+                assert_eq!((dynamo_before, kms_before), (1, 1), "set-up round trips");
+                stack
+            }
+        }
+    }
+
+    /// Partner settings as this backend reads them: a document locally, a Secrets Manager secret on
+    /// AWS (`None`: the secret does not exist).
+    pub async fn partner_settings(&self, json: Option<&str>) -> Arc<dyn PartnerSettingsSource> {
+        match self.backend {
+            Backend::Local => Arc::new(
+                json.map(|j| PartnerSettings::from_json(j).unwrap())
+                    .unwrap_or_default(),
+            ),
+            Backend::Aws => {
+                let client = aws_sdk_secretsmanager::Client::new(&moto_sdk_config());
+                let name = format!("cofre-test-partners-{}", uuid::Uuid::new_v4().simple());
+                if let Some(json) = json {
+                    client
+                        .create_secret()
+                        .name(&name)
+                        .secret_string(json)
+                        .send()
+                        .await
+                        .expect("create secret");
+                }
+                Arc::new(SecretsManagerPartnerSettings::new(client, name))
+            }
+        }
+    }
+
+    /// The credential use case over this stack, real HTTP partners, `settings`.
+    pub fn vault(&self, settings: Arc<dyn PartnerSettingsSource>) -> CredentialVault {
+        CredentialVault::new(
+            Arc::clone(&self.store),
+            Arc::clone(&self.keys),
+            Arc::new(HttpPartnerClient::new(Duration::from_millis(500)).unwrap()),
+            settings,
+            Arc::new(SystemClock),
+            Arc::new(RandomIds::default()),
+        )
+    }
+
+    /// Reads a slot back and opens its key: what only the platform itself could do.
+    pub async fn stored_key(
+        &self,
+        tenant: &str,
+        provider: Provider,
+        credential_type: CredentialType,
+    ) -> Option<(String, u64)> {
+        let slot = CredentialSlot {
+            tenant: TenantId::parse(tenant).unwrap(),
+            provider,
+            credential_type,
+        };
+        let stored = self.store.get(&slot).await.unwrap()?;
+        let key = open(
+            self.keys.as_ref(),
+            &slot.encryption_context(),
+            &stored.sealed_key,
+        )
+        .await
+        .unwrap();
+        Some((
+            String::from_utf8(key.expose().clone()).unwrap(),
+            stored.version,
+        ))
+    }
+}
+
+/// A server on an ephemeral loopback port, serving the credential router with local tokens.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// Mints tokens the server accepts.
+    pub tokens: Arc<LocalTokens>,
+    /// A client for it.
+    pub client: reqwest::Client,
+}
+
+impl TestServer {
+    /// Serves `vault` over real HTTP.
+    pub async fn start(vault: CredentialVault) -> Self {
+        let tokens = Arc::new(LocalTokens::new(SecretBytes::new(
+            b"test-signing-key-32-bytes-long!!".to_vec(),
+        )));
+        let api = CredentialApi {
+            vault: Arc::new(vault),
+            authenticator: Authenticator::LocalHs256(Arc::clone(&tokens)),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, credential_router(api)).await.unwrap() });
+        Self {
+            base_url,
+            tokens,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// A valid token for `tenant`.
+    pub fn token(&self, tenant: &str) -> String {
+        self.tokens
+            .mint(
+                &TenantId::parse(tenant).unwrap(),
+                None,
+                Duration::from_secs(600),
+            )
+            .unwrap()
+    }
+
+    /// `POST /banking-auth/v1/credentials` as `tenant` with `body`; returns status, body, tracking header.
+    pub async fn post_credential(&self, tenant: &str, body: &str, tracking_id: &str) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}/banking-auth/v1/credentials", self.base_url))
+            .bearer_auth(self.token(tenant))
+            .header("tracking_id", tracking_id)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        Reply::read(response).await
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The body as JSON (`Null` if not JSON).
+    pub body: serde_json::Value,
+    /// The response headers.
+    pub headers: HashMap<String, String>,
+}
+
+impl Reply {
+    /// Reads a reqwest response.
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        Self {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    /// The `code` field of an error body.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+}
+
+/// A settings document sending every partner to `base_url` with `timeout_ms`.
+pub fn partners_at(base_url: &str, timeout_ms: u64) -> String {
+    serde_json::json!({
+        "BTG": { "base_url": base_url, "scope": "openid", "timeout_ms": timeout_ms },
+        "CELCOIN": { "base_url": base_url, "timeout_ms": timeout_ms },
+        "JDPI": { "base_url": base_url, "timeout_ms": timeout_ms },
+        "PAY2ALL": { "base_url": base_url, "timeout_ms": timeout_ms },
+    })
+    .to_string()
+}
+
+/// A request body for `provider`/`credential_type` with `key` and the partner's required fields.
+pub fn credential_body(key: &str, provider: &str, credential_type: &str) -> String {
+    let provider_data = if provider == "PAY2ALL" {
+        serde_json::json!({ "username": "ops@tenant" })
+    } else {
+        serde_json::json!({ "client_id": "client-123" })
+    };
+    serde_json::json!({ "key": key, "provider": provider, "type": credential_type, "provider_data": provider_data }).to_string()
+}

@@ -1,1 +1,19 @@
-fn main() {}
+//! Lambda `create-credential`: `POST /banking-auth/v1/credentials` behind API Gateway (HTTP API, JWT
+//! authorizer). Builds its AWS clients once per execution environment, then serves the shared router.
+
+use std::sync::Arc;
+
+use cofre::aws::{CredentialSettings, credential_vault, sdk_config};
+use cofre::http::{Authenticator, CredentialApi, credential_router};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cofre::telemetry::init();
+    let settings = CredentialSettings::from_env()?;
+    let sdk = sdk_config().await;
+    let api = CredentialApi {
+        vault: Arc::new(credential_vault(&sdk, &settings)?),
+        authenticator: Authenticator::ApiGatewayJwt,
+    };
+    lambda_http::run(credential_router(api)).await
+}

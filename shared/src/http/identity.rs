@@ -178,7 +178,9 @@ where
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Authenticator::from_ref(state).identify(parts)
+        let identity = Authenticator::from_ref(state).identify(parts)?;
+        tracing::Span::current().record("tenant_id", identity.tenant.as_str());
+        Ok(identity)
     }
 }
 
