@@ -176,6 +176,8 @@ pub struct Stack {
     pub dynamodb_trips: RoundTrips,
     /// KMS round trips (AWS only).
     pub kms_trips: RoundTrips,
+    /// Secrets Manager round trips (AWS only).
+    pub secrets_trips: RoundTrips,
     /// The embedded store (local only), for tests that reach behind the port.
     pub embedded: Option<EmbeddedStore>,
     /// The raw DynamoDB client and table (AWS only).
@@ -202,6 +204,7 @@ impl Stack {
                     keys: Arc::new(keyring),
                     dynamodb_trips,
                     kms_trips,
+                    secrets_trips: RoundTrips::default(),
                     embedded: Some(embedded),
                     dynamodb: None,
                     kms: None,
@@ -221,6 +224,7 @@ impl Stack {
                     keys: Arc::new(KmsKeyService::new(kms.clone(), &key_id)),
                     dynamodb_trips,
                     kms_trips,
+                    secrets_trips: RoundTrips::default(),
                     embedded: None,
                     dynamodb: Some((dynamodb, table)),
                     kms: Some((kms, key_id)),
@@ -241,7 +245,10 @@ impl Stack {
                     .unwrap_or_default(),
             ),
             Backend::Aws => {
-                let client = aws_sdk_secretsmanager::Client::new(&moto_sdk_config());
+                let config = aws_sdk_secretsmanager::config::Builder::from(&moto_sdk_config());
+                let client = aws_sdk_secretsmanager::Client::from_conf(
+                    config.interceptor(self.secrets_trips.clone()).build(),
+                );
                 let name = format!("cofre-test-partners-{}", uuid::Uuid::new_v4().simple());
                 if let Some(json) = json {
                     client
@@ -297,6 +304,7 @@ impl Stack {
 }
 
 /// A server on an ephemeral loopback port, serving the credential router with local tokens.
+#[derive(Clone)]
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,

@@ -40,9 +40,16 @@ fn invalid(detail: impl Into<String>) -> CredentialError {
     }
 }
 
-/// Echoes a caller's value in an error message, bounded and printable.
+/// Echoes a provider or type name in the documented `EBAA0007` message, only when it looks like a
+/// name: anything else (which could be a misplaced secret) is replaced, never logged or returned.
 fn echo(raw: &str) -> String {
-    raw.chars().filter(|c| !c.is_control()).take(32).collect()
+    let looks_like_a_name = (1..=20).contains(&raw.len())
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if looks_like_a_name {
+        raw.to_owned()
+    } else {
+        "unrecognised".to_owned()
+    }
 }
 
 /// Reads an optional string field; a non-string is a type error whose message never shows the value.
@@ -73,7 +80,11 @@ pub fn parse_credential_request(body: &[u8]) -> Result<CredentialRequest, Creden
         .keys()
         .find(|k| !matches!(k.as_str(), "key" | "provider" | "type" | "provider_data"))
     {
-        return Err(invalid(format!("unknown field `{}`", echo(unknown))));
+        // The name itself is not echoed: a misplaced secret can sit in a field name as well as a value.
+        let _ = unknown;
+        return Err(invalid(
+            "unknown field; allowed fields are key, provider, type, provider_data",
+        ));
     }
 
     let key = string_field(&body, "key")?;
@@ -93,13 +104,9 @@ pub fn parse_credential_request(body: &[u8]) -> Result<CredentialRequest, Creden
                         Ok((k.clone(), s.clone()))
                     }
                     Value::String(_) => Err(invalid(format!(
-                        "provider_data.{} is longer than {MAX_PROVIDER_DATA_VALUE_LEN} characters",
-                        echo(k)
+                        "provider_data values must be at most {MAX_PROVIDER_DATA_VALUE_LEN} characters"
                     ))),
-                    _ => Err(invalid(format!(
-                        "provider_data.{} must be a string",
-                        echo(k)
-                    ))),
+                    _ => Err(invalid("provider_data values must be strings")),
                 })
                 .collect::<Result<_, _>>()?
         }
@@ -211,11 +218,11 @@ mod tests {
         );
         assert_eq!(
             detail(r#"{"key":"k","provider":"BTG","type":"PIX","provider_data":{"client_id":5}}"#),
-            "provider_data.client_id must be a string"
+            "provider_data values must be strings"
         );
         assert_eq!(
-            detail(r#"{"key":"k","provider":"BTG","type":"PIX","extra":1}"#),
-            "unknown field `extra`"
+            detail(r#"{"key":"k","provider":"BTG","type":"PIX","sk_live_123":1}"#),
+            "unknown field; allowed fields are key, provider, type, provider_data"
         );
         assert!(
             detail(&format!(
@@ -274,6 +281,11 @@ mod tests {
                 r#"{"key":"k","provider":"BTG","type":"TED","provider_data":{"client_id":"c"}}"#,
                 "TED",
                 "BTG",
+            ),
+            (
+                r#"{"key":"k","provider":"sk-live/abc+def==","type":"PIX"}"#,
+                "PIX",
+                "unrecognised",
             ),
         ] {
             match parse(body) {

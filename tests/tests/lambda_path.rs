@@ -1,0 +1,128 @@
+//! The Lambda path: an API Gateway HTTP API (payload 2.0) event, as Lambda delivers it, through
+//! `lambda_http`'s conversion into the very router the function serves, identity from the JWT
+//! authorizer's claims in the request context.
+
+use std::sync::Arc;
+
+use cofre::credentials::{CredentialType, Provider};
+use cofre::http::{Authenticator, CredentialApi, credential_router};
+use cofre_tests::wiremock::matchers::{method, path};
+use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
+use cofre_tests::{Backend, Stack, credential_body, partners_at};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// An event shaped like `sam local generate-event apigateway http-api-proxy`, with JWT claims.
+fn event(body: &str, claims: Option<Value>, tracking_id: &str) -> String {
+    let authorizer = claims.map(|claims| json!({ "jwt": { "claims": claims, "scopes": null } }));
+    json!({
+        "version": "2.0",
+        "routeKey": "POST /banking-auth/v1/credentials",
+        "rawPath": "/banking-auth/v1/credentials",
+        "rawQueryString": "",
+        "headers": { "content-type": "application/json", "tracking_id": tracking_id, "authorization": "Bearer verified-by-api-gateway" },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api-id",
+            "authorizer": authorizer,
+            "domainName": "id.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "id",
+            "http": { "method": "POST", "path": "/banking-auth/v1/credentials", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "agent" },
+            "requestId": "id",
+            "routeKey": "POST /banking-auth/v1/credentials",
+            "stage": "$default",
+            "time": "12/Mar/2020:19:03:58 +0000",
+            "timeEpoch": 1583348638390_u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+async fn invoke(router: axum::Router, event: &str) -> (u16, Value, String) {
+    let request = lambda_http::request::from_str(event).expect("a valid API Gateway v2 event");
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let tracking = response
+        .headers()
+        .get("tracking_id")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        tracking,
+    )
+}
+
+#[tokio::test]
+async fn an_api_gateway_event_with_jwt_claims_stores_the_tenants_credential() {
+    let partner = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+        .expect(1)
+        .mount(&partner)
+        .await;
+    let stack = Stack::new(Backend::Local).await;
+    let vault = stack.vault(
+        stack
+            .partner_settings(Some(&partners_at(&partner.uri(), 2_000)))
+            .await,
+    );
+    let router = credential_router(CredentialApi {
+        vault: Arc::new(vault),
+        authenticator: Authenticator::ApiGatewayJwt,
+    });
+
+    let claims =
+        json!({ "tenant_id": "tenant-lambda", "sub": "key-1", "scope": "credentials:write" });
+    let (status, body, tracking) = invoke(
+        router.clone(),
+        &event(
+            &credential_body("lambda-key", "BTG", "PIX"),
+            Some(claims),
+            "lambda-track",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str(), tracking.as_str()),
+        (201, Some("Credential saved"), "lambda-track")
+    );
+    assert_eq!(
+        stack
+            .stored_key("tenant-lambda", Provider::Btg, CredentialType::Pix)
+            .await,
+        Some(("lambda-key".into(), 1))
+    );
+
+    // No authorizer context (or no tenant claim): the bearer header alone proves nothing here.
+    for claims in [
+        None,
+        Some(json!({ "sub": "no-tenant" })),
+        Some(json!({ "tenant_id": "bad#tenant" })),
+    ] {
+        let (status, body, _) = invoke(
+            router.clone(),
+            &event(&credential_body("k", "BTG", "PIX"), claims.clone(), "t"),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("UNAUTHORIZED")),
+            "{claims:?}"
+        );
+    }
+    // Errors keep their documented shape on the Lambda path too.
+    let (status, body, _) = invoke(
+        router,
+        &event("{}", Some(json!({ "tenant_id": "tenant-lambda" })), "t"),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("EBAA0005")));
+    partner.verify().await;
+}
