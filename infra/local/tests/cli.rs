@@ -1,0 +1,143 @@
+//! The README's first command, as a user runs it: the `cofre-local` binary serves the API on the
+//! built-in sandbox, prints a token, mints more with `token`, and keeps data across a restart.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cofre-local");
+
+struct Served {
+    child: Child,
+    base_url: String,
+    token: String,
+}
+
+/// Starts `cofre-local serve` on an ephemeral port and reads its banner.
+async fn serve(data_dir: &std::path::Path) -> Served {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("COFRE_DATA_DIR", data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base_url = None;
+    let mut token = None;
+    while token.is_none() {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("Cofre is listening on ") {
+            base_url = Some(rest.split_whitespace().next().unwrap().to_owned());
+        } else if line.starts_with("Bearer token for tenant") {
+            token = lines.next_line().await.unwrap();
+        }
+    }
+    // Keep draining the server's log lines so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Served {
+        child,
+        base_url: base_url.unwrap(),
+        token: token.unwrap(),
+    }
+}
+
+async fn post(served: &Served, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/banking-auth/v1/credentials", served.base_url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn body(key: &str) -> serde_json::Value {
+    serde_json::json!({ "key": key, "provider": "BTG", "type": "PIX", "provider_data": { "client_id": "Jk10014812" } })
+}
+
+#[tokio::test]
+async fn serve_mint_store_and_survive_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let mut served = serve(data.path()).await;
+
+    let (status, created) = post(
+        &served,
+        &served.token,
+        body("Tc84Hi3CRyAHFBNIvbc8CuSuvHuGibjf"),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["message"], "Credential saved");
+
+    // The sandbox behaves as the partners would.
+    for (key, status, code) in [
+        ("key-invalid", 400, "EBAA0018"),
+        ("key-unavailable", 502, "EBAA0002"),
+        ("key-slow", 504, "EBAA0003"),
+    ] {
+        let (got, reply) = post(&served, &served.token, body(key)).await;
+        assert_eq!(
+            (got, reply["code"].as_str()),
+            (status, Some(code)),
+            "{key}: {reply}"
+        );
+    }
+    for (provider, credential_type, data) in [
+        ("CELCOIN", "BAAS", serde_json::json!({ "client_id": "c" })),
+        ("JDPI", "PIX", serde_json::json!({ "client_id": "c" })),
+        ("PAY2ALL", "PAY2ALL", serde_json::json!({ "username": "u" })),
+    ] {
+        let request = serde_json::json!({ "key": "k", "provider": provider, "type": credential_type, "provider_data": data });
+        assert_eq!(
+            post(&served, &served.token, request).await.0,
+            201,
+            "{provider}"
+        );
+    }
+
+    // `token` mints for any tenant while the server runs; its last line is the token.
+    let output = Command::new(BIN)
+        .args(["token", "--tenant", "other-tenant"])
+        .env("COFRE_DATA_DIR", data.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    let other = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let (status, other_reply) = post(&served, &other, body("other-key")).await;
+    assert_eq!(status, 201, "another tenant creates its own slot");
+    assert_ne!(other_reply["proxy"], created["proxy"]);
+
+    served.child.kill().await.unwrap();
+    let restarted = serve(data.path()).await;
+    let (status, replaced) = post(&restarted, &restarted.token, body("rotated-key")).await;
+    assert_eq!(status, 200, "the slot survived the restart: {replaced}");
+    assert_eq!(replaced["proxy"], created["proxy"]);
+}
+
+#[tokio::test]
+async fn token_refuses_a_malformed_tenant() {
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["token", "--tenant", "a#b"])
+        .env("COFRE_DATA_DIR", data.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("tenant_id"));
+}
