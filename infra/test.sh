@@ -35,6 +35,11 @@ sys.exit("moto_server did not start")
 PY
 
 export COFRE_TEST_AWS_ENDPOINT="http://127.0.0.1:${port}"
-cargo test --workspace --all-targets
+cargo_log=$(mktemp -t cofre-tests.XXXXXX)
+trap 'kill "$moto_pid" 2>/dev/null || true; rm -f "$moto_log" "$cargo_log"' EXIT
+cargo test --workspace --all-targets 2>&1 | tee "$cargo_log"
 cfn-lint template.yaml
 echo "cfn-lint: template.yaml passed"
+
+# One closing line for the whole run (cargo's own last line is whichever binary ran last).
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$cargo_log"

@@ -1,6 +1,9 @@
 //! The README's first command, as a user runs it: the `cofre-local` binary serves the API on the
 //! built-in sandbox, prints a token, mints more with `token`, and keeps data across a restart.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::process::Stdio;
 use std::time::Duration;
 
