@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cofre::adapters::{EmbeddedStore, LocalKeyring};
 use cofre::credentials::{
-    CredentialSlot, CredentialStore, ExpectedVersion, ProxyValue, StoredCredential,
-    parse_credential_request,
+    CredentialSlot, CredentialStore, ExpectedVersion, ProxyValue, StoredCredential, parse_credential_request,
 };
 use cofre::crypto::seal_verified;
 use cofre::ids::RandomIds;
@@ -20,11 +19,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 const BODY: &[u8] = br#"{"key":"Tc84Hi3CRyAHFBNIvbc8CuSuvHuGibjf","provider":"BTG","type":"PIX","provider_data":{"client_id":"Jk10014812-4785-1293-cded-3683ce1fdwjdj"}}"#;
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let keyring = LocalKeyring::open_or_create(dir.path()).unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
@@ -38,18 +33,12 @@ fn bench(c: &mut Criterion) {
     });
 
     let request = parse_credential_request(BODY).unwrap();
-    let slot = CredentialSlot {
-        tenant: tenant.clone(),
-        provider: request.provider,
-        credential_type: request.credential_type,
-    };
+    let slot =
+        CredentialSlot { tenant: tenant.clone(), provider: request.provider, credential_type: request.credential_type };
     let context = slot.encryption_context();
     group.bench_function("seal_and_verify_local_keyring", |b| {
-        b.to_async(&runtime).iter(|| async {
-            seal_verified(&keyring, &context, request.key.expose().as_bytes())
-                .await
-                .unwrap()
-        })
+        b.to_async(&runtime)
+            .iter(|| async { seal_verified(&keyring, &context, request.key.expose().as_bytes()).await.unwrap() })
     });
 
     let path = |unique: u64| {
@@ -58,18 +47,9 @@ fn bench(c: &mut Criterion) {
             let request = parse_credential_request(BODY).unwrap();
             // A fresh tenant per iteration: every iteration is a create, as the first request of a slot.
             let tenant = TenantId::parse(&format!("{tenant}-{unique}")).unwrap();
-            let slot = CredentialSlot {
-                tenant,
-                provider: request.provider,
-                credential_type: request.credential_type,
-            };
-            let sealed_key = seal_verified(
-                keyring,
-                &slot.encryption_context(),
-                request.key.expose().as_bytes(),
-            )
-            .await
-            .unwrap();
+            let slot = CredentialSlot { tenant, provider: request.provider, credential_type: request.credential_type };
+            let sealed_key =
+                seal_verified(keyring, &slot.encryption_context(), request.key.expose().as_bytes()).await.unwrap();
             let now = time::OffsetDateTime::now_utc();
             let record = StoredCredential {
                 slot,
@@ -85,8 +65,7 @@ fn bench(c: &mut Criterion) {
         }
     };
     group.bench_function("whole_path_embedded", |b| {
-        b.to_async(&runtime)
-            .iter(|| path(counter.fetch_add(1, Ordering::Relaxed)))
+        b.to_async(&runtime).iter(|| path(counter.fetch_add(1, Ordering::Relaxed)))
     });
     group.finish();
 }

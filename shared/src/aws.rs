@@ -4,11 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::adapters::{
-    DynamoCredentialStore, HttpPartnerClient, KmsKeyService, SecretsManagerPartnerSettings,
-};
+use crate::adapters::{DynamoCredentialStore, HttpPartnerClient, KmsKeyService, SecretsManagerPartnerSettings};
 use crate::clock::SystemClock;
 use crate::credentials::CredentialVault;
 use crate::ids::RandomIds;
@@ -38,19 +37,13 @@ pub struct CredentialSettings {
 }
 
 fn env(name: &'static str) -> Result<String, WiringError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(WiringError::MissingEnv(name))
+    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(WiringError::MissingEnv(name))
 }
 
 impl CredentialSettings {
     /// Reads the settings from the environment.
     pub fn from_env() -> Result<Self, WiringError> {
-        let connect_ms = std::env::var("PARTNER_CONNECT_TIMEOUT_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2_000);
+        let connect_ms = std::env::var("PARTNER_CONNECT_TIMEOUT_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
         Ok(Self {
             table: env("CREDENTIALS_TABLE")?,
             key_id: env("CREDENTIALS_KEY_ID")?,
@@ -60,27 +53,25 @@ impl CredentialSettings {
     }
 }
 
-/// The SDK configuration from the standard chain (region, credentials, `AWS_ENDPOINT_URL`).
+/// The SDK configuration from the standard chain (region, credentials, `AWS_ENDPOINT_URL`), with
+/// timeouts well inside the function's 15 s: a hung AWS call becomes a documented `EBAA` error for
+/// the caller, not an API Gateway timeout.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_millis(1_500))
+        .operation_timeout(Duration::from_secs(3))
+        .build();
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await
 }
 
 /// The credential use case over DynamoDB, KMS, Secrets Manager and real partners.
-pub fn credential_vault(
-    sdk: &SdkConfig,
-    settings: &CredentialSettings,
-) -> Result<CredentialVault, WiringError> {
-    let partners = HttpPartnerClient::new(settings.partner_connect_timeout)
-        .map_err(|e| WiringError::HttpClient(e.to_string()))?;
+pub fn credential_vault(sdk: &SdkConfig, settings: &CredentialSettings) -> Result<CredentialVault, WiringError> {
+    let partners =
+        HttpPartnerClient::new(settings.partner_connect_timeout).map_err(|e| WiringError::HttpClient(e.to_string()))?;
     Ok(CredentialVault::new(
-        Arc::new(DynamoCredentialStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &settings.table,
-        )),
-        Arc::new(KmsKeyService::new(
-            aws_sdk_kms::Client::new(sdk),
-            &settings.key_id,
-        )),
+        Arc::new(DynamoCredentialStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table)),
+        Arc::new(KmsKeyService::new(aws_sdk_kms::Client::new(sdk), &settings.key_id)),
         Arc::new(partners),
         Arc::new(SecretsManagerPartnerSettings::new(
             aws_sdk_secretsmanager::Client::new(sdk),

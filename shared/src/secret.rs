@@ -78,10 +78,7 @@ mod tests {
     fn debug_and_serialize_never_show_the_value() {
         let secret = SecretString::from("sk_live_do_not_print");
         assert_eq!(format!("{secret:?}"), REDACTED);
-        assert_eq!(
-            format!("{:#?}", Some(&secret)),
-            format!("Some(\n    {REDACTED},\n)")
-        );
+        assert_eq!(format!("{:#?}", Some(&secret)), format!("Some(\n    {REDACTED},\n)"));
         let json = serde_json::to_string(&serde_json::json!({ "k": &secret })).unwrap();
         assert!(!json.contains("sk_live"), "{json}");
         assert_eq!(secret.expose(), "sk_live_do_not_print");

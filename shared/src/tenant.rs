@@ -19,14 +19,8 @@ impl TenantId {
     pub fn parse(raw: &str) -> Result<Self, InvalidTenantId> {
         let ok = !raw.is_empty()
             && raw.len() <= 64
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(InvalidTenantId)
-        }
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        if ok { Ok(Self(raw.to_owned())) } else { Err(InvalidTenantId) }
     }
 
     /// The id as text, for keys and contexts.

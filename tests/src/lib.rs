@@ -10,22 +10,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use cofre::adapters::{
-    DynamoCredentialStore, EmbeddedStore, HttpPartnerClient, KmsKeyService, LocalKeyring,
-    SecretsManagerPartnerSettings,
+    DynamoCredentialStore, EmbeddedStore, HttpPartnerClient, KmsKeyService, LocalKeyring, SecretsManagerPartnerSettings,
 };
 use cofre::clock::SystemClock;
 use cofre::credentials::{
-    CredentialSlot, CredentialStore, CredentialType, CredentialVault, PartnerSettings,
-    PartnerSettingsSource, Provider,
+    CredentialSlot, CredentialStore, CredentialType, CredentialVault, PartnerSettings, PartnerSettingsSource, Provider,
 };
 use cofre::crypto::{KeyService, open};
 use cofre::http::{Authenticator, CredentialApi, LocalTokens, credential_router};
@@ -76,52 +72,28 @@ pub fn moto_sdk_config() -> SdkConfig {
         .region(Region::new("us-east-1"))
         .endpoint_url(moto_endpoint())
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
-            aws_sdk_dynamodb::config::Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "cofre-tests",
-            ),
+            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "cofre-tests"),
         ))
         .build()
 }
 
 /// A DynamoDB client on moto that counts its round trips.
 pub fn dynamodb_client(sdk: &SdkConfig, trips: &RoundTrips) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(sdk)
-            .interceptor(trips.clone())
-            .build(),
-    )
+    aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(trips.clone()).build())
 }
 
 /// A KMS client on moto that counts its round trips.
 pub fn kms_client(sdk: &SdkConfig, trips: &RoundTrips) -> aws_sdk_kms::Client {
-    aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::config::Builder::from(sdk)
-            .interceptor(trips.clone())
-            .build(),
-    )
+    aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(sdk).interceptor(trips.clone()).build())
 }
 
 /// A fresh `pk`/`sk` table on moto.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
     let name = format!("cofre-test-{}", uuid::Uuid::new_v4().simple());
     let attribute = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
     };
-    let key = |n: &str, t| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
+    let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
     client
         .create_table()
         .table_name(&name)
@@ -138,16 +110,8 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
 
 /// A fresh symmetric KMS key on moto.
 pub async fn create_kms_key(client: &aws_sdk_kms::Client) -> String {
-    let key = client
-        .create_key()
-        .description("cofre tests")
-        .send()
-        .await
-        .expect("create key on moto");
-    key.key_metadata()
-        .expect("key metadata")
-        .key_id()
-        .to_owned()
+    let key = client.create_key().description("cofre tests").send().await.expect("create key on moto");
+    key.key_metadata().expect("key metadata").key_id().to_owned()
 }
 
 /// Which adapters a test runs on.
@@ -240,24 +204,14 @@ impl Stack {
     /// AWS (`None`: the secret does not exist).
     pub async fn partner_settings(&self, json: Option<&str>) -> Arc<dyn PartnerSettingsSource> {
         match self.backend {
-            Backend::Local => Arc::new(
-                json.map(|j| PartnerSettings::from_json(j).unwrap())
-                    .unwrap_or_default(),
-            ),
+            Backend::Local => Arc::new(json.map(|j| PartnerSettings::from_json(j).unwrap()).unwrap_or_default()),
             Backend::Aws => {
                 let config = aws_sdk_secretsmanager::config::Builder::from(&moto_sdk_config());
-                let client = aws_sdk_secretsmanager::Client::from_conf(
-                    config.interceptor(self.secrets_trips.clone()).build(),
-                );
+                let client =
+                    aws_sdk_secretsmanager::Client::from_conf(config.interceptor(self.secrets_trips.clone()).build());
                 let name = format!("cofre-test-partners-{}", uuid::Uuid::new_v4().simple());
                 if let Some(json) = json {
-                    client
-                        .create_secret()
-                        .name(&name)
-                        .secret_string(json)
-                        .send()
-                        .await
-                        .expect("create secret");
+                    client.create_secret().name(&name).secret_string(json).send().await.expect("create secret");
                 }
                 Arc::new(SecretsManagerPartnerSettings::new(client, name))
             }
@@ -283,23 +237,10 @@ impl Stack {
         provider: Provider,
         credential_type: CredentialType,
     ) -> Option<(String, u64)> {
-        let slot = CredentialSlot {
-            tenant: TenantId::parse(tenant).unwrap(),
-            provider,
-            credential_type,
-        };
+        let slot = CredentialSlot { tenant: TenantId::parse(tenant).unwrap(), provider, credential_type };
         let stored = self.store.get(&slot).await.unwrap()?;
-        let key = open(
-            self.keys.as_ref(),
-            &slot.encryption_context(),
-            &stored.sealed_key,
-        )
-        .await
-        .unwrap();
-        Some((
-            String::from_utf8(key.expose().clone()).unwrap(),
-            stored.version,
-        ))
+        let key = open(self.keys.as_ref(), &slot.encryption_context(), &stored.sealed_key).await.unwrap();
+        Some((String::from_utf8(key.expose().clone()).unwrap(), stored.version))
     }
 }
 
@@ -317,32 +258,18 @@ pub struct TestServer {
 impl TestServer {
     /// Serves `vault` over real HTTP.
     pub async fn start(vault: CredentialVault) -> Self {
-        let tokens = Arc::new(LocalTokens::new(SecretBytes::new(
-            b"test-signing-key-32-bytes-long!!".to_vec(),
-        )));
-        let api = CredentialApi {
-            vault: Arc::new(vault),
-            authenticator: Authenticator::LocalHs256(Arc::clone(&tokens)),
-        };
+        let tokens = Arc::new(LocalTokens::new(SecretBytes::new(b"test-signing-key-32-bytes-long!!".to_vec())));
+        let api =
+            CredentialApi { vault: Arc::new(vault), authenticator: Authenticator::LocalHs256(Arc::clone(&tokens)) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, credential_router(api)).await.unwrap() });
-        Self {
-            base_url,
-            tokens,
-            client: reqwest::Client::new(),
-        }
+        Self { base_url, tokens, client: reqwest::Client::new() }
     }
 
     /// A valid token for `tenant`.
     pub fn token(&self, tenant: &str) -> String {
-        self.tokens
-            .mint(
-                &TenantId::parse(tenant).unwrap(),
-                None,
-                Duration::from_secs(600),
-            )
-            .unwrap()
+        self.tokens.mint(&TenantId::parse(tenant).unwrap(), None, Duration::from_secs(600)).unwrap()
     }
 
     /// `POST /banking-auth/v1/credentials` as `tenant` with `body`; returns status, body, tracking header.
@@ -382,11 +309,7 @@ impl Reply {
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
             .collect();
         let body = response.json().await.unwrap_or(serde_json::Value::Null);
-        Self {
-            status,
-            body,
-            headers,
-        }
+        Self { status, body, headers }
     }
 
     /// The `code` field of an error body.
@@ -413,5 +336,6 @@ pub fn credential_body(key: &str, provider: &str, credential_type: &str) -> Stri
     } else {
         serde_json::json!({ "client_id": "client-123" })
     };
-    serde_json::json!({ "key": key, "provider": provider, "type": credential_type, "provider_data": provider_data }).to_string()
+    serde_json::json!({ "key": key, "provider": provider, "type": credential_type, "provider_data": provider_data })
+        .to_string()
 }

@@ -21,15 +21,9 @@ struct World {
 async fn world(backend: Backend, timeout_ms: u64) -> World {
     let partner = MockServer::start().await;
     let stack = Stack::new(backend).await;
-    let settings = stack
-        .partner_settings(Some(&partners_at(&partner.uri(), timeout_ms)))
-        .await;
+    let settings = stack.partner_settings(Some(&partners_at(&partner.uri(), timeout_ms))).await;
     let server = TestServer::start(stack.vault(settings)).await;
-    World {
-        stack,
-        server,
-        partner,
-    }
+    World { stack, server, partner }
 }
 
 fn token_path(provider: &str) -> &'static str {
@@ -42,12 +36,7 @@ fn token_path(provider: &str) -> &'static str {
 }
 
 /// A partner that answers `template` to its token call, exactly `times` times.
-async fn partner_answers(
-    partner: &MockServer,
-    provider: &str,
-    template: ResponseTemplate,
-    times: u64,
-) {
+async fn partner_answers(partner: &MockServer, provider: &str, template: ResponseTemplate, times: u64) {
     Mock::given(method("POST"))
         .and(path(token_path(provider)))
         .respond_with(template)
@@ -57,8 +46,7 @@ async fn partner_answers(
 }
 
 fn ok_token() -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .set_body_json(json!({ "access_token": "partner-access-token", "expires_in": 300 }))
+    ResponseTemplate::new(200).set_body_json(json!({ "access_token": "partner-access-token", "expires_in": 300 }))
 }
 
 fn assert_error(reply: &Reply, status: u16, code: &str, message: &str) {
@@ -86,11 +74,7 @@ async fn every_partner_is_called_in_its_own_shape_then_the_key_is_stored_and_rep
             .and(path("/oauth2/token"))
             .and(header(
                 "authorization",
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode("client-123:btg-key-1")
-                )
-                .as_str(),
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("client-123:btg-key-1")).as_str(),
             ))
             .respond_with(ok_token())
             .expect(1)
@@ -116,95 +100,34 @@ async fn every_partner_is_called_in_its_own_shape_then_the_key_is_stored_and_rep
             .await;
         Mock::given(method("POST"))
             .and(path("/api/v1/login"))
-            .and(body_json(
-                json!({ "username": "ops@tenant", "password": "pay2all-key" }),
-            ))
+            .and(body_json(json!({ "username": "ops@tenant", "password": "pay2all-key" })))
             .respond_with(ok_token())
             .expect(1)
             .mount(&w.partner)
             .await;
 
-        let created = w
-            .server
-            .post_credential(
-                TENANT,
-                &credential_body("btg-key-1", "BTG", "PIX"),
-                "track-1",
-            )
-            .await;
+        let created = w.server.post_credential(TENANT, &credential_body("btg-key-1", "BTG", "PIX"), "track-1").await;
         assert_eq!(created.status, 201, "{backend:?} {created:?}");
         assert_eq!(created.body["message"], "Credential saved");
         assert_eq!(created.headers["tracking_id"], "track-1");
         let proxy = created.body["proxy"].as_str().unwrap().to_owned();
         assert!(proxy.starts_with("cfp_") && proxy.len() > 40, "{proxy}");
-        assert_eq!(
-            created.body.as_object().unwrap().len(),
-            2,
-            "only message and proxy: {created:?}"
-        );
+        assert_eq!(created.body.as_object().unwrap().len(), 2, "only message and proxy: {created:?}");
 
-        let replaced = w
-            .server
-            .post_credential(
-                TENANT,
-                &credential_body("btg-key-2", "BTG", "PIX"),
-                "track-2",
-            )
-            .await;
+        let replaced = w.server.post_credential(TENANT, &credential_body("btg-key-2", "BTG", "PIX"), "track-2").await;
         assert_eq!(replaced.status, 200, "{backend:?} {replaced:?}");
-        assert_eq!(
-            replaced.body["proxy"],
-            proxy.as_str(),
-            "the proxy is stable across replacements"
-        );
-        assert_eq!(
-            w.stack
-                .stored_key(TENANT, Provider::Btg, CredentialType::Pix)
-                .await,
-            Some(("btg-key-2".into(), 2))
-        );
+        assert_eq!(replaced.body["proxy"], proxy.as_str(), "the proxy is stable across replacements");
+        assert_eq!(w.stack.stored_key(TENANT, Provider::Btg, CredentialType::Pix).await, Some(("btg-key-2".into(), 2)));
 
         for (key, provider, credential_type, p, t) in [
-            (
-                "celcoin-key",
-                "CELCOIN",
-                "BAAS",
-                Provider::Celcoin,
-                CredentialType::Baas,
-            ),
-            (
-                "jdpi-key",
-                "JDPI",
-                "PIX",
-                Provider::Jdpi,
-                CredentialType::Pix,
-            ),
-            (
-                "pay2all-key",
-                "PAY2ALL",
-                "PAY2ALL",
-                Provider::Pay2all,
-                CredentialType::Pay2all,
-            ),
+            ("celcoin-key", "CELCOIN", "BAAS", Provider::Celcoin, CredentialType::Baas),
+            ("jdpi-key", "JDPI", "PIX", Provider::Jdpi, CredentialType::Pix),
+            ("pay2all-key", "PAY2ALL", "PAY2ALL", Provider::Pay2all, CredentialType::Pay2all),
         ] {
-            let reply = w
-                .server
-                .post_credential(
-                    TENANT,
-                    &credential_body(key, provider, credential_type),
-                    "t",
-                )
-                .await;
+            let reply = w.server.post_credential(TENANT, &credential_body(key, provider, credential_type), "t").await;
             assert_eq!(reply.status, 201, "{backend:?} {provider}: {reply:?}");
-            assert_ne!(
-                reply.body["proxy"],
-                proxy.as_str(),
-                "each slot has its own proxy"
-            );
-            assert_eq!(
-                w.stack.stored_key(TENANT, p, t).await,
-                Some((key.to_owned(), 1))
-            );
+            assert_ne!(reply.body["proxy"], proxy.as_str(), "each slot has its own proxy");
+            assert_eq!(w.stack.stored_key(TENANT, p, t).await, Some((key.to_owned(), 1)));
         }
         w.partner.verify().await;
     }
@@ -212,63 +135,31 @@ async fn every_partner_is_called_in_its_own_shape_then_the_key_is_stored_and_rep
 
 /// Stores `original` in BTG/PIX, then sends `replacement` against a partner answering `template`:
 /// the reply must be `expected` and the slot must still hold `original` at version 1.
-async fn failed_replace_changes_nothing(
-    backend: Backend,
-    template: ResponseTemplate,
-    timeout_ms: u64,
-) -> Reply {
+async fn failed_replace_changes_nothing(backend: Backend, template: ResponseTemplate, timeout_ms: u64) -> Reply {
     let w = world(backend, timeout_ms).await;
     Mock::given(method("POST"))
         .and(path("/oauth2/token"))
         .and(header(
             "authorization",
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode("client-123:original")
-            )
-            .as_str(),
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("client-123:original")).as_str(),
         ))
         .respond_with(ok_token())
         .expect(1)
         .mount(&w.partner)
         .await;
     partner_answers(&w.partner, "BTG", template, 2).await;
-    assert_eq!(
-        w.server
-            .post_credential(TENANT, &credential_body("original", "BTG", "PIX"), "t0")
-            .await
-            .status,
-        201
-    );
+    assert_eq!(w.server.post_credential(TENANT, &credential_body("original", "BTG", "PIX"), "t0").await.status, 201);
 
-    let reply = w
-        .server
-        .post_credential(TENANT, &credential_body("replacement", "BTG", "PIX"), "t1")
-        .await;
+    let reply = w.server.post_credential(TENANT, &credential_body("replacement", "BTG", "PIX"), "t1").await;
     assert_eq!(
-        w.stack
-            .stored_key(TENANT, Provider::Btg, CredentialType::Pix)
-            .await,
+        w.stack.stored_key(TENANT, Provider::Btg, CredentialType::Pix).await,
         Some(("original".into(), 1)),
         "{backend:?}"
     );
     // A fresh slot that fails is not created at all.
-    let fresh = w
-        .server
-        .post_credential(
-            "tenant-fresh",
-            &credential_body("replacement", "BTG", "PIX"),
-            "t2",
-        )
-        .await;
+    let fresh = w.server.post_credential("tenant-fresh", &credential_body("replacement", "BTG", "PIX"), "t2").await;
     assert_eq!((fresh.status, fresh.code()), (reply.status, reply.code()));
-    assert_eq!(
-        w.stack
-            .stored_key("tenant-fresh", Provider::Btg, CredentialType::Pix)
-            .await,
-        None,
-        "{backend:?}"
-    );
+    assert_eq!(w.stack.stored_key("tenant-fresh", Provider::Btg, CredentialType::Pix).await, None, "{backend:?}");
     w.partner.verify().await;
     reply
 }
@@ -276,11 +167,22 @@ async fn failed_replace_changes_nothing(
 #[tokio::test]
 async fn a_partner_refusal_is_ebaa0018_and_saves_nothing() {
     for backend in Backend::ALL {
-        for status in [400, 401, 403] {
-            let template =
-                ResponseTemplate::new(status).set_body_json(json!({ "error": "invalid_client" }));
+        for (status, error) in [(400, "invalid_client"), (400, "invalid_grant"), (401, "invalid_client"), (403, "")] {
+            let template = ResponseTemplate::new(status).set_body_json(json!({ "error": error }));
             let reply = failed_replace_changes_nothing(backend, template, 2_000).await;
             assert_error(&reply, 400, "EBAA0018", "BTG - API Invalid credential");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_partner_400_that_is_not_about_the_credential_is_ebaa0002() {
+    // invalid_scope or a malformed request is our configuration's fault, not the tenant's key.
+    for backend in Backend::ALL {
+        for body in [json!({ "error": "invalid_scope" }), json!({ "message": "bad things" })] {
+            let template = ResponseTemplate::new(400).set_body_json(body);
+            let reply = failed_replace_changes_nothing(backend, template, 2_000).await;
+            assert_error(&reply, 502, "EBAA0002", "Bad Gateway Error");
         }
     }
 }
@@ -289,8 +191,7 @@ async fn a_partner_refusal_is_ebaa0018_and_saves_nothing() {
 async fn a_partner_5xx_is_ebaa0002_and_saves_nothing() {
     for backend in Backend::ALL {
         for status in [500, 503] {
-            let reply =
-                failed_replace_changes_nothing(backend, ResponseTemplate::new(status), 2_000).await;
+            let reply = failed_replace_changes_nothing(backend, ResponseTemplate::new(status), 2_000).await;
             assert_error(&reply, 502, "EBAA0002", "Bad Gateway Error");
         }
     }
@@ -312,24 +213,11 @@ async fn an_unreachable_partner_is_ebaa0002() {
         let url = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
         let stack = Stack::new(backend).await;
-        let server = TestServer::start(
-            stack.vault(
-                stack
-                    .partner_settings(Some(&partners_at(&url, 1_000)))
-                    .await,
-            ),
-        )
-        .await;
-        let reply = server
-            .post_credential(TENANT, &credential_body("k", "CELCOIN", "PIX"), "t")
-            .await;
+        let server =
+            TestServer::start(stack.vault(stack.partner_settings(Some(&partners_at(&url, 1_000))).await)).await;
+        let reply = server.post_credential(TENANT, &credential_body("k", "CELCOIN", "PIX"), "t").await;
         assert_error(&reply, 502, "EBAA0002", "Bad Gateway Error");
-        assert_eq!(
-            stack
-                .stored_key(TENANT, Provider::Celcoin, CredentialType::Pix)
-                .await,
-            None
-        );
+        assert_eq!(stack.stored_key(TENANT, Provider::Celcoin, CredentialType::Pix).await, None);
     }
 }
 
@@ -340,27 +228,12 @@ async fn a_partner_without_configuration_is_ebaa0014() {
         partner_answers(&partner, "JDPI", ok_token(), 0).await;
         let stack = Stack::new(backend).await;
         let only_btg = json!({ "BTG": { "base_url": partner.uri() } }).to_string();
-        for settings in [
-            stack.partner_settings(Some(&only_btg)).await,
-            stack.partner_settings(None).await,
-        ] {
+        for settings in [stack.partner_settings(Some(&only_btg)).await, stack.partner_settings(None).await] {
             let server = TestServer::start(stack.vault(settings)).await;
-            let reply = server
-                .post_credential(TENANT, &credential_body("k", "JDPI", "PIX"), "t")
-                .await;
-            assert_error(
-                &reply,
-                500,
-                "EBAA0014",
-                "JDPI - API configuration not found",
-            );
+            let reply = server.post_credential(TENANT, &credential_body("k", "JDPI", "PIX"), "t").await;
+            assert_error(&reply, 500, "EBAA0014", "JDPI - API configuration not found");
         }
-        assert_eq!(
-            stack
-                .stored_key(TENANT, Provider::Jdpi, CredentialType::Pix)
-                .await,
-            None
-        );
+        assert_eq!(stack.stored_key(TENANT, Provider::Jdpi, CredentialType::Pix).await, None);
         partner.verify().await;
     }
 }
@@ -368,32 +241,13 @@ async fn a_partner_without_configuration_is_ebaa0014() {
 #[tokio::test]
 async fn bad_payloads_are_refused_before_any_partner_call() {
     let w = world(Backend::Local, 2_000).await;
-    Mock::given(method("POST"))
-        .respond_with(ok_token())
-        .expect(0)
-        .mount(&w.partner)
-        .await;
+    Mock::given(method("POST")).respond_with(ok_token()).expect(0).mount(&w.partner).await;
     let cases = [
         ("{oops", 400, "EBAA0004", "Invalid payload"),
         ("[]", 400, "EBAA0004", "Invalid payload"),
-        (
-            r#"{"key":123,"provider":"BTG","type":"PIX"}"#,
-            400,
-            "EBAA0004",
-            "Invalid payload",
-        ),
-        (
-            r#"{"key":"k","provider":"BTG","type":"PIX","provider_data":[]}"#,
-            400,
-            "EBAA0004",
-            "Invalid payload",
-        ),
-        (
-            "{}",
-            400,
-            "EBAA0005",
-            "Invalid payload. Required fields: [key, provider, type]",
-        ),
+        (r#"{"key":123,"provider":"BTG","type":"PIX"}"#, 400, "EBAA0004", "Invalid payload"),
+        (r#"{"key":"k","provider":"BTG","type":"PIX","provider_data":[]}"#, 400, "EBAA0004", "Invalid payload"),
+        ("{}", 400, "EBAA0005", "Invalid payload. Required fields: [key, provider, type]"),
         (
             r#"{"key":"k","provider":"BTG","type":"PIX"}"#,
             400,
@@ -422,7 +276,7 @@ async fn bad_payloads_are_refused_before_any_partner_call() {
             r#"{"key":"k","provider":"ITAU","type":"PIX"}"#,
             400,
             "EBAA0007",
-            "Unsupported Type: (PIX) and Provider (ITAU)",
+            "Unsupported Type: (PIX) and Provider (unrecognised)",
         ),
     ];
     for (body, status, code, message) in cases {
@@ -430,35 +284,19 @@ async fn bad_payloads_are_refused_before_any_partner_call() {
         assert_error(&reply, status, code, message);
         assert!(reply.headers.contains_key("tracking_id"));
     }
-    let huge = format!(
-        r#"{{"key":"{}","provider":"BTG","type":"PIX"}}"#,
-        "k".repeat(100_000)
-    );
-    assert_error(
-        &w.server.post_credential(TENANT, &huge, "t").await,
-        400,
-        "EBAA0004",
-        "Invalid payload",
-    );
+    let huge = format!(r#"{{"key":"{}","provider":"BTG","type":"PIX"}}"#, "k".repeat(100_000));
+    assert_error(&w.server.post_credential(TENANT, &huge, "t").await, 400, "EBAA0004", "Invalid payload");
     w.partner.verify().await;
 }
 
 #[tokio::test]
 async fn callers_without_a_valid_token_get_401_and_nothing_else() {
     let w = world(Backend::Local, 2_000).await;
-    Mock::given(method("POST"))
-        .respond_with(ok_token())
-        .expect(0)
-        .mount(&w.partner)
-        .await;
+    Mock::given(method("POST")).respond_with(ok_token()).expect(0).mount(&w.partner).await;
     let url = format!("{}/banking-auth/v1/credentials", w.server.base_url);
     let body = credential_body("k", "BTG", "PIX");
     let foreign = cofre::http::LocalTokens::new(cofre::secret::SecretBytes::new(vec![7; 32]))
-        .mint(
-            &cofre::tenant::TenantId::parse(TENANT).unwrap(),
-            None,
-            Duration::from_secs(60),
-        )
+        .mint(&cofre::tenant::TenantId::parse(TENANT).unwrap(), None, Duration::from_secs(60))
         .unwrap();
     for auth in [
         None,
@@ -473,23 +311,13 @@ async fn callers_without_a_valid_token_get_401_and_nothing_else() {
         }
         let reply = Reply::read(request.send().await.unwrap()).await;
         assert_eq!(reply.status, 401, "{auth:?}");
-        assert_eq!(
-            reply.body,
-            json!({ "code": "UNAUTHORIZED", "message": "Unauthorized" })
-        );
+        assert_eq!(reply.body, json!({ "code": "UNAUTHORIZED", "message": "Unauthorized" }));
         assert_eq!(reply.headers["www-authenticate"], "Bearer");
     }
     // Pismo's account_token header works as well as Authorization.
     partner_answers(&w.partner, "BTG", ok_token(), 0).await;
     let reply = Reply::read(
-        w.server
-            .client
-            .post(&url)
-            .header("account_token", w.server.token(TENANT))
-            .body("{}")
-            .send()
-            .await
-            .unwrap(),
+        w.server.client.post(&url).header("account_token", w.server.token(TENANT)).body("{}").send().await.unwrap(),
     )
     .await;
     assert_eq!(reply.code(), "EBAA0005");
@@ -500,30 +328,16 @@ async fn tenants_never_touch_each_others_credentials() {
     for backend in Backend::ALL {
         let w = world(backend, 2_000).await;
         partner_answers(&w.partner, "BTG", ok_token(), 2).await;
-        let a = w
-            .server
-            .post_credential("tenant-a", &credential_body("key-of-a", "BTG", "PIX"), "t")
-            .await;
-        let b = w
-            .server
-            .post_credential("tenant-b", &credential_body("key-of-b", "BTG", "PIX"), "t")
-            .await;
-        assert_eq!(
-            (a.status, b.status),
-            (201, 201),
-            "B creates its own slot rather than replacing A's"
-        );
+        let a = w.server.post_credential("tenant-a", &credential_body("key-of-a", "BTG", "PIX"), "t").await;
+        let b = w.server.post_credential("tenant-b", &credential_body("key-of-b", "BTG", "PIX"), "t").await;
+        assert_eq!((a.status, b.status), (201, 201), "B creates its own slot rather than replacing A's");
         assert_ne!(a.body["proxy"], b.body["proxy"]);
         assert_eq!(
-            w.stack
-                .stored_key("tenant-a", Provider::Btg, CredentialType::Pix)
-                .await,
+            w.stack.stored_key("tenant-a", Provider::Btg, CredentialType::Pix).await,
             Some(("key-of-a".into(), 1))
         );
         assert_eq!(
-            w.stack
-                .stored_key("tenant-b", Provider::Btg, CredentialType::Pix)
-                .await,
+            w.stack.stored_key("tenant-b", Provider::Btg, CredentialType::Pix).await,
             Some(("key-of-b".into(), 1))
         );
     }
@@ -538,8 +352,7 @@ async fn store_write_failures_are_ebaa0011_and_read_failures_ebaa0012() {
         // An unreadable item in the slot: the save cannot know what it replaces.
         match backend {
             Backend::Local => {
-                let db =
-                    rusqlite::Connection::open(w.stack.embedded.as_ref().unwrap().path()).unwrap();
+                let db = rusqlite::Connection::open(w.stack.embedded.as_ref().unwrap().path()).unwrap();
                 db.execute("INSERT INTO items (pk, sk, version, body) VALUES ('TENANT#tenant-a', 'CREDENTIAL#CELCOIN#PIX', 1, 'garbage')", ()).unwrap();
             }
             Backend::Aws => {
@@ -547,57 +360,32 @@ async fn store_write_failures_are_ebaa0011_and_read_failures_ebaa0012() {
                 client
                     .put_item()
                     .table_name(table)
-                    .item(
-                        "pk",
-                        aws_sdk_dynamodb::types::AttributeValue::S("TENANT#tenant-a".into()),
-                    )
-                    .item(
-                        "sk",
-                        aws_sdk_dynamodb::types::AttributeValue::S("CREDENTIAL#CELCOIN#PIX".into()),
-                    )
+                    .item("pk", aws_sdk_dynamodb::types::AttributeValue::S("TENANT#tenant-a".into()))
+                    .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("CREDENTIAL#CELCOIN#PIX".into()))
                     .send()
                     .await
                     .unwrap();
             }
         }
-        let reply = w
-            .server
-            .post_credential(TENANT, &credential_body("k", "CELCOIN", "PIX"), "t")
-            .await;
-        assert_error(
-            &reply,
-            500,
-            "EBAA0012",
-            "Credential Repository Get config error. Check logs for more details",
-        );
+        let reply = w.server.post_credential(TENANT, &credential_body("k", "CELCOIN", "PIX"), "t").await;
+        assert_error(&reply, 500, "EBAA0012", "Credential Repository Get config error. Check logs for more details");
 
         // The store refuses every write.
         match backend {
             Backend::Local => {
-                let db =
-                    rusqlite::Connection::open(w.stack.embedded.as_ref().unwrap().path()).unwrap();
-                db.execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON items BEGIN SELECT RAISE(ABORT, 'disk says no'); END;").unwrap();
+                let db = rusqlite::Connection::open(w.stack.embedded.as_ref().unwrap().path()).unwrap();
+                db.execute_batch(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON items BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+                )
+                .unwrap();
             }
             Backend::Aws => {
                 let (client, table) = w.stack.dynamodb.as_ref().unwrap();
-                client
-                    .delete_table()
-                    .table_name(table)
-                    .send()
-                    .await
-                    .unwrap();
+                client.delete_table().table_name(table).send().await.unwrap();
             }
         }
-        let reply = w
-            .server
-            .post_credential(TENANT, &credential_body("k", "BTG", "PIX"), "t")
-            .await;
-        assert_error(
-            &reply,
-            500,
-            "EBAA0011",
-            "Credential Repository Save config error. Check logs for more details",
-        );
+        let reply = w.server.post_credential(TENANT, &credential_body("k", "BTG", "PIX"), "t").await;
+        assert_error(&reply, 500, "EBAA0011", "Credential Repository Save config error. Check logs for more details");
         w.partner.verify().await;
     }
 }
@@ -611,37 +399,16 @@ async fn a_key_service_failure_is_ebaa0010_and_saves_nothing() {
     let (kms, _) = stack.kms.as_ref().unwrap();
     let vault = cofre::credentials::CredentialVault::new(
         Arc::clone(&stack.store),
-        Arc::new(cofre::adapters::KmsKeyService::new(
-            kms.clone(),
-            "alias/cofre-key-that-does-not-exist",
-        )),
+        Arc::new(cofre::adapters::KmsKeyService::new(kms.clone(), "alias/cofre-key-that-does-not-exist")),
         Arc::new(cofre::adapters::HttpPartnerClient::new(Duration::from_millis(500)).unwrap()),
-        stack
-            .partner_settings(Some(&partners_at(&partner.uri(), 2_000)))
-            .await,
+        stack.partner_settings(Some(&partners_at(&partner.uri(), 2_000))).await,
         Arc::new(cofre::clock::SystemClock),
         Arc::new(cofre::ids::RandomIds::default()),
     );
     let server = TestServer::start(vault).await;
-    let reply = server
-        .post_credential(TENANT, &credential_body("k", "BTG", "PIX"), "t")
-        .await;
-    assert_error(
-        &reply,
-        500,
-        "EBAA0010",
-        "Cryptography Decrypt error. Check logs for more details",
-    );
+    let reply = server.post_credential(TENANT, &credential_body("k", "BTG", "PIX"), "t").await;
+    assert_error(&reply, 500, "EBAA0010", "Cryptography Decrypt error. Check logs for more details");
     let (dynamodb, table) = stack.dynamodb.as_ref().unwrap();
-    assert_eq!(
-        dynamodb
-            .scan()
-            .table_name(table)
-            .send()
-            .await
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(dynamodb.scan().table_name(table).send().await.unwrap().count(), 0);
     partner.verify().await;
 }

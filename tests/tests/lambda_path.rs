@@ -45,17 +45,9 @@ async fn invoke(router: axum::Router, event: &str) -> (u16, Value, String) {
     let request = lambda_http::request::from_str(event).expect("a valid API Gateway v2 event");
     let response = router.oneshot(request).await.unwrap();
     let status = response.status().as_u16();
-    let tracking = response
-        .headers()
-        .get("tracking_id")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let tracking = response.headers().get("tracking_id").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        tracking,
-    )
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), tracking)
 }
 
 #[tokio::test]
@@ -68,61 +60,28 @@ async fn an_api_gateway_event_with_jwt_claims_stores_the_tenants_credential() {
         .mount(&partner)
         .await;
     let stack = Stack::new(Backend::Local).await;
-    let vault = stack.vault(
-        stack
-            .partner_settings(Some(&partners_at(&partner.uri(), 2_000)))
-            .await,
-    );
-    let router = credential_router(CredentialApi {
-        vault: Arc::new(vault),
-        authenticator: Authenticator::ApiGatewayJwt,
-    });
+    let vault = stack.vault(stack.partner_settings(Some(&partners_at(&partner.uri(), 2_000))).await);
+    let router =
+        credential_router(CredentialApi { vault: Arc::new(vault), authenticator: Authenticator::ApiGatewayJwt });
 
-    let claims =
-        json!({ "tenant_id": "tenant-lambda", "sub": "key-1", "scope": "credentials:write" });
-    let (status, body, tracking) = invoke(
-        router.clone(),
-        &event(
-            &credential_body("lambda-key", "BTG", "PIX"),
-            Some(claims),
-            "lambda-track",
-        ),
-    )
-    .await;
+    let claims = json!({ "tenant_id": "tenant-lambda", "sub": "key-1", "scope": "credentials:write" });
+    let (status, body, tracking) =
+        invoke(router.clone(), &event(&credential_body("lambda-key", "BTG", "PIX"), Some(claims), "lambda-track"))
+            .await;
+    assert_eq!((status, body["message"].as_str(), tracking.as_str()), (201, Some("Credential saved"), "lambda-track"));
     assert_eq!(
-        (status, body["message"].as_str(), tracking.as_str()),
-        (201, Some("Credential saved"), "lambda-track")
-    );
-    assert_eq!(
-        stack
-            .stored_key("tenant-lambda", Provider::Btg, CredentialType::Pix)
-            .await,
+        stack.stored_key("tenant-lambda", Provider::Btg, CredentialType::Pix).await,
         Some(("lambda-key".into(), 1))
     );
 
     // No authorizer context (or no tenant claim): the bearer header alone proves nothing here.
-    for claims in [
-        None,
-        Some(json!({ "sub": "no-tenant" })),
-        Some(json!({ "tenant_id": "bad#tenant" })),
-    ] {
-        let (status, body, _) = invoke(
-            router.clone(),
-            &event(&credential_body("k", "BTG", "PIX"), claims.clone(), "t"),
-        )
-        .await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (401, Some("UNAUTHORIZED")),
-            "{claims:?}"
-        );
+    for claims in [None, Some(json!({ "sub": "no-tenant" })), Some(json!({ "tenant_id": "bad#tenant" }))] {
+        let (status, body, _) =
+            invoke(router.clone(), &event(&credential_body("k", "BTG", "PIX"), claims.clone(), "t")).await;
+        assert_eq!((status, body["code"].as_str()), (401, Some("UNAUTHORIZED")), "{claims:?}");
     }
     // Errors keep their documented shape on the Lambda path too.
-    let (status, body, _) = invoke(
-        router,
-        &event("{}", Some(json!({ "tenant_id": "tenant-lambda" })), "t"),
-    )
-    .await;
+    let (status, body, _) = invoke(router, &event("{}", Some(json!({ "tenant_id": "tenant-lambda" })), "t")).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("EBAA0005")));
     partner.verify().await;
 }

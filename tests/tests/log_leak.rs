@@ -11,6 +11,8 @@ use cofre_tests::wiremock::matchers::{method, path};
 use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use cofre_tests::{Backend, Stack, TestServer, credential_body, partners_at};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -45,32 +47,19 @@ fn leaks(logs: &str, key: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_key_reaches_any_log_line_on_any_path() {
     let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::TRACE)
-        .with_current_span(true)
-        // The fake partner's own logs are the partner's business, not ours: it legitimately sees keys.
-        .with_env_filter("trace,wiremock=off")
-        .with_writer(capture.clone())
-        .init();
+    // The production layer (payload guard included), at TRACE for everything but the fake partner,
+    // whose own logs are the partner's business: it legitimately sees keys.
+    let filter = tracing_subscriber::EnvFilter::new("trace,wiremock=off");
+    tracing_subscriber::registry().with(cofre::telemetry::json_layer(capture.clone(), filter)).init();
 
     let mut scenarios: Vec<(String, String)> = Vec::new();
     for backend in Backend::ALL {
         let partner = MockServer::start().await;
         let answers = [
-            (
-                "ok",
-                ResponseTemplate::new(200).set_body_string(r#"{"access_token":"t"}"#),
-            ),
-            (
-                "refused",
-                ResponseTemplate::new(401).set_body_string(r#"{"error":"invalid_client"}"#),
-            ),
+            ("ok", ResponseTemplate::new(200).set_body_string(r#"{"access_token":"t"}"#)),
+            ("refused", ResponseTemplate::new(401).set_body_string(r#"{"error":"invalid_client"}"#)),
             ("down", ResponseTemplate::new(503)),
-            (
-                "slow",
-                ResponseTemplate::new(200).set_delay(Duration::from_millis(800)),
-            ),
+            ("slow", ResponseTemplate::new(200).set_delay(Duration::from_millis(800))),
         ];
         let stack = Stack::new(backend).await;
         let mut servers = Vec::new();
@@ -86,12 +75,7 @@ async fn no_key_reaches_any_log_line_on_any_path() {
                 .respond_with(template)
                 .mount(&partner)
                 .await;
-            let settings = stack
-                .partner_settings(Some(&partners_at(
-                    &format!("{}{prefix}", partner.uri()),
-                    200,
-                )))
-                .await;
+            let settings = stack.partner_settings(Some(&partners_at(&format!("{}{prefix}", partner.uri()), 200))).await;
             servers.push((name, TestServer::start(stack.vault(settings)).await));
         }
         let run = |server: &TestServer, scenario: String, body: String| {
@@ -106,23 +90,9 @@ async fn no_key_reaches_any_log_line_on_any_path() {
         for (name, server) in &servers {
             for provider in ["BTG", "CELCOIN"] {
                 let scenario = format!("{backend:?}-{name}-{provider}");
-                outcomes.push(
-                    run(
-                        server,
-                        scenario.clone(),
-                        credential_body(&key(&scenario), provider, "PIX"),
-                    )
-                    .await,
-                );
+                outcomes.push(run(server, scenario.clone(), credential_body(&key(&scenario), provider, "PIX")).await);
                 let replace = format!("{scenario}-again");
-                outcomes.push(
-                    run(
-                        server,
-                        replace.clone(),
-                        credential_body(&key(&replace), provider, "PIX"),
-                    )
-                    .await,
-                );
+                outcomes.push(run(server, replace.clone(), credential_body(&key(&replace), provider, "PIX")).await);
             }
         }
         let ok = &servers[0].1;
@@ -136,10 +106,7 @@ async fn no_key_reaches_any_log_line_on_any_path() {
             ),
             (
                 "missing",
-                format!(
-                    r#"{{"key":"{}","provider":"BTG","type":"PIX"}}"#,
-                    key(&format!("{backend:?}-missing"))
-                ),
+                format!(r#"{{"key":"{}","provider":"BTG","type":"PIX"}}"#, key(&format!("{backend:?}-missing"))),
             ),
             (
                 "unsupported",
@@ -155,10 +122,7 @@ async fn no_key_reaches_any_log_line_on_any_path() {
                     key(&format!("{backend:?}-unknownfield"))
                 ),
             ),
-            (
-                "noconfig",
-                credential_body(&key(&format!("{backend:?}-noconfig")), "JDPI", "PIX"),
-            ),
+            ("noconfig", credential_body(&key(&format!("{backend:?}-noconfig")), "JDPI", "PIX")),
         ] {
             outcomes.push(run(ok, format!("{backend:?}-{label}"), body).await);
         }
@@ -171,71 +135,35 @@ async fn no_key_reaches_any_log_line_on_any_path() {
             .send()
             .await
             .unwrap();
-        outcomes.push((
-            unauthenticated.clone(),
-            format!("track-{unauthenticated}"),
-            401,
-        ));
+        outcomes.push((unauthenticated.clone(), format!("track-{unauthenticated}"), 401));
         // Store failures: the write is refused after the key was tested and sealed.
         match backend {
             Backend::Local => {
-                let db =
-                    rusqlite::Connection::open(stack.embedded.as_ref().unwrap().path()).unwrap();
-                db.execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON items BEGIN SELECT RAISE(ABORT, 'no'); END;").unwrap();
+                let db = rusqlite::Connection::open(stack.embedded.as_ref().unwrap().path()).unwrap();
+                db.execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON items BEGIN SELECT RAISE(ABORT, 'no'); END;")
+                    .unwrap();
             }
             Backend::Aws => {
                 let (client, table) = stack.dynamodb.as_ref().unwrap();
-                client
-                    .delete_table()
-                    .table_name(table)
-                    .send()
-                    .await
-                    .unwrap();
+                client.delete_table().table_name(table).send().await.unwrap();
             }
         }
         let storefail = format!("{backend:?}-storefail");
-        outcomes.push(
-            run(
-                ok,
-                storefail.clone(),
-                credential_body(&key(&storefail), "CELCOIN", "BAAS"),
-            )
-            .await,
-        );
+        outcomes.push(run(ok, storefail.clone(), credential_body(&key(&storefail), "CELCOIN", "BAAS")).await);
 
         let statuses: Vec<u16> = outcomes.iter().map(|o| o.2).collect();
         for expected in [201, 200, 400, 502, 504, 500] {
-            assert!(
-                statuses.contains(&expected),
-                "{backend:?}: the scenarios cover HTTP {expected}: {statuses:?}"
-            );
+            assert!(statuses.contains(&expected), "{backend:?}: the scenarios cover HTTP {expected}: {statuses:?}");
         }
-        scenarios.extend(
-            outcomes
-                .into_iter()
-                .map(|(scenario, tracking, _)| (scenario, tracking)),
-        );
+        scenarios.extend(outcomes.into_iter().map(|(scenario, tracking, _)| (scenario, tracking)));
     }
 
     tokio::time::sleep(Duration::from_millis(100)).await;
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.lines().count() > 100,
-        "the capture works: {} lines",
-        logs.lines().count()
-    );
+    assert!(logs.lines().count() > 100, "the capture works: {} lines", logs.lines().count());
     for (scenario, tracking) in &scenarios {
-        assert!(
-            logs.contains(tracking.as_str()),
-            "{scenario}: its lines carry its tracking_id"
-        );
-        assert!(
-            !leaks(&logs, &key(scenario)),
-            "{scenario}: the key reached the logs"
-        );
+        assert!(logs.contains(tracking.as_str()), "{scenario}: its lines carry its tracking_id");
+        assert!(!leaks(&logs, &key(scenario)), "{scenario}: the key reached the logs");
     }
-    assert!(
-        logs.contains("\"level\":\"TRACE\""),
-        "TRACE lines were captured"
-    );
+    assert!(logs.contains("\"level\":\"TRACE\""), "TRACE lines were captured");
 }

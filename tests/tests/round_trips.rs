@@ -8,53 +8,27 @@ use cofre_tests::{Backend, Stack, TestServer, credential_body, partners_at};
 #[tokio::test]
 async fn create_costs_one_kms_one_dynamodb_one_partner_call_and_replace_one_more_write() {
     let partner = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
-        .mount(&partner)
-        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("{}")).mount(&partner).await;
     let stack = Stack::new(Backend::Aws).await;
-    let settings = stack
-        .partner_settings(Some(&partners_at(&partner.uri(), 2_000)))
-        .await;
+    let settings = stack.partner_settings(Some(&partners_at(&partner.uri(), 2_000))).await;
     let server = TestServer::start(stack.vault(settings)).await;
 
-    let mut previous = (
-        stack.kms_trips.count(),
-        stack.dynamodb_trips.count(),
-        0,
-        stack.secrets_trips.count(),
-    );
+    let mut previous = (stack.kms_trips.count(), stack.dynamodb_trips.count(), 0, stack.secrets_trips.count());
     let mut measure = || {
-        let now = (
-            stack.kms_trips.count(),
-            stack.dynamodb_trips.count(),
-            0,
-            stack.secrets_trips.count(),
-        );
+        let now = (stack.kms_trips.count(), stack.dynamodb_trips.count(), 0, stack.secrets_trips.count());
         let delta = (now.0 - previous.0, now.1 - previous.1, now.3 - previous.3);
         previous = now;
         delta
     };
     let partner_calls = || async { partner.received_requests().await.unwrap().len() };
 
-    let created = server
-        .post_credential("tenant-a", &credential_body("key-1", "BTG", "PIX"), "t")
-        .await;
+    let created = server.post_credential("tenant-a", &credential_body("key-1", "BTG", "PIX"), "t").await;
     assert_eq!(created.status, 201);
     let (kms, dynamodb, secrets) = measure();
-    assert_eq!(
-        (kms, dynamodb, partner_calls().await),
-        (1, 1, 1),
-        "create: KMS, DynamoDB, partner"
-    );
-    assert_eq!(
-        secrets, 1,
-        "the first request of an execution environment reads the partner-config secret"
-    );
+    assert_eq!((kms, dynamodb, partner_calls().await), (1, 1, 1), "create: KMS, DynamoDB, partner");
+    assert_eq!(secrets, 1, "the first request of an execution environment reads the partner-config secret");
 
-    let replaced = server
-        .post_credential("tenant-a", &credential_body("key-2", "BTG", "PIX"), "t")
-        .await;
+    let replaced = server.post_credential("tenant-a", &credential_body("key-2", "BTG", "PIX"), "t").await;
     assert_eq!(replaced.status, 200);
     let (kms, dynamodb, secrets) = measure();
     assert_eq!(
@@ -62,21 +36,10 @@ async fn create_costs_one_kms_one_dynamodb_one_partner_call_and_replace_one_more
         (1, 2, 1),
         "replace: the failed create returns the item (ALL_OLD), then one conditional replace"
     );
-    assert_eq!(
-        secrets, 0,
-        "the secret is cached for the life of the execution environment"
-    );
+    assert_eq!(secrets, 0, "the secret is cached for the life of the execution environment");
 
-    let created_other = server
-        .post_credential(
-            "tenant-a",
-            &credential_body("key-3", "CELCOIN", "BAAS"),
-            "t",
-        )
-        .await;
+    let created_other = server.post_credential("tenant-a", &credential_body("key-3", "CELCOIN", "BAAS"), "t").await;
     assert_eq!(created_other.status, 201);
     assert_eq!(measure(), (1, 1, 0));
-    println!(
-        "round trips per request: create 1 KMS + 1 DynamoDB + 1 partner; replace 1 KMS + 2 DynamoDB + 1 partner"
-    );
+    println!("round trips per request: create 1 KMS + 1 DynamoDB + 1 partner; replace 1 KMS + 2 DynamoDB + 1 partner");
 }

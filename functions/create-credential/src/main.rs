@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cofre::aws::{CredentialSettings, credential_vault, sdk_config};
-use cofre::http::{Authenticator, CredentialApi, credential_router};
+use cofre::http::{Authenticator, CredentialApi, credential_router, with_json_fallbacks};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -15,5 +15,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         vault: Arc::new(credential_vault(&sdk, &settings)?),
         authenticator: Authenticator::ApiGatewayJwt,
     };
-    lambda_http::run(credential_router(api)).await
+    lambda_http::run(with_json_fallbacks(credential_router(api))).await
 }

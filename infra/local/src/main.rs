@@ -53,38 +53,21 @@ struct ServeArgs {
     partners: Option<PathBuf>,
 }
 
-fn token(
-    data_dir: &std::path::Path,
-    tenant: &str,
-    scope: Option<&str>,
-    hours: u64,
-) -> Result<String, String> {
+fn token(data_dir: &std::path::Path, tenant: &str, scope: Option<&str>, hours: u64) -> Result<String, String> {
     let tenant = TenantId::parse(tenant).map_err(|e| e.to_string())?;
     let tokens = local_tokens(data_dir).map_err(|e| e.to_string())?;
-    tokens
-        .mint(&tenant, scope, Duration::from_secs(hours * 3600))
-        .map_err(|e| e.to_string())
+    tokens.mint(&tenant, scope, Duration::from_secs(hours * 3600)).map_err(|e| e.to_string())
 }
 
 async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
-    let addr = args
-        .addr
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
-    let options = LocalOptions {
-        data_dir,
-        backend: args.backend.unwrap_or(Backend::Local),
-        partners_file: args.partners,
-    };
+    let addr = args.addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+    let options =
+        LocalOptions { data_dir, backend: args.backend.unwrap_or(Backend::Local), partners_file: args.partners };
     let app = build(&options).await.map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let tenant = TenantId::parse(DEMO_TENANT).map_err(|e| e.to_string())?;
-    let demo_token = app
-        .tokens
-        .mint(&tenant, None, Duration::from_secs(24 * 3600))
-        .map_err(|e| e.to_string())?;
+    let demo_token = app.tokens.mint(&tenant, None, Duration::from_secs(24 * 3600)).map_err(|e| e.to_string())?;
     println!(
         "Cofre is listening on http://{addr} (backend: {:?}, data: {})",
         options.backend,
@@ -106,23 +89,11 @@ async fn main() -> ExitCode {
     cofre::telemetry::init();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        None => {
-            serve(
-                cli.data_dir,
-                ServeArgs {
-                    addr: None,
-                    backend: None,
-                    partners: None,
-                },
-            )
-            .await
-        }
+        None => serve(cli.data_dir, ServeArgs { addr: None, backend: None, partners: None }).await,
         Some(Command::Serve(args)) => serve(cli.data_dir, args).await,
-        Some(Command::Token {
-            tenant,
-            scope,
-            hours,
-        }) => token(&cli.data_dir, &tenant, scope.as_deref(), hours).map(|t| println!("{t}")),
+        Some(Command::Token { tenant, scope, hours }) => {
+            token(&cli.data_dir, &tenant, scope.as_deref(), hours).map(|t| println!("{t}"))
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

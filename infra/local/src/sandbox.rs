@@ -22,34 +22,21 @@ async fn answer(secret: &str, refusal: Response) -> Response {
         return refusal;
     }
     if secret.contains("unavailable") {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "error": "temporarily_unavailable" })),
-        )
-            .into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "temporarily_unavailable" }))).into_response();
     }
     if secret.contains("slow") {
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
     let token = format!("sandbox-{}", uuid::Uuid::new_v4().simple());
-    Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": 300 }))
-        .into_response()
+    Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": 300 })).into_response()
 }
 
 fn invalid_client() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({ "error": "invalid_client" })),
-    )
-        .into_response()
+    (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" }))).into_response()
 }
 
 fn invalid_request(what: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({ "error": "invalid_request", "error_description": what })),
-    )
-        .into_response()
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_request", "error_description": what }))).into_response()
 }
 
 #[derive(Deserialize)]
@@ -99,11 +86,7 @@ struct Pay2allLogin {
 
 /// Pay2all `POST /api/v1/login`: JSON username and password.
 async fn pay2all_login(Json(login): Json<Pay2allLogin>) -> Response {
-    let refusal = (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({ "message": "Invalid credentials" })),
-    )
-        .into_response();
+    let refusal = (StatusCode::UNAUTHORIZED, Json(json!({ "message": "Invalid credentials" }))).into_response();
     match (login.username.as_deref(), login.password.as_deref()) {
         (Some(user), Some(password)) if !user.is_empty() => answer(password, refusal).await,
         _ => refusal,
@@ -113,14 +96,8 @@ async fn pay2all_login(Json(login): Json<Pay2allLogin>) -> Response {
 /// The sandbox's routes, one prefix per partner.
 pub fn router() -> Router {
     Router::new()
-        .route(
-            "/celcoin/v5/token",
-            post(|Form(f): Form<ClientCredentialsForm>| form_token(f, false)),
-        )
-        .route(
-            "/jdpi/auth/jdpi/connect/token",
-            post(|Form(f): Form<ClientCredentialsForm>| form_token(f, true)),
-        )
+        .route("/celcoin/v5/token", post(|Form(f): Form<ClientCredentialsForm>| form_token(f, false)))
+        .route("/jdpi/auth/jdpi/connect/token", post(|Form(f): Form<ClientCredentialsForm>| form_token(f, true)))
         .route("/btg/oauth2/token", post(btg_token))
         .route("/pay2all/api/v1/login", post(pay2all_login))
 }

@@ -5,12 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use cofre::adapters::{EmbeddedStore, HttpPartnerClient, LocalKeyring};
 use cofre::clock::SystemClock;
 use cofre::credentials::{CredentialVault, PartnerSettings};
-use cofre::http::{Authenticator, CredentialApi, LocalTokens, credential_router};
+use cofre::http::{Authenticator, CredentialApi, LocalTokens, credential_router, with_json_fallbacks};
 use cofre::ids::RandomIds;
 
 /// The partner settings used when no `--partners` file is given: every partner on the sandbox.
@@ -74,24 +72,14 @@ pub fn local_tokens(data_dir: &Path) -> Result<LocalTokens, StartError> {
     Ok(LocalTokens::new(keyring.token_signing_key().clone()))
 }
 
-fn partner_settings(
-    options: &LocalOptions,
-    sandbox_url: &str,
-) -> Result<PartnerSettings, StartError> {
+fn partner_settings(options: &LocalOptions, sandbox_url: &str) -> Result<PartnerSettings, StartError> {
     let text = match &options.partners_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| StartError::Partners(format!("{}: {e}", path.display())))?,
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| StartError::Partners(format!("{}: {e}", path.display())))?
+        }
         None => SANDBOX_PARTNERS.to_owned(),
     };
-    PartnerSettings::from_json(&text.replace("{sandbox}", sandbox_url))
-        .map_err(|e| StartError::Partners(e.to_string()))
-}
-
-async fn not_found() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({ "code": "NOT_FOUND", "message": "No such route" })),
-    )
+    PartnerSettings::from_json(&text.replace("{sandbox}", sandbox_url)).map_err(|e| StartError::Partners(e.to_string()))
 }
 
 /// Starts the sandbox and builds the router over the chosen backend.
@@ -117,14 +105,7 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
             cofre::aws::credential_vault(&cofre::aws::sdk_config().await, &settings)?
         }
     };
-    let api = CredentialApi {
-        vault: Arc::new(vault),
-        authenticator: Authenticator::LocalHs256(Arc::clone(&tokens)),
-    };
-    let router = credential_router(api).fallback(not_found);
-    Ok(LocalApp {
-        router,
-        tokens,
-        sandbox_url,
-    })
+    let api = CredentialApi { vault: Arc::new(vault), authenticator: Authenticator::LocalHs256(Arc::clone(&tokens)) };
+    let router = with_json_fallbacks(credential_router(api));
+    Ok(LocalApp { router, tokens, sandbox_url })
 }

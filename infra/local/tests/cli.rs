@@ -32,11 +32,7 @@ async fn serve(data_dir: &std::path::Path) -> Served {
     let mut base_url = None;
     let mut token = None;
     while token.is_none() {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap();
         if let Some(rest) = line.strip_prefix("Cofre is listening on ") {
             base_url = Some(rest.split_whitespace().next().unwrap().to_owned());
         } else if line.starts_with("Bearer token for tenant") {
@@ -45,11 +41,7 @@ async fn serve(data_dir: &std::path::Path) -> Served {
     }
     // Keep draining the server's log lines so it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Served {
-        child,
-        base_url: base_url.unwrap(),
-        token: token.unwrap(),
-    }
+    Served { child, base_url: base_url.unwrap(), token: token.unwrap() }
 }
 
 async fn post(served: &Served, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
@@ -72,39 +64,25 @@ async fn serve_mint_store_and_survive_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let mut served = serve(data.path()).await;
 
-    let (status, created) = post(
-        &served,
-        &served.token,
-        body("Tc84Hi3CRyAHFBNIvbc8CuSuvHuGibjf"),
-    )
-    .await;
+    let (status, created) = post(&served, &served.token, body("Tc84Hi3CRyAHFBNIvbc8CuSuvHuGibjf")).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["message"], "Credential saved");
 
     // The sandbox behaves as the partners would.
-    for (key, status, code) in [
-        ("key-invalid", 400, "EBAA0018"),
-        ("key-unavailable", 502, "EBAA0002"),
-        ("key-slow", 504, "EBAA0003"),
-    ] {
+    for (key, status, code) in
+        [("key-invalid", 400, "EBAA0018"), ("key-unavailable", 502, "EBAA0002"), ("key-slow", 504, "EBAA0003")]
+    {
         let (got, reply) = post(&served, &served.token, body(key)).await;
-        assert_eq!(
-            (got, reply["code"].as_str()),
-            (status, Some(code)),
-            "{key}: {reply}"
-        );
+        assert_eq!((got, reply["code"].as_str()), (status, Some(code)), "{key}: {reply}");
     }
     for (provider, credential_type, data) in [
         ("CELCOIN", "BAAS", serde_json::json!({ "client_id": "c" })),
         ("JDPI", "PIX", serde_json::json!({ "client_id": "c" })),
         ("PAY2ALL", "PAY2ALL", serde_json::json!({ "username": "u" })),
     ] {
-        let request = serde_json::json!({ "key": "k", "provider": provider, "type": credential_type, "provider_data": data });
-        assert_eq!(
-            post(&served, &served.token, request).await.0,
-            201,
-            "{provider}"
-        );
+        let request =
+            serde_json::json!({ "key": "k", "provider": provider, "type": credential_type, "provider_data": data });
+        assert_eq!(post(&served, &served.token, request).await.0, 201, "{provider}");
     }
 
     // `token` mints for any tenant while the server runs; its last line is the token.
@@ -115,12 +93,7 @@ async fn serve_mint_store_and_survive_a_restart() {
         .await
         .unwrap();
     assert!(output.status.success());
-    let other = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
+    let other = String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_owned();
     let (status, other_reply) = post(&served, &other, body("other-key")).await;
     assert_eq!(status, 201, "another tenant creates its own slot");
     assert_ne!(other_reply["proxy"], created["proxy"]);
@@ -135,12 +108,8 @@ async fn serve_mint_store_and_survive_a_restart() {
 #[tokio::test]
 async fn token_refuses_a_malformed_tenant() {
     let data = tempfile::tempdir().unwrap();
-    let output = Command::new(BIN)
-        .args(["token", "--tenant", "a#b"])
-        .env("COFRE_DATA_DIR", data.path())
-        .output()
-        .await
-        .unwrap();
+    let output =
+        Command::new(BIN).args(["token", "--tenant", "a#b"]).env("COFRE_DATA_DIR", data.path()).output().await.unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("tenant_id"));
 }

@@ -3,14 +3,12 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::credential_item::{CredentialItem, credential_sort_key, partition_key};
-use crate::credentials::{
-    CredentialSlot, CredentialStore, ExpectedVersion, SaveError, StoreError, StoredCredential,
-};
+use super::sdk_error::{describe, describe_service};
+use crate::credentials::{CredentialSlot, CredentialStore, ExpectedVersion, SaveError, StoreError, StoredCredential};
 
 /// Credentials in a DynamoDB table.
 #[derive(Debug, Clone)]
@@ -22,18 +20,13 @@ pub struct DynamoCredentialStore {
 impl DynamoCredentialStore {
     /// A store over `table`, with a client built once at cold start.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 }
 
-fn decode(
-    item: std::collections::HashMap<String, AttributeValue>,
-) -> Result<StoredCredential, StoreError> {
-    let item: CredentialItem = serde_dynamo::from_item(item)
-        .map_err(|e| StoreError::Corrupt(format!("credential item: {e}")))?;
+fn decode(item: std::collections::HashMap<String, AttributeValue>) -> Result<StoredCredential, StoreError> {
+    let item: CredentialItem =
+        serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(format!("credential item: {e}")))?;
     item.try_into()
 }
 
@@ -49,15 +42,11 @@ impl CredentialStore for DynamoCredentialStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
         output.item.map(decode).transpose()
     }
 
-    async fn save(
-        &self,
-        record: &StoredCredential,
-        expected: ExpectedVersion,
-    ) -> Result<(), SaveError> {
+    async fn save(&self, record: &StoredCredential, expected: ExpectedVersion) -> Result<(), SaveError> {
         let item = serde_dynamo::to_item(CredentialItem::from(record))
             .map_err(|e| SaveError::Write(StoreError::Unavailable(e.to_string())))?;
         let request = self
@@ -76,16 +65,9 @@ impl CredentialStore for DynamoCredentialStore {
             Ok(_) => Ok(()),
             Err(e) => match e.into_service_error() {
                 PutItemError::ConditionalCheckFailedException(failed) => Err(SaveError::Conflict {
-                    current: failed
-                        .item
-                        .map(decode)
-                        .transpose()
-                        .map_err(SaveError::Read)?
-                        .map(Box::new),
+                    current: failed.item.map(decode).transpose().map_err(SaveError::Read)?.map(Box::new),
                 }),
-                other => Err(SaveError::Write(StoreError::Unavailable(
-                    DisplayErrorContext(other).to_string(),
-                ))),
+                other => Err(SaveError::Write(StoreError::Unavailable(describe_service(&other)))),
             },
         }
     }

@@ -12,9 +12,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::credential_item::{CredentialItem, credential_sort_key, partition_key};
-use crate::credentials::{
-    CredentialSlot, CredentialStore, ExpectedVersion, SaveError, StoreError, StoredCredential,
-};
+use crate::credentials::{CredentialSlot, CredentialStore, ExpectedVersion, SaveError, StoreError, StoredCredential};
 
 /// A file-backed store; cheap to clone, one connection shared behind a mutex.
 #[derive(Clone)]
@@ -25,9 +23,7 @@ pub struct EmbeddedStore {
 
 impl std::fmt::Debug for EmbeddedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedStore")
-            .field("path", &self.path)
-            .finish()
+        f.debug_struct("EmbeddedStore").field("path", &self.path).finish()
     }
 }
 
@@ -44,9 +40,7 @@ impl EmbeddedStore {
         std::fs::create_dir_all(data_dir).map_err(unavailable)?;
         let path = data_dir.join(Self::FILE_NAME);
         let connection = Connection::open(&path).map_err(unavailable)?;
-        connection
-            .busy_timeout(Duration::from_secs(10))
-            .map_err(unavailable)?;
+        connection.busy_timeout(Duration::from_secs(10)).map_err(unavailable)?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
@@ -60,10 +54,7 @@ impl EmbeddedStore {
                  ) WITHOUT ROWID;",
             )
             .map_err(unavailable)?;
-        Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
-            path,
-        })
+        Ok(Self { connection: Arc::new(Mutex::new(connection)), path })
     }
 
     /// The database file.
@@ -83,12 +74,8 @@ impl EmbeddedStore {
     {
         let connection = Arc::clone(&self.connection);
         let task = tokio::task::spawn_blocking(move || {
-            let mut connection = connection
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let tx = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+            let mut connection = connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let value = work(&tx)?;
             tx.commit().map_err(unavailable)?;
             Ok(value)
@@ -99,22 +86,14 @@ impl EmbeddedStore {
 
 /// Reads one item's body.
 fn read_body(tx: &Transaction<'_>, pk: &str, sk: &str) -> Result<Option<String>, StoreError> {
-    tx.query_row(
-        "SELECT body FROM items WHERE pk = ?1 AND sk = ?2",
-        params![pk, sk],
-        |row| row.get(0),
-    )
-    .optional()
-    .map_err(unavailable)
+    tx.query_row("SELECT body FROM items WHERE pk = ?1 AND sk = ?2", params![pk, sk], |row| row.get(0))
+        .optional()
+        .map_err(unavailable)
 }
 
 fn decode(body: &str) -> Result<StoredCredential, StoreError> {
     let item: CredentialItem = serde_json::from_str(body).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "credential item: {:?} error at column {}",
-            e.classify(),
-            e.column()
-        ))
+        StoreError::Corrupt(format!("credential item: {:?} error at column {}", e.classify(), e.column()))
     })?;
     item.try_into()
 }
@@ -129,15 +108,10 @@ impl From<StoreError> for SaveError {
 impl CredentialStore for EmbeddedStore {
     async fn get(&self, slot: &CredentialSlot) -> Result<Option<StoredCredential>, StoreError> {
         let (pk, sk) = (partition_key(&slot.tenant), credential_sort_key(slot));
-        self.transaction(move |tx| read_body(tx, &pk, &sk)?.as_deref().map(decode).transpose())
-            .await
+        self.transaction(move |tx| read_body(tx, &pk, &sk)?.as_deref().map(decode).transpose()).await
     }
 
-    async fn save(
-        &self,
-        record: &StoredCredential,
-        expected: ExpectedVersion,
-    ) -> Result<(), SaveError> {
+    async fn save(&self, record: &StoredCredential, expected: ExpectedVersion) -> Result<(), SaveError> {
         let item = CredentialItem::from(record);
         let body = serde_json::to_string(&item).map_err(|e| SaveError::Write(unavailable(e)))?;
         self.transaction(move |tx| {

@@ -32,6 +32,9 @@ pub enum KeyringError {
     /// The file exists but is not a keyring.
     #[error("keyring file {0} is not valid")]
     Invalid(PathBuf),
+    /// The file can be read by users other than its owner.
+    #[error("keyring file {0} is readable by other users: chmod 600 it")]
+    Exposed(PathBuf),
     /// The system could not supply randomness.
     #[error("no randomness available")]
     Randomness,
@@ -56,9 +59,7 @@ pub struct LocalKeyring {
 
 impl std::fmt::Debug for LocalKeyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalKeyring")
-            .field("master_key_id", &self.master_key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("LocalKeyring").field("master_key_id", &self.master_key_id).finish_non_exhaustive()
     }
 }
 
@@ -79,30 +80,24 @@ impl LocalKeyring {
     /// Loads the keyring of `data_dir`, creating it (readable by its owner only) on first use.
     pub fn open_or_create(data_dir: &Path) -> Result<Self, KeyringError> {
         let path = data_dir.join(Self::FILE_NAME);
-        let io = |source| KeyringError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io = |source| KeyringError::Io { path: path.clone(), source };
         let rng = SystemRandom::new();
+        if path.exists() {
+            check_private(&path)?;
+        }
         let file = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                serde_json::from_str(&text).map_err(|_| KeyringError::Invalid(path.clone()))?
-            }
+            Ok(text) => serde_json::from_str(&text).map_err(|_| KeyringError::Invalid(path.clone()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(data_dir).map_err(io)?;
                 let file = KeyringFile {
-                    master_key_id: format!(
-                        "local-{}",
-                        &uuid::Uuid::new_v4().simple().to_string()[..8]
-                    ),
+                    master_key_id: format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
                     master_key: STANDARD.encode(random_key(&rng)?),
                     token_signing_key: STANDARD.encode(random_key(&rng)?),
                     fingerprint_key: STANDARD.encode(random_key(&rng)?),
                 };
                 write_private(
                     &path,
-                    &serde_json::to_vec_pretty(&file)
-                        .map_err(|_| KeyringError::Invalid(path.clone()))?,
+                    &serde_json::to_vec_pretty(&file).map_err(|_| KeyringError::Invalid(path.clone()))?,
                 )
                 .map_err(io)?;
                 // Another process may have won the race to create it: whatever is on disk is the keyring.
@@ -118,9 +113,7 @@ impl LocalKeyring {
         let invalid = || KeyringError::Invalid(path.to_owned());
         let decode = |v: &str| STANDARD.decode(v).map_err(|_| invalid());
         let master = decode(&file.master_key)?;
-        let master_key = UnboundKey::new(&AES_256_GCM, &master)
-            .map(LessSafeKey::new)
-            .map_err(|_| invalid())?;
+        let master_key = UnboundKey::new(&AES_256_GCM, &master).map(LessSafeKey::new).map_err(|_| invalid())?;
         Ok(Self {
             master_key_id: file.master_key_id,
             master_key,
@@ -141,33 +134,47 @@ impl LocalKeyring {
     }
 }
 
-/// Writes a file only its owner can read, without ever leaving it world-readable, and without
-/// overwriting one that already exists.
+/// Creates `path` with `bytes`, readable by its owner only, atomically: the content is written to a
+/// private temporary file which is then hard-linked into place, so no process ever sees a partial
+/// keyring, and an existing keyring (another process won the race) is never overwritten.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => file.write_all(bytes).and_then(|()| file.sync_all()),
+    let written = options.open(&temporary).and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()));
+    let linked = written.and_then(|()| match std::fs::hard_link(&temporary, path) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
+        other => other,
+    });
+    let _ = std::fs::remove_file(&temporary);
+    linked
+}
+
+/// Refuses a keyring that others could read: its keys would no longer be secret.
+fn check_private(path: &Path) -> Result<(), KeyringError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| KeyringError::Io { path: path.to_owned(), source })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(KeyringError::Exposed(path.to_owned()));
+        }
     }
+    Ok(())
 }
 
 #[async_trait]
 impl KeyService for LocalKeyring {
-    async fn generate_data_key(
-        &self,
-        context: &EncryptionContext,
-    ) -> Result<DataKey, KeyServiceError> {
-        let plaintext =
-            random_key(&self.rng).map_err(|e| KeyServiceError::Unavailable(e.to_string()))?;
+    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, KeyServiceError> {
+        let plaintext = random_key(&self.rng).map_err(|e| KeyServiceError::Unavailable(e.to_string()))?;
         let mut nonce = [0_u8; NONCE_LEN];
-        self.rng
-            .fill(&mut nonce)
-            .map_err(|_| KeyServiceError::Unavailable("no randomness".into()))?;
+        self.rng.fill(&mut nonce).map_err(|_| KeyServiceError::Unavailable("no randomness".into()))?;
         let mut sealed = plaintext.clone();
         self.master_key
             .seal_in_place_append_tag(
@@ -179,18 +186,11 @@ impl KeyService for LocalKeyring {
         let id = self.master_key_id.as_bytes();
         let mut wrapped = Vec::with_capacity(2 + id.len() + NONCE_LEN + sealed.len());
         wrapped.push(WRAP_VERSION);
-        wrapped.push(
-            u8::try_from(id.len())
-                .map_err(|_| KeyServiceError::Unavailable("key id too long".into()))?,
-        );
+        wrapped.push(u8::try_from(id.len()).map_err(|_| KeyServiceError::Unavailable("key id too long".into()))?);
         wrapped.extend_from_slice(id);
         wrapped.extend_from_slice(&nonce);
         wrapped.extend_from_slice(&sealed);
-        Ok(DataKey {
-            plaintext: SecretBytes::new(plaintext),
-            wrapped,
-            key_id: self.master_key_id.clone(),
-        })
+        Ok(DataKey { plaintext: SecretBytes::new(plaintext), wrapped, key_id: self.master_key_id.clone() })
     }
 
     async fn decrypt_data_key(
@@ -205,15 +205,11 @@ impl KeyService for LocalKeyring {
         if *version != WRAP_VERSION {
             return Err(refused("unknown wrapped-key version"));
         }
-        let (id, rest) = rest
-            .split_at_checked(usize::from(*id_len))
-            .ok_or_else(|| refused("truncated wrapped key"))?;
+        let (id, rest) = rest.split_at_checked(usize::from(*id_len)).ok_or_else(|| refused("truncated wrapped key"))?;
         if id != self.master_key_id.as_bytes() {
             return Err(refused("wrapped under another master key"));
         }
-        let (nonce, sealed) = rest
-            .split_at_checked(NONCE_LEN)
-            .ok_or_else(|| refused("truncated wrapped key"))?;
+        let (nonce, sealed) = rest.split_at_checked(NONCE_LEN).ok_or_else(|| refused("truncated wrapped key"))?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| refused("bad nonce"))?;
         let mut buffer = sealed.to_vec();
         let len = self

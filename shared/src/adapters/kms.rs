@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_kms::Client;
-use aws_sdk_kms::error::DisplayErrorContext;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 
+use super::sdk_error::{describe, describe_service};
 use crate::crypto::{DataKey, EncryptionContext, KeyService, KeyServiceError};
 use crate::secret::SecretBytes;
 
@@ -19,26 +19,17 @@ pub struct KmsKeyService {
 impl KmsKeyService {
     /// Wraps data keys under `key_id`, with a client built once at cold start.
     pub fn new(client: Client, key_id: impl Into<String>) -> Self {
-        Self {
-            client,
-            key_id: key_id.into(),
-        }
+        Self { client, key_id: key_id.into() }
     }
 }
 
 fn context_map(context: &EncryptionContext) -> std::collections::HashMap<String, String> {
-    context
-        .pairs()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    context.pairs().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
 
 #[async_trait]
 impl KeyService for KmsKeyService {
-    async fn generate_data_key(
-        &self,
-        context: &EncryptionContext,
-    ) -> Result<DataKey, KeyServiceError> {
+    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, KeyServiceError> {
         let output = self
             .client
             .generate_data_key()
@@ -47,13 +38,9 @@ impl KeyService for KmsKeyService {
             .set_encryption_context(Some(context_map(context)))
             .send()
             .await
-            .map_err(|e| KeyServiceError::Unavailable(DisplayErrorContext(e).to_string()))?;
-        let plaintext = output
-            .plaintext
-            .ok_or_else(|| KeyServiceError::Unavailable("no plaintext key".into()))?;
-        let wrapped = output
-            .ciphertext_blob
-            .ok_or_else(|| KeyServiceError::Unavailable("no wrapped key".into()))?;
+            .map_err(|e| KeyServiceError::Unavailable(describe(&e)))?;
+        let plaintext = output.plaintext.ok_or_else(|| KeyServiceError::Unavailable("no plaintext key".into()))?;
+        let wrapped = output.ciphertext_blob.ok_or_else(|| KeyServiceError::Unavailable("no wrapped key".into()))?;
         Ok(DataKey {
             plaintext: SecretBytes::new(plaintext.into_inner()),
             wrapped: wrapped.into_inner(),
@@ -77,14 +64,12 @@ impl KeyService for KmsKeyService {
             .map_err(|e| {
                 let e = e.into_service_error();
                 if e.is_invalid_ciphertext_exception() || e.is_incorrect_key_exception() {
-                    KeyServiceError::Refused(DisplayErrorContext(e).to_string())
+                    KeyServiceError::Refused(describe_service(&e))
                 } else {
-                    KeyServiceError::Unavailable(DisplayErrorContext(e).to_string())
+                    KeyServiceError::Unavailable(describe_service(&e))
                 }
             })?;
-        let plaintext = output
-            .plaintext
-            .ok_or_else(|| KeyServiceError::Unavailable("no plaintext key".into()))?;
+        let plaintext = output.plaintext.ok_or_else(|| KeyServiceError::Unavailable("no plaintext key".into()))?;
         Ok(SecretBytes::new(plaintext.into_inner()))
     }
 }

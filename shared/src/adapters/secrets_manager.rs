@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::OnceCell;
 
+use super::sdk_error::describe;
 use crate::credentials::{PartnerSettings, PartnerSettingsError, PartnerSettingsSource};
 
 /// The partner-config secret (a JSON document, see [`PartnerSettings`]). The first request of an
@@ -22,11 +22,7 @@ pub struct SecretsManagerPartnerSettings {
 impl SecretsManagerPartnerSettings {
     /// Settings from `secret_id` (name or ARN).
     pub fn new(client: Client, secret_id: impl Into<String>) -> Self {
-        Self {
-            client,
-            secret_id: secret_id.into(),
-            cached: OnceCell::new(),
-        }
+        Self { client, secret_id: secret_id.into(), cached: OnceCell::new() }
     }
 }
 
@@ -41,12 +37,10 @@ impl PartnerSettingsSource for SecretsManagerPartnerSettings {
                     .secret_id(&self.secret_id)
                     .send()
                     .await
-                    .map_err(|e| {
-                        PartnerSettingsError::Unavailable(DisplayErrorContext(e).to_string())
-                    })?;
-                let json = output.secret_string().ok_or_else(|| {
-                    PartnerSettingsError::Invalid("the secret has no string value".into())
-                })?;
+                    .map_err(|e| PartnerSettingsError::Unavailable(describe(&e)))?;
+                let json = output
+                    .secret_string()
+                    .ok_or_else(|| PartnerSettingsError::Invalid("the secret has no string value".into()))?;
                 PartnerSettings::from_json(json).map(Arc::new)
             })
             .await

@@ -11,13 +11,10 @@ mod vault;
 
 pub use error::CredentialError;
 pub use partner::{
-    PartnerAuthenticator, PartnerEndpoint, PartnerError, PartnerSettings, PartnerSettingsError,
-    PartnerSettingsSource,
+    PartnerAuthenticator, PartnerEndpoint, PartnerError, PartnerSettings, PartnerSettingsError, PartnerSettingsSource,
 };
 pub use provider::{CredentialType, Provider};
 pub use proxy::ProxyValue;
 pub use request::{CredentialRequest, ProviderData, parse_credential_request};
-pub use store::{
-    CredentialSlot, CredentialStore, ExpectedVersion, SaveError, StoreError, StoredCredential,
-};
+pub use store::{CredentialSlot, CredentialStore, ExpectedVersion, SaveError, StoreError, StoredCredential};
 pub use vault::{CredentialVault, SavedCredential};

@@ -42,9 +42,27 @@ impl PartnerEndpoint {
 pub struct PartnerSettings(BTreeMap<String, PartnerEndpoint>);
 
 impl PartnerSettings {
-    /// Parses the JSON document.
+    /// The longest a partner may take: the whole request must fit in the function's timeout.
+    pub const MAX_TIMEOUT_MS: u64 = 8_000;
+
+    /// Parses and checks the JSON document: every base URL is HTTPS (plain HTTP only on loopback,
+    /// for the sandbox and tests) and every timeout is between 1 ms and [`Self::MAX_TIMEOUT_MS`].
     pub fn from_json(json: &str) -> Result<Self, PartnerSettingsError> {
-        serde_json::from_str(json).map_err(|e| PartnerSettingsError::Invalid(e.to_string()))
+        let settings: Self = serde_json::from_str(json).map_err(|e| PartnerSettingsError::Invalid(e.to_string()))?;
+        for (name, endpoint) in &settings.0 {
+            let invalid = |why: &str| PartnerSettingsError::Invalid(format!("{name}: {why}"));
+            let uri: http::Uri = endpoint.base_url.parse().map_err(|_| invalid("base_url is not a URL"))?;
+            let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            match uri.scheme_str() {
+                Some("https") => {}
+                Some("http") if loopback => {}
+                _ => return Err(invalid("base_url must be https (http only on loopback)")),
+            }
+            if !(1..=Self::MAX_TIMEOUT_MS).contains(&endpoint.timeout_ms) {
+                return Err(invalid("timeout_ms must be between 1 and 8000"));
+            }
+        }
+        Ok(settings)
     }
 
     /// The endpoint for `provider`, if configured.
@@ -82,11 +100,7 @@ pub enum PartnerError {
 #[async_trait]
 pub trait PartnerAuthenticator: Send + Sync {
     /// Tries `request`'s credential against `endpoint`; `Ok` means the partner accepted it.
-    async fn authenticate(
-        &self,
-        endpoint: &PartnerEndpoint,
-        request: &CredentialRequest,
-    ) -> Result<(), PartnerError>;
+    async fn authenticate(&self, endpoint: &PartnerEndpoint, request: &CredentialRequest) -> Result<(), PartnerError>;
 }
 
 /// Where partner settings come from (Secrets Manager, a file), read once and cached by the adapter.
@@ -110,12 +124,26 @@ mod tests {
 
     #[test]
     fn settings_parse_with_defaults_and_refuse_unknown_fields() {
-        let s = PartnerSettings::from_json(r#"{"BTG":{"base_url":"http://x"}}"#).unwrap();
+        let s = PartnerSettings::from_json(r#"{"BTG":{"base_url":"https://x"}}"#).unwrap();
         let btg = s.endpoint(Provider::Btg).unwrap();
         assert_eq!((btg.timeout_ms, btg.token_path.as_deref()), (5_000, None));
         assert!(s.endpoint(Provider::Celcoin).is_none());
-        assert!(
-            PartnerSettings::from_json(r#"{"BTG":{"base_url":"http://x","tiemout":1}}"#).is_err()
-        );
+        assert!(PartnerSettings::from_json(r#"{"BTG":{"base_url":"https://x","tiemout":1}}"#).is_err());
+    }
+
+    #[test]
+    fn settings_refuse_plain_http_off_loopback_and_unbounded_timeouts() {
+        for ok in ["https://id.btgpactual.com", "http://127.0.0.1:9000/btg", "http://localhost:1"] {
+            assert!(PartnerSettings::from_json(&format!(r#"{{"BTG":{{"base_url":"{ok}"}}}}"#)).is_ok(), "{ok}");
+        }
+        for bad in [
+            r#"{"base_url":"http://id.btgpactual.com"}"#,
+            r#"{"base_url":"ftp://x"}"#,
+            r#"{"base_url":"not a url"}"#,
+            r#"{"base_url":"https://x","timeout_ms":0}"#,
+            r#"{"base_url":"https://x","timeout_ms":60000}"#,
+        ] {
+            assert!(PartnerSettings::from_json(&format!(r#"{{"BTG":{bad}}}"#)).is_err(), "{bad}");
+        }
     }
 }

@@ -47,6 +47,12 @@ impl Provider {
         }
     }
 
+    /// Every `provider_data` field the partner accepts. Anything else is refused: `provider_data` is
+    /// stored in clear, so a secret must not be able to slip in under another name.
+    pub fn accepted_provider_data(self) -> &'static [&'static str] {
+        self.required_provider_data()
+    }
+
     /// Whether this partner offers `credential_type`: the supported-pair matrix.
     pub fn supports(self, credential_type: CredentialType) -> bool {
         use CredentialType::{Baas, Pay2all as P2aType, Pix};
@@ -80,10 +86,7 @@ impl FromStr for Provider {
 impl FromStr for CredentialType {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        [Self::Pix, Self::Baas, Self::Pay2all]
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or(())
+        [Self::Pix, Self::Baas, Self::Pay2all].into_iter().find(|t| t.as_str() == s).ok_or(())
     }
 }
 
@@ -105,31 +108,12 @@ mod tests {
 
     #[test]
     fn supported_pair_matrix_is_exactly_the_documented_one() {
-        let types = [
-            CredentialType::Pix,
-            CredentialType::Baas,
-            CredentialType::Pay2all,
-        ];
+        let types = [CredentialType::Pix, CredentialType::Baas, CredentialType::Pay2all];
         let supported: Vec<String> = Provider::ALL
             .iter()
-            .flat_map(|p| {
-                types
-                    .iter()
-                    .filter(|t| p.supports(**t))
-                    .map(move |t| format!("{t}/{p}"))
-            })
+            .flat_map(|p| types.iter().filter(|t| p.supports(**t)).map(move |t| format!("{t}/{p}")))
             .collect();
-        assert_eq!(
-            supported,
-            [
-                "PIX/BTG",
-                "BAAS/BTG",
-                "PIX/CELCOIN",
-                "BAAS/CELCOIN",
-                "PIX/JDPI",
-                "PAY2ALL/PAY2ALL"
-            ]
-        );
+        assert_eq!(supported, ["PIX/BTG", "BAAS/BTG", "PIX/CELCOIN", "BAAS/CELCOIN", "PIX/JDPI", "PAY2ALL/PAY2ALL"]);
     }
 
     #[test]

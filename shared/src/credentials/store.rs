@@ -96,9 +96,5 @@ pub trait CredentialStore: Send + Sync {
 
     /// Writes `record` whole, only if the slot is at `expected`: two writers that read the same version
     /// can never both succeed, and no write is ever half-applied.
-    async fn save(
-        &self,
-        record: &StoredCredential,
-        expected: ExpectedVersion,
-    ) -> Result<(), SaveError>;
+    async fn save(&self, record: &StoredCredential, expected: ExpectedVersion) -> Result<(), SaveError>;
 }

@@ -2,9 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    CredentialError, CredentialRequest, CredentialSlot, CredentialStore, ExpectedVersion,
-    PartnerAuthenticator, PartnerError, PartnerSettingsSource, ProxyValue, SaveError,
-    StoredCredential,
+    CredentialError, CredentialRequest, CredentialSlot, CredentialStore, ExpectedVersion, PartnerAuthenticator,
+    PartnerError, PartnerSettingsSource, ProxyValue, SaveError, StoredCredential,
 };
 use crate::clock::Clock;
 use crate::crypto::{EnvelopeError, KeyService, seal_verified};
@@ -54,14 +53,7 @@ impl CredentialVault {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
     ) -> Self {
-        Self {
-            store,
-            keys,
-            partners,
-            settings,
-            clock,
-            ids,
-        }
+        Self { store, keys, partners, settings, clock, ids }
     }
 
     /// Creates or replaces `tenant`'s credential for the request's partner and type.
@@ -79,37 +71,22 @@ impl CredentialVault {
             tracing::error!(error = %e, "partner settings unavailable");
             CredentialError::PartnerConfigNotFound(provider)
         })?;
-        let endpoint = settings
-            .endpoint(provider)
-            .ok_or(CredentialError::PartnerConfigNotFound(provider))?;
+        let endpoint = settings.endpoint(provider).ok_or(CredentialError::PartnerConfigNotFound(provider))?;
 
-        self.partners
-            .authenticate(endpoint, &request)
-            .await
-            .map_err(|e| match e {
-                PartnerError::Rejected => CredentialError::InvalidCredential(provider),
-                PartnerError::Unavailable(reason) => {
-                    CredentialError::PartnerUnavailable { provider, reason }
-                }
-                PartnerError::Timeout => CredentialError::PartnerTimeout(provider),
-            })?;
+        self.partners.authenticate(endpoint, &request).await.map_err(|e| match e {
+            PartnerError::Rejected => CredentialError::InvalidCredential(provider),
+            PartnerError::Unavailable(reason) => CredentialError::PartnerUnavailable { provider, reason },
+            PartnerError::Timeout => CredentialError::PartnerTimeout(provider),
+        })?;
         tracing::info!(%provider, "partner accepted the credential");
 
-        let slot = CredentialSlot {
-            tenant: tenant.clone(),
-            provider,
-            credential_type: request.credential_type,
-        };
-        let sealed_key = seal_verified(
-            self.keys.as_ref(),
-            &slot.encryption_context(),
-            request.key.expose().as_bytes(),
-        )
-        .await
-        .map_err(|e| match e {
-            EnvelopeError::Mismatch => CredentialError::EncryptionMismatch,
-            other => CredentialError::Crypto(other.to_string()),
-        })?;
+        let slot = CredentialSlot { tenant: tenant.clone(), provider, credential_type: request.credential_type };
+        let sealed_key = seal_verified(self.keys.as_ref(), &slot.encryption_context(), request.key.expose().as_bytes())
+            .await
+            .map_err(|e| match e {
+                EnvelopeError::Mismatch => CredentialError::EncryptionMismatch,
+                other => CredentialError::Crypto(other.to_string()),
+            })?;
         drop(request.key);
 
         let now = self.clock.now();
@@ -129,15 +106,17 @@ impl CredentialVault {
                 Ok(()) => {
                     let created = expected == ExpectedVersion::Absent;
                     tracing::info!(%provider, version = record.version, created, attempt, "credential saved");
-                    return Ok(SavedCredential {
-                        proxy: record.proxy,
-                        created,
-                        version: record.version,
-                    });
+                    return Ok(SavedCredential { proxy: record.proxy, created, version: record.version });
                 }
-                Err(SaveError::Conflict {
-                    current: Some(current),
-                }) => {
+                // Our own write, already applied: the SDK retried a write whose answer was lost, and
+                // the retry met the item the first attempt wrote. The sealed value (random data key
+                // and nonce) is unique to this request, so it identifies the write.
+                Err(SaveError::Conflict { current: Some(current) }) if current.sealed_key == record.sealed_key => {
+                    let created = current.version == 1;
+                    tracing::info!(%provider, version = current.version, created, attempt, "credential saved (retried write)");
+                    return Ok(SavedCredential { proxy: current.proxy, created, version: current.version });
+                }
+                Err(SaveError::Conflict { current: Some(current) }) => {
                     record.proxy = current.proxy;
                     record.created_at = current.created_at;
                     record.version = current.version + 1;
@@ -156,8 +135,6 @@ impl CredentialVault {
                 tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)) * 3)).await;
             }
         }
-        Err(CredentialError::Save(format!(
-            "gave up after {MAX_SAVE_ATTEMPTS} concurrent replaces"
-        )))
+        Err(CredentialError::Save(format!("gave up after {MAX_SAVE_ATTEMPTS} concurrent replaces")))
     }
 }

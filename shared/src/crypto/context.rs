@@ -9,12 +9,7 @@ pub struct EncryptionContext(BTreeMap<String, String>);
 impl EncryptionContext {
     /// Builds a context from pairs; a later duplicate key replaces an earlier one.
     pub fn new<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+        Self(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
 
     /// The pairs, sorted by key: what KMS receives as `EncryptionContext`.

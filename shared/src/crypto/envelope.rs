@@ -51,9 +51,7 @@ fn seal_with(
 ) -> Result<(Vec<u8>, Vec<u8>), EnvelopeError> {
     let key = aead_key(data_key)?;
     let mut nonce = [0_u8; NONCE_LEN];
-    SystemRandom::new()
-        .fill(&mut nonce)
-        .map_err(|_| EnvelopeError::Seal("no randomness for the nonce"))?;
+    SystemRandom::new().fill(&mut nonce).map_err(|_| EnvelopeError::Seal("no randomness for the nonce"))?;
     let mut buffer = plaintext.to_vec();
     key.seal_in_place_append_tag(
         Nonce::assume_unique_for_key(nonce),
@@ -71,8 +69,7 @@ fn open_with(
     sealed: &SealedValue,
 ) -> Result<SecretBytes, EnvelopeError> {
     let key = aead_key(data_key)?;
-    let nonce =
-        Nonce::try_assume_unique_for_key(&sealed.nonce).map_err(|_| EnvelopeError::Decrypt)?;
+    let nonce = Nonce::try_assume_unique_for_key(&sealed.nonce).map_err(|_| EnvelopeError::Decrypt)?;
     let mut buffer = sealed.ciphertext.clone();
     let plain_len = key
         .open_in_place(nonce, Aad::from(context.associated_data()), &mut buffer)
@@ -103,12 +100,8 @@ pub async fn seal_verified(
 ) -> Result<SealedValue, EnvelopeError> {
     let data_key = keys.generate_data_key(context).await?;
     let (nonce, ciphertext) = seal_with(&data_key.plaintext, context, plaintext)?;
-    let sealed = SealedValue {
-        key_id: data_key.key_id.clone(),
-        wrapped_key: data_key.wrapped.clone(),
-        nonce,
-        ciphertext,
-    };
+    let sealed =
+        SealedValue { key_id: data_key.key_id.clone(), wrapped_key: data_key.wrapped.clone(), nonce, ciphertext };
     verify_round_trip(&data_key.plaintext, context, &sealed, plaintext)?;
     Ok(sealed)
 }
@@ -135,18 +128,9 @@ mod tests {
         EncryptionContext::new([("tenant_id", tenant)])
     }
 
-    fn sealed(
-        data_key: &SecretBytes,
-        context: &EncryptionContext,
-        plaintext: &[u8],
-    ) -> SealedValue {
+    fn sealed(data_key: &SecretBytes, context: &EncryptionContext, plaintext: &[u8]) -> SealedValue {
         let (nonce, ciphertext) = seal_with(data_key, context, plaintext).unwrap();
-        SealedValue {
-            key_id: "k".into(),
-            wrapped_key: vec![],
-            nonce,
-            ciphertext,
-        }
+        SealedValue { key_id: "k".into(), wrapped_key: vec![], nonce, ciphertext }
     }
 
     #[test]
@@ -181,14 +165,7 @@ mod tests {
                     ..value.clone()
                 },
             ),
-            (
-                key(1),
-                ctx("t1"),
-                SealedValue {
-                    nonce: vec![0; 3],
-                    ..value.clone()
-                },
-            ),
+            (key(1), ctx("t1"), SealedValue { nonce: vec![0; 3], ..value.clone() }),
         ] {
             let err = verify_round_trip(&data_key, &context, &value, b"the-api-key").unwrap_err();
             assert!(matches!(err, EnvelopeError::Decrypt), "{err:?}");

@@ -29,10 +29,7 @@ pub enum KeyServiceError {
 #[async_trait]
 pub trait KeyService: Send + Sync {
     /// One new AES-256 data key bound to `context` (one KMS `GenerateDataKey`).
-    async fn generate_data_key(
-        &self,
-        context: &EncryptionContext,
-    ) -> Result<DataKey, KeyServiceError>;
+    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, KeyServiceError>;
 
     /// Unwraps a stored data key; fails unless `context` is exactly the one it was made with.
     async fn decrypt_data_key(

@@ -53,23 +53,14 @@ async fn create_credential(
         Err(e) => return e.into_response(),
     };
     let outcome = async {
-        let body = body.map_err(|e| CredentialError::InvalidPayload {
-            detail: e.body_text(),
-        })?;
+        let body = body.map_err(|e| CredentialError::InvalidPayload { detail: e.body_text() })?;
         let request = parse_credential_request(&body)?;
-        api.vault
-            .create_or_replace(&identity.tenant, &tracking_id, request)
-            .await
+        api.vault.create_or_replace(&identity.tenant, &tracking_id, request).await
     };
     match outcome.await {
         Ok(saved) => {
-            let status = if saved.created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            let body =
-                serde_json::json!({ "message": "Credential saved", "proxy": saved.proxy.as_str() });
+            let status = if saved.created { StatusCode::CREATED } else { StatusCode::OK };
+            let body = serde_json::json!({ "message": "Credential saved", "proxy": saved.proxy.as_str() });
             (status, Json(body)).into_response()
         }
         Err(e) => e.into_response(),

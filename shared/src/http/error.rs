@@ -36,10 +36,7 @@ pub struct ApiErrorBody {
 fn respond(status: StatusCode, body: ApiErrorBody) -> Response {
     let mut response = (status, Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            http::header::WWW_AUTHENTICATE,
-            http::HeaderValue::from_static("Bearer"),
-        );
+        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
     }
     response
 }
@@ -49,11 +46,7 @@ impl IntoResponse for AuthError {
         tracing::warn!(reason = %self, "request not authenticated");
         respond(
             StatusCode::UNAUTHORIZED,
-            ApiErrorBody {
-                code: "UNAUTHORIZED",
-                message: "Unauthorized".to_owned(),
-                details: None,
-            },
+            ApiErrorBody { code: "UNAUTHORIZED", message: "Unauthorized".to_owned(), details: None },
         )
     }
 }
@@ -63,38 +56,19 @@ impl CredentialError {
     pub fn status_code_message(&self) -> (StatusCode, &'static str, String) {
         use StatusCode as S;
         match self {
-            Self::InvalidPayload { .. } => {
-                (S::BAD_REQUEST, "EBAA0004", "Invalid payload".to_owned())
+            Self::InvalidPayload { .. } => (S::BAD_REQUEST, "EBAA0004", "Invalid payload".to_owned()),
+            Self::MissingFields(fields) => {
+                (S::BAD_REQUEST, "EBAA0005", format!("Invalid payload. Required fields: [{}]", fields.join(", ")))
             }
-            Self::MissingFields(fields) => (
-                S::BAD_REQUEST,
-                "EBAA0005",
-                format!("Invalid payload. Required fields: [{}]", fields.join(", ")),
-            ),
-            Self::UnsupportedPair {
-                credential_type,
-                provider,
-            } => (
-                S::BAD_REQUEST,
-                "EBAA0007",
-                format!("Unsupported Type: ({credential_type}) and Provider ({provider})"),
-            ),
-            Self::PartnerConfigNotFound(p) => (
-                S::INTERNAL_SERVER_ERROR,
-                "EBAA0014",
-                format!("{p} - API configuration not found"),
-            ),
-            Self::InvalidCredential(p) => (
-                S::BAD_REQUEST,
-                "EBAA0018",
-                format!("{p} - API Invalid credential"),
-            ),
-            Self::PartnerUnavailable { .. } => {
-                (S::BAD_GATEWAY, "EBAA0002", "Bad Gateway Error".to_owned())
+            Self::UnsupportedPair { credential_type, provider } => {
+                (S::BAD_REQUEST, "EBAA0007", format!("Unsupported Type: ({credential_type}) and Provider ({provider})"))
             }
-            Self::PartnerTimeout(_) => {
-                (S::GATEWAY_TIMEOUT, "EBAA0003", "Gateway Timeout".to_owned())
+            Self::PartnerConfigNotFound(p) => {
+                (S::INTERNAL_SERVER_ERROR, "EBAA0014", format!("{p} - API configuration not found"))
             }
+            Self::InvalidCredential(p) => (S::BAD_REQUEST, "EBAA0018", format!("{p} - API Invalid credential")),
+            Self::PartnerUnavailable { .. } => (S::BAD_GATEWAY, "EBAA0002", "Bad Gateway Error".to_owned()),
+            Self::PartnerTimeout(_) => (S::GATEWAY_TIMEOUT, "EBAA0003", "Gateway Timeout".to_owned()),
             Self::EncryptionMismatch => (
                 S::INTERNAL_SERVER_ERROR,
                 "EBAA0009",
@@ -131,14 +105,7 @@ impl IntoResponse for CredentialError {
         } else {
             tracing::warn!(code, error = %self, "request refused");
         }
-        respond(
-            status,
-            ApiErrorBody {
-                code,
-                message,
-                details,
-            },
-        )
+        respond(status, ApiErrorBody { code, message, details })
     }
 }
 
@@ -150,26 +117,15 @@ mod tests {
     #[test]
     fn every_credential_error_maps_to_its_documented_status_code_and_message() {
         let cases: Vec<(CredentialError, u16, &str, &str)> = vec![
+            (CredentialError::InvalidPayload { detail: "x".into() }, 400, "EBAA0004", "Invalid payload"),
             (
-                CredentialError::InvalidPayload { detail: "x".into() },
-                400,
-                "EBAA0004",
-                "Invalid payload",
-            ),
-            (
-                CredentialError::MissingFields(vec![
-                    "key".into(),
-                    "provider_data.client_id".into(),
-                ]),
+                CredentialError::MissingFields(vec!["key".into(), "provider_data.client_id".into()]),
                 400,
                 "EBAA0005",
                 "Invalid payload. Required fields: [key, provider_data.client_id]",
             ),
             (
-                CredentialError::UnsupportedPair {
-                    credential_type: "BAAS".into(),
-                    provider: "JDPI".into(),
-                },
+                CredentialError::UnsupportedPair { credential_type: "BAAS".into(), provider: "JDPI".into() },
                 400,
                 "EBAA0007",
                 "Unsupported Type: (BAAS) and Provider (JDPI)",
@@ -187,20 +143,12 @@ mod tests {
                 "CELCOIN - API Invalid credential",
             ),
             (
-                CredentialError::PartnerUnavailable {
-                    provider: Provider::Jdpi,
-                    reason: "503".into(),
-                },
+                CredentialError::PartnerUnavailable { provider: Provider::Jdpi, reason: "503".into() },
                 502,
                 "EBAA0002",
                 "Bad Gateway Error",
             ),
-            (
-                CredentialError::PartnerTimeout(Provider::Pay2all),
-                504,
-                "EBAA0003",
-                "Gateway Timeout",
-            ),
+            (CredentialError::PartnerTimeout(Provider::Pay2all), 504, "EBAA0003", "Gateway Timeout"),
             (
                 CredentialError::EncryptionMismatch,
                 500,

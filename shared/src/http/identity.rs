@@ -61,15 +61,8 @@ impl LocalTokens {
     }
 
     /// Signs a token for `tenant`, valid for `ttl`, with optional space-separated `scope`.
-    pub fn mint(
-        &self,
-        tenant: &TenantId,
-        scope: Option<&str>,
-        ttl: Duration,
-    ) -> Result<String, AuthError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+    pub fn mint(&self, tenant: &TenantId, scope: Option<&str>, ttl: Duration) -> Result<String, AuthError> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let claims = TokenClaims {
             tenant_id: tenant.to_string(),
             sub: format!("local:{tenant}"),
@@ -78,12 +71,8 @@ impl LocalTokens {
             iss: Self::ISSUER.to_owned(),
             exp: (now + ttl).as_secs(),
         };
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(self.key.expose()),
-        )
-        .map_err(|_| AuthError::Invalid)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(self.key.expose()))
+            .map_err(|_| AuthError::Invalid)
     }
 
     /// Verifies signature, algorithm, issuer and expiry.
@@ -92,13 +81,9 @@ impl LocalTokens {
         validation.set_issuer(&[Self::ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 30;
-        jsonwebtoken::decode::<TokenClaims>(
-            token,
-            &DecodingKey::from_secret(self.key.expose()),
-            &validation,
-        )
-        .map(|data| data.claims)
-        .map_err(|_| AuthError::Invalid)
+        jsonwebtoken::decode::<TokenClaims>(token, &DecodingKey::from_secret(self.key.expose()), &validation)
+            .map(|data| data.claims)
+            .map_err(|_| AuthError::Invalid)
     }
 }
 
@@ -115,26 +100,14 @@ fn bearer_token(parts: &Parts) -> Result<&str, AuthError> {
         Some(_) => return Err(AuthError::Invalid),
         None => value,
     };
-    if token.is_empty() {
-        Err(AuthError::Invalid)
-    } else {
-        Ok(token)
-    }
+    if token.is_empty() { Err(AuthError::Invalid) } else { Ok(token) }
 }
 
-fn identity(
-    tenant_id: &str,
-    principal: Option<&str>,
-    scope: Option<&str>,
-) -> Result<Identity, AuthError> {
+fn identity(tenant_id: &str, principal: Option<&str>, scope: Option<&str>) -> Result<Identity, AuthError> {
     Ok(Identity {
         tenant: TenantId::parse(tenant_id).map_err(|_| AuthError::Invalid)?,
         principal: principal.unwrap_or("unknown").to_owned(),
-        scopes: scope
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
+        scopes: scope.unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
     })
 }
 
@@ -143,16 +116,10 @@ impl Authenticator {
     pub fn identify(&self, parts: &Parts) -> Result<Identity, AuthError> {
         match self {
             Self::ApiGatewayJwt => {
-                let Some(RequestContext::ApiGatewayV2(context)) =
-                    parts.extensions.get::<RequestContext>()
-                else {
+                let Some(RequestContext::ApiGatewayV2(context)) = parts.extensions.get::<RequestContext>() else {
                     return Err(AuthError::Missing);
                 };
-                let jwt = context
-                    .authorizer
-                    .as_ref()
-                    .and_then(|a| a.jwt.as_ref())
-                    .ok_or(AuthError::Missing)?;
+                let jwt = context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).ok_or(AuthError::Missing)?;
                 let claim = |name: &str| jwt.claims.get(name).map(String::as_str);
                 let tenant = claim("tenant_id").ok_or(AuthError::Invalid)?;
                 identity(tenant, claim("name").or(claim("sub")), claim("scope"))
@@ -160,11 +127,7 @@ impl Authenticator {
             Self::LocalHs256(tokens) => {
                 let token = bearer_token(parts)?;
                 let claims = tokens.verify(token)?;
-                identity(
-                    &claims.tenant_id,
-                    claims.name.as_deref().or(Some(&claims.sub)),
-                    claims.scope.as_deref(),
-                )
+                identity(&claims.tenant_id, claims.name.as_deref().or(Some(&claims.sub)), claims.scope.as_deref())
             }
         }
     }
@@ -193,26 +156,16 @@ mod tests {
     }
 
     fn parts(header: (&str, &str)) -> Parts {
-        http::Request::builder()
-            .header(header.0, header.1)
-            .body(())
-            .unwrap()
-            .into_parts()
-            .0
+        http::Request::builder().header(header.0, header.1).body(()).unwrap().into_parts().0
     }
 
     #[test]
     fn a_minted_token_is_accepted_in_either_header() {
         let t = tokens(1);
         let tenant = TenantId::parse("acme").unwrap();
-        let token = t
-            .mint(&tenant, Some("a b"), Duration::from_secs(60))
-            .unwrap();
+        let token = t.mint(&tenant, Some("a b"), Duration::from_secs(60)).unwrap();
         let auth = Authenticator::LocalHs256(Arc::new(t));
-        for header in [
-            ("authorization", format!("Bearer {token}")),
-            ("account_token", token.clone()),
-        ] {
+        for header in [("authorization", format!("Bearer {token}")), ("account_token", token.clone())] {
             let id = auth.identify(&parts((header.0, &header.1))).unwrap();
             assert_eq!(id.tenant, tenant);
             assert!(id.has_scope("b") && !id.has_scope("c"));
@@ -223,13 +176,8 @@ mod tests {
     fn missing_foreign_expired_or_garbled_tokens_are_refused() {
         let tenant = TenantId::parse("acme").unwrap();
         let auth = Authenticator::LocalHs256(Arc::new(tokens(1)));
-        let foreign = tokens(2)
-            .mint(&tenant, None, Duration::from_secs(60))
-            .unwrap();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let foreign = tokens(2).mint(&tenant, None, Duration::from_secs(60)).unwrap();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         let expired = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &TokenClaims {
@@ -243,21 +191,9 @@ mod tests {
             &EncodingKey::from_secret(&[1; 32]),
         )
         .unwrap();
-        assert_eq!(
-            auth.identify(&parts(("x-other", "1"))),
-            Err(AuthError::Missing)
-        );
-        for bad in [
-            foreign,
-            expired,
-            "not.a.jwt".to_owned(),
-            "Basic abc".to_owned(),
-        ] {
-            assert_eq!(
-                auth.identify(&parts(("authorization", &bad))).unwrap_err(),
-                AuthError::Invalid,
-                "{bad}"
-            );
+        assert_eq!(auth.identify(&parts(("x-other", "1"))), Err(AuthError::Missing));
+        for bad in [foreign, expired, "not.a.jwt".to_owned(), "Basic abc".to_owned()] {
+            assert_eq!(auth.identify(&parts(("authorization", &bad))).unwrap_err(), AuthError::Invalid, "{bad}");
         }
     }
 

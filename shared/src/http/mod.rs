@@ -3,10 +3,12 @@
 
 mod credentials;
 mod error;
+mod fallback;
 mod identity;
 mod tracking;
 
 pub use credentials::{CredentialApi, credential_router};
 pub use error::{ApiErrorBody, AuthError};
+pub use fallback::with_json_fallbacks;
 pub use identity::{Authenticator, LocalTokens, TokenClaims};
 pub use tracking::{TRACKING_HEADER, track_request};

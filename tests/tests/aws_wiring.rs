@@ -1,0 +1,91 @@
+//! The AWS wiring the Lambda `main` uses (`cofre::aws`), driven from the environment as on Lambda,
+//! through `cofre-local serve --backend aws`'s builder, against moto: configuration by
+//! environment variables, `AWS_ENDPOINT_URL` honoured, the stored item really in DynamoDB, sealed
+//! under the KMS key.
+
+use cofre::credentials::{CredentialSlot, CredentialStore, CredentialType, Provider};
+use cofre::tenant::TenantId;
+use cofre_local::server::{Backend, LocalOptions, build};
+use cofre_tests::wiremock::matchers::{method, path};
+use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
+use cofre_tests::{
+    Reply, RoundTrips, create_kms_key, create_table, dynamodb_client, kms_client, moto_endpoint, moto_sdk_config,
+    partners_at,
+};
+
+#[tokio::test]
+async fn the_aws_backend_is_configured_from_the_environment() {
+    let partner = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v5/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+        .expect(1)
+        .mount(&partner)
+        .await;
+    let sdk = moto_sdk_config();
+    let trips = RoundTrips::default();
+    let (dynamodb, kms) = (dynamodb_client(&sdk, &trips), kms_client(&sdk, &trips));
+    let table = create_table(&dynamodb).await;
+    let key_id = create_kms_key(&kms).await;
+    let secret = format!("cofre-wiring-{}", uuid::Uuid::new_v4().simple());
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&secret)
+        .secret_string(partners_at(&partner.uri(), 2_000))
+        .send()
+        .await
+        .unwrap();
+
+    // SAFETY: this test binary has this one test, which sets the environment before any other
+    // thread reads it.
+    unsafe {
+        for (name, value) in [
+            ("AWS_ENDPOINT_URL", moto_endpoint()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("CREDENTIALS_TABLE", table.clone()),
+            ("CREDENTIALS_KEY_ID", key_id.clone()),
+            ("PARTNER_CONFIG_SECRET", secret),
+        ] {
+            std::env::set_var(name, value);
+        }
+    }
+    let data_dir = tempfile::tempdir().unwrap();
+    let app = build(&LocalOptions { data_dir: data_dir.path().to_owned(), backend: Backend::Aws, partners_file: None })
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app.router).await.unwrap() });
+    let token =
+        app.tokens.mint(&TenantId::parse("tenant-aws").unwrap(), None, std::time::Duration::from_secs(60)).unwrap();
+    let client = reqwest::Client::new();
+
+    let body = r#"{"key":"aws-wired-key","provider":"CELCOIN","type":"BAAS","provider_data":{"client_id":"c"}}"#;
+    let reply = Reply::read(
+        client.post(format!("{base}/banking-auth/v1/credentials")).bearer_auth(&token).body(body).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+
+    let store = cofre::adapters::DynamoCredentialStore::new(dynamodb.clone(), &table);
+    let slot = CredentialSlot {
+        tenant: TenantId::parse("tenant-aws").unwrap(),
+        provider: Provider::Celcoin,
+        credential_type: CredentialType::Baas,
+    };
+    let stored = store.get(&slot).await.unwrap().expect("the item is in the DynamoDB table");
+    let keys = cofre::adapters::KmsKeyService::new(kms, &key_id);
+    let opened = cofre::crypto::open(&keys, &slot.encryption_context(), &stored.sealed_key).await.unwrap();
+    assert_eq!(opened.expose(), b"aws-wired-key");
+    assert_eq!(stored.proxy.as_str(), reply.body["proxy"].as_str().unwrap());
+
+    // Unknown routes and wrong methods answer JSON like every other error.
+    let missing = Reply::read(client.get(format!("{base}/nowhere")).send().await.unwrap()).await;
+    assert_eq!((missing.status, missing.code()), (404, "NOT_FOUND"));
+    let wrong = Reply::read(client.get(format!("{base}/banking-auth/v1/credentials")).send().await.unwrap()).await;
+    assert_eq!((wrong.status, wrong.code()), (405, "METHOD_NOT_ALLOWED"));
+    partner.verify().await;
+}
