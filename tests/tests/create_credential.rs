@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use cofre::credentials::{CredentialType, Provider};
 use cofre_tests::wiremock::matchers::{body_json, body_string_contains, header, method, path};
-use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
+use cofre_tests::wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 use cofre_tests::{Backend, Reply, Stack, TestServer, credential_body, partners_at};
 use serde_json::json;
 
@@ -45,6 +45,16 @@ async fn partner_answers(partner: &MockServer, provider: &str, template: Respons
         .await;
 }
 
+/// `Authorization: Basic` as BTG receives it.
+fn basic(client_id: &str, key: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{key}")))
+}
+
+/// Answers a matching request with a token, exactly once.
+async fn once(mock: MockBuilder, partner: &MockServer) {
+    mock.respond_with(ok_token()).expect(1).mount(partner).await;
+}
+
 fn ok_token() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({ "access_token": "partner-access-token", "expires_in": 300 }))
 }
@@ -59,52 +69,48 @@ fn assert_error(reply: &Reply, status: u16, code: &str, message: &str) {
 async fn every_partner_is_called_in_its_own_shape_then_the_key_is_stored_and_replaced() {
     for backend in Backend::ALL {
         let w = world(backend, 2_000).await;
-        let basic = base64::engine::general_purpose::STANDARD.encode("client-123:btg-key-2");
-        Mock::given(method("POST"))
-            .and(path("/oauth2/token"))
-            .and(header("authorization", format!("Basic {basic}").as_str()))
-            .and(header("content-type", "application/x-www-form-urlencoded"))
-            .and(body_string_contains("grant_type=client_credentials"))
-            .and(body_string_contains("scope=openid"))
-            .respond_with(ok_token())
-            .expect(1)
-            .mount(&w.partner)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/oauth2/token"))
-            .and(header(
-                "authorization",
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("client-123:btg-key-1")).as_str(),
-            ))
-            .respond_with(ok_token())
-            .expect(1)
-            .mount(&w.partner)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/v5/token"))
-            .and(body_string_contains("client_id=client-123"))
-            .and(body_string_contains("client_secret=celcoin-key"))
-            .and(body_string_contains("grant_type=client_credentials"))
-            .respond_with(ok_token())
-            .expect(1)
-            .mount(&w.partner)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/auth/jdpi/connect/token"))
-            .and(body_string_contains("client_secret=jdpi-key"))
-            .and(body_string_contains("scope=dict_api+spi_api+qrcode_api"))
-            .and(body_string_contains("grant_type=client_credentials"))
-            .respond_with(ok_token())
-            .expect(1)
-            .mount(&w.partner)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/api/v1/login"))
-            .and(body_json(json!({ "username": "ops@tenant", "password": "pay2all-key" })))
-            .respond_with(ok_token())
-            .expect(1)
-            .mount(&w.partner)
-            .await;
+        once(
+            Mock::given(method("POST"))
+                .and(path("/oauth2/token"))
+                .and(header("authorization", basic("client-123", "btg-key-2").as_str()))
+                .and(header("content-type", "application/x-www-form-urlencoded"))
+                .and(body_string_contains("grant_type=client_credentials"))
+                .and(body_string_contains("scope=openid")),
+            &w.partner,
+        )
+        .await;
+        once(
+            Mock::given(method("POST"))
+                .and(path("/oauth2/token"))
+                .and(header("authorization", basic("client-123", "btg-key-1").as_str())),
+            &w.partner,
+        )
+        .await;
+        once(
+            Mock::given(method("POST"))
+                .and(path("/v5/token"))
+                .and(body_string_contains("client_id=client-123"))
+                .and(body_string_contains("client_secret=celcoin-key"))
+                .and(body_string_contains("grant_type=client_credentials")),
+            &w.partner,
+        )
+        .await;
+        once(
+            Mock::given(method("POST"))
+                .and(path("/auth/jdpi/connect/token"))
+                .and(body_string_contains("client_secret=jdpi-key"))
+                .and(body_string_contains("scope=dict_api+spi_api+qrcode_api"))
+                .and(body_string_contains("grant_type=client_credentials")),
+            &w.partner,
+        )
+        .await;
+        once(
+            Mock::given(method("POST"))
+                .and(path("/api/v1/login"))
+                .and(body_json(json!({ "username": "ops@tenant", "password": "pay2all-key" }))),
+            &w.partner,
+        )
+        .await;
 
         let created = w.server.post_credential(TENANT, &credential_body("btg-key-1", "BTG", "PIX"), "track-1").await;
         assert_eq!(created.status, 201, "{backend:?} {created:?}");
@@ -137,16 +143,13 @@ async fn every_partner_is_called_in_its_own_shape_then_the_key_is_stored_and_rep
 /// the reply must be `expected` and the slot must still hold `original` at version 1.
 async fn failed_replace_changes_nothing(backend: Backend, template: ResponseTemplate, timeout_ms: u64) -> Reply {
     let w = world(backend, timeout_ms).await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .and(header(
-            "authorization",
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("client-123:original")).as_str(),
-        ))
-        .respond_with(ok_token())
-        .expect(1)
-        .mount(&w.partner)
-        .await;
+    once(
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            .and(header("authorization", basic("client-123", "original").as_str())),
+        &w.partner,
+    )
+    .await;
     partner_answers(&w.partner, "BTG", template, 2).await;
     assert_eq!(w.server.post_credential(TENANT, &credential_body("original", "BTG", "PIX"), "t0").await.status, 201);
 
