@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::adapters::{DynamoCredentialStore, HttpPartnerClient, KmsKeyService, SecretsManagerPartnerSettings};
+use crate::adapters::{DynamoCredentialStore, HttpPartnerClient, KmsKeyService, SecretsManagerEndpointSettings};
 use crate::clock::SystemClock;
 use crate::credentials::CredentialVault;
 use crate::ids::RandomIds;
@@ -73,7 +73,7 @@ pub fn credential_vault(sdk: &SdkConfig, settings: &CredentialSettings) -> Resul
         Arc::new(DynamoCredentialStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table)),
         Arc::new(KmsKeyService::new(aws_sdk_kms::Client::new(sdk), &settings.key_id)),
         Arc::new(partners),
-        Arc::new(SecretsManagerPartnerSettings::new(
+        Arc::new(SecretsManagerEndpointSettings::new(
             aws_sdk_secretsmanager::Client::new(sdk),
             &settings.partner_config_secret,
         )),

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod clock;
 pub mod credentials;
 pub mod crypto;
+pub mod endpoints;
 pub mod http;
 pub mod ids;
 pub mod secret;

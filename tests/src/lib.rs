@@ -17,13 +17,13 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use cofre::adapters::{
-    DynamoCredentialStore, EmbeddedStore, HttpPartnerClient, KmsKeyService, LocalKeyring, SecretsManagerPartnerSettings,
+    DynamoCredentialStore, EmbeddedStore, HttpPartnerClient, KmsKeyService, LocalKeyring,
+    SecretsManagerEndpointSettings,
 };
 use cofre::clock::SystemClock;
-use cofre::credentials::{
-    CredentialSlot, CredentialStore, CredentialType, CredentialVault, PartnerSettings, PartnerSettingsSource, Provider,
-};
+use cofre::credentials::{CredentialSlot, CredentialStore, CredentialType, CredentialVault, Provider};
 use cofre::crypto::{KeyService, open};
+use cofre::endpoints::{EndpointSettings, EndpointSettingsSource};
 use cofre::http::{Authenticator, CredentialApi, LocalTokens, credential_router};
 use cofre::ids::RandomIds;
 use cofre::secret::SecretBytes;
@@ -202,9 +202,9 @@ impl Stack {
 
     /// Partner settings as this backend reads them: a document locally, a Secrets Manager secret on
     /// AWS (`None`: the secret does not exist).
-    pub async fn partner_settings(&self, json: Option<&str>) -> Arc<dyn PartnerSettingsSource> {
+    pub async fn partner_settings(&self, json: Option<&str>) -> Arc<dyn EndpointSettingsSource> {
         match self.backend {
-            Backend::Local => Arc::new(json.map(|j| PartnerSettings::from_json(j).unwrap()).unwrap_or_default()),
+            Backend::Local => Arc::new(json.map(|j| EndpointSettings::from_json(j).unwrap()).unwrap_or_default()),
             Backend::Aws => {
                 let config = aws_sdk_secretsmanager::config::Builder::from(&moto_sdk_config());
                 let client =
@@ -213,13 +213,13 @@ impl Stack {
                 if let Some(json) = json {
                     client.create_secret().name(&name).secret_string(json).send().await.expect("create secret");
                 }
-                Arc::new(SecretsManagerPartnerSettings::new(client, name))
+                Arc::new(SecretsManagerEndpointSettings::new(client, name))
             }
         }
     }
 
     /// The credential use case over this stack, real HTTP partners, `settings`.
-    pub fn vault(&self, settings: Arc<dyn PartnerSettingsSource>) -> CredentialVault {
+    pub fn vault(&self, settings: Arc<dyn EndpointSettingsSource>) -> CredentialVault {
         CredentialVault::new(
             Arc::clone(&self.store),
             Arc::clone(&self.keys),

@@ -7,7 +7,8 @@ use std::time::Duration;
 use axum::Router;
 use cofre::adapters::{EmbeddedStore, HttpPartnerClient, LocalKeyring};
 use cofre::clock::SystemClock;
-use cofre::credentials::{CredentialVault, PartnerSettings};
+use cofre::credentials::CredentialVault;
+use cofre::endpoints::EndpointSettings;
 use cofre::http::{Authenticator, CredentialApi, LocalTokens, credential_router, with_json_fallbacks};
 use cofre::ids::RandomIds;
 
@@ -72,14 +73,15 @@ pub fn local_tokens(data_dir: &Path) -> Result<LocalTokens, StartError> {
     Ok(LocalTokens::new(keyring.token_signing_key().clone()))
 }
 
-fn partner_settings(options: &LocalOptions, sandbox_url: &str) -> Result<PartnerSettings, StartError> {
+fn partner_settings(options: &LocalOptions, sandbox_url: &str) -> Result<EndpointSettings, StartError> {
     let text = match &options.partners_file {
         Some(path) => {
             std::fs::read_to_string(path).map_err(|e| StartError::Partners(format!("{}: {e}", path.display())))?
         }
         None => SANDBOX_PARTNERS.to_owned(),
     };
-    PartnerSettings::from_json(&text.replace("{sandbox}", sandbox_url)).map_err(|e| StartError::Partners(e.to_string()))
+    EndpointSettings::from_json(&text.replace("{sandbox}", sandbox_url))
+        .map_err(|e| StartError::Partners(e.to_string()))
 }
 
 /// Starts the sandbox and builds the router over the chosen backend.

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `CredentialStore` | [`DynamoCredentialStore`] | [`EmbeddedStore`] (SQLite file) |
 //! | `KeyService` | [`KmsKeyService`] | [`LocalKeyring`] (file) |
-//! | `PartnerSettingsSource` | [`SecretsManagerPartnerSettings`] | `PartnerSettings` read from a file |
+//! | `EndpointSettingsSource` | [`SecretsManagerEndpointSettings`] | `EndpointSettings` read from a file |
 //! | `PartnerAuthenticator` | [`HttpPartnerClient`] | [`HttpPartnerClient`] against the sandbox |
 
 mod credential_item;
@@ -21,4 +21,4 @@ pub use embedded::EmbeddedStore;
 pub use keyring::{KeyringError, LocalKeyring};
 pub use kms::KmsKeyService;
 pub use partner_http::HttpPartnerClient;
-pub use secrets_manager::SecretsManagerPartnerSettings;
+pub use secrets_manager::SecretsManagerEndpointSettings;

@@ -15,7 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::Client;
 
-use crate::credentials::{CredentialRequest, PartnerAuthenticator, PartnerEndpoint, PartnerError, Provider};
+use crate::credentials::{CredentialRequest, PartnerAuthenticator, PartnerError, Provider};
+use crate::endpoints::Endpoint;
 
 /// JDPI's scopes when the configuration names none.
 const JDPI_DEFAULT_SCOPE: &str = "dict_api spi_api qrcode_api";
@@ -38,7 +39,7 @@ impl HttpPartnerClient {
         Ok(Self { client })
     }
 
-    fn url(endpoint: &PartnerEndpoint, default_path: &str) -> String {
+    fn url(endpoint: &Endpoint, default_path: &str) -> String {
         let path = endpoint.token_path.as_deref().unwrap_or(default_path);
         format!("{}{}", endpoint.base_url.trim_end_matches('/'), path)
     }
@@ -86,7 +87,7 @@ fn transport(e: &reqwest::Error) -> PartnerError {
 
 #[async_trait]
 impl PartnerAuthenticator for HttpPartnerClient {
-    async fn authenticate(&self, endpoint: &PartnerEndpoint, request: &CredentialRequest) -> Result<(), PartnerError> {
+    async fn authenticate(&self, endpoint: &Endpoint, request: &CredentialRequest) -> Result<(), PartnerError> {
         let key = request.key.expose().as_str();
         let builder = match request.provider {
             Provider::Celcoin => self.client.post(Self::url(endpoint, "/v5/token")).form(&[

@@ -1,4 +1,4 @@
-//! Partner settings from a Secrets Manager secret, read once per execution environment.
+//! Endpoint settings from a Secrets Manager secret, read once per execution environment.
 
 use std::sync::Arc;
 
@@ -7,19 +7,19 @@ use aws_sdk_secretsmanager::Client;
 use tokio::sync::OnceCell;
 
 use super::sdk_error::describe;
-use crate::credentials::{PartnerSettings, PartnerSettingsError, PartnerSettingsSource};
+use crate::endpoints::{EndpointSettings, EndpointSettingsError, EndpointSettingsSource};
 
-/// The partner-config secret (a JSON document, see [`PartnerSettings`]). The first request of an
+/// A config secret (a JSON document, see [`EndpointSettings`]). The first request of an
 /// execution environment reads it; the rest reuse it. A failed or missing read is not cached, so
 /// a secret created after a cold start is picked up.
 #[derive(Debug)]
-pub struct SecretsManagerPartnerSettings {
+pub struct SecretsManagerEndpointSettings {
     client: Client,
     secret_id: String,
-    cached: OnceCell<Arc<PartnerSettings>>,
+    cached: OnceCell<Arc<EndpointSettings>>,
 }
 
-impl SecretsManagerPartnerSettings {
+impl SecretsManagerEndpointSettings {
     /// Settings from `secret_id` (name or ARN).
     pub fn new(client: Client, secret_id: impl Into<String>) -> Self {
         Self { client, secret_id: secret_id.into(), cached: OnceCell::new() }
@@ -27,8 +27,8 @@ impl SecretsManagerPartnerSettings {
 }
 
 #[async_trait]
-impl PartnerSettingsSource for SecretsManagerPartnerSettings {
-    async fn settings(&self) -> Result<Arc<PartnerSettings>, PartnerSettingsError> {
+impl EndpointSettingsSource for SecretsManagerEndpointSettings {
+    async fn settings(&self) -> Result<Arc<EndpointSettings>, EndpointSettingsError> {
         self.cached
             .get_or_try_init(|| async {
                 let output = self
@@ -37,11 +37,11 @@ impl PartnerSettingsSource for SecretsManagerPartnerSettings {
                     .secret_id(&self.secret_id)
                     .send()
                     .await
-                    .map_err(|e| PartnerSettingsError::Unavailable(describe(&e)))?;
+                    .map_err(|e| EndpointSettingsError::Unavailable(describe(&e)))?;
                 let json = output
                     .secret_string()
-                    .ok_or_else(|| PartnerSettingsError::Invalid("the secret has no string value".into()))?;
-                PartnerSettings::from_json(json).map(Arc::new)
+                    .ok_or_else(|| EndpointSettingsError::Invalid("the secret has no string value".into()))?;
+                EndpointSettings::from_json(json).map(Arc::new)
             })
             .await
             .cloned()

@@ -10,9 +10,7 @@ mod store;
 mod vault;
 
 pub use error::CredentialError;
-pub use partner::{
-    PartnerAuthenticator, PartnerEndpoint, PartnerError, PartnerSettings, PartnerSettingsError, PartnerSettingsSource,
-};
+pub use partner::{PartnerAuthenticator, PartnerError};
 pub use provider::{CredentialType, Provider};
 pub use proxy::ProxyValue;
 pub use request::{CredentialRequest, ProviderData, parse_credential_request};

@@ -3,10 +3,11 @@ use std::time::Duration;
 
 use super::{
     CredentialError, CredentialRequest, CredentialSlot, CredentialStore, ExpectedVersion, PartnerAuthenticator,
-    PartnerError, PartnerSettingsSource, ProxyValue, SaveError, StoredCredential,
+    PartnerError, ProxyValue, SaveError, StoredCredential,
 };
 use crate::clock::Clock;
 use crate::crypto::{EnvelopeError, KeyService, seal_verified};
+use crate::endpoints::EndpointSettingsSource;
 use crate::ids::IdSource;
 use crate::tenant::TenantId;
 use crate::tracking::TrackingId;
@@ -32,7 +33,7 @@ pub struct CredentialVault {
     store: Arc<dyn CredentialStore>,
     keys: Arc<dyn KeyService>,
     partners: Arc<dyn PartnerAuthenticator>,
-    settings: Arc<dyn PartnerSettingsSource>,
+    settings: Arc<dyn EndpointSettingsSource>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
 }
@@ -49,7 +50,7 @@ impl CredentialVault {
         store: Arc<dyn CredentialStore>,
         keys: Arc<dyn KeyService>,
         partners: Arc<dyn PartnerAuthenticator>,
-        settings: Arc<dyn PartnerSettingsSource>,
+        settings: Arc<dyn EndpointSettingsSource>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
     ) -> Self {
@@ -71,7 +72,7 @@ impl CredentialVault {
             tracing::error!(error = %e, "partner settings unavailable");
             CredentialError::PartnerConfigNotFound(provider)
         })?;
-        let endpoint = settings.endpoint(provider).ok_or(CredentialError::PartnerConfigNotFound(provider))?;
+        let endpoint = settings.endpoint(provider.as_str()).ok_or(CredentialError::PartnerConfigNotFound(provider))?;
 
         self.partners.authenticate(endpoint, &request).await.map_err(|e| match e {
             PartnerError::Rejected => CredentialError::InvalidCredential(provider),

@@ -1,0 +1,129 @@
+//! Where third parties live: base URLs, paths, scopes and timeouts of banking partners and card
+//! processors. Configuration, not code: a Secrets Manager secret on AWS, a file locally.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+/// How to reach one third party's API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// Scheme and host (and optional path prefix), e.g. `https://id.sandbox.btgpactual.com`.
+    pub base_url: String,
+    /// The path of the call made; defaults to the third party's documented one.
+    #[serde(default)]
+    pub token_path: Option<String>,
+    /// OAuth2 scope to request, where the partner wants one (JDPI: `dict_api spi_api qrcode_api`).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// How long to wait for the partner, whole request included.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_timeout_ms() -> u64 {
+    5_000
+}
+
+impl Endpoint {
+    /// The request timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// Every endpoint of one kind of third party, keyed by its wire name (`"BTG"`, `"Stripe"`): the JSON
+/// document of a config secret and of a local config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct EndpointSettings(BTreeMap<String, Endpoint>);
+
+impl EndpointSettings {
+    /// The longest a partner may take: the whole request must fit in the function's timeout.
+    pub const MAX_TIMEOUT_MS: u64 = 8_000;
+
+    /// Parses and checks the JSON document: every base URL is HTTPS (plain HTTP only on loopback,
+    /// for the sandbox and tests) and every timeout is between 1 ms and [`Self::MAX_TIMEOUT_MS`].
+    pub fn from_json(json: &str) -> Result<Self, EndpointSettingsError> {
+        let settings: Self = serde_json::from_str(json).map_err(|e| EndpointSettingsError::Invalid(e.to_string()))?;
+        for (name, endpoint) in &settings.0 {
+            let invalid = |why: &str| EndpointSettingsError::Invalid(format!("{name}: {why}"));
+            let uri: http::Uri = endpoint.base_url.parse().map_err(|_| invalid("base_url is not a URL"))?;
+            let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            match uri.scheme_str() {
+                Some("https") => {}
+                Some("http") if loopback => {}
+                _ => return Err(invalid("base_url must be https (http only on loopback)")),
+            }
+            if !(1..=Self::MAX_TIMEOUT_MS).contains(&endpoint.timeout_ms) {
+                return Err(invalid("timeout_ms must be between 1 and 8000"));
+            }
+        }
+        Ok(settings)
+    }
+
+    /// The endpoint named `name`, if configured.
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.0.get(name)
+    }
+}
+
+/// Why endpoint settings could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointSettingsError {
+    /// The document is not valid.
+    #[error("endpoint settings are invalid: {0}")]
+    Invalid(String),
+    /// The settings source failed.
+    #[error("endpoint settings could not be read: {0}")]
+    Unavailable(String),
+}
+
+/// Where endpoint settings come from (Secrets Manager, a file), read once and cached by the adapter.
+#[async_trait]
+pub trait EndpointSettingsSource: Send + Sync {
+    /// The current settings.
+    async fn settings(&self) -> Result<Arc<EndpointSettings>, EndpointSettingsError>;
+}
+
+/// Settings known up front (a local file already read, a test).
+#[async_trait]
+impl EndpointSettingsSource for EndpointSettings {
+    async fn settings(&self) -> Result<Arc<EndpointSettings>, EndpointSettingsError> {
+        Ok(Arc::new(self.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_parse_with_defaults_and_refuse_unknown_fields() {
+        let s = EndpointSettings::from_json(r#"{"BTG":{"base_url":"https://x"}}"#).unwrap();
+        let btg = s.endpoint("BTG").unwrap();
+        assert_eq!((btg.timeout_ms, btg.token_path.as_deref()), (5_000, None));
+        assert!(s.endpoint("CELCOIN").is_none());
+        assert!(EndpointSettings::from_json(r#"{"BTG":{"base_url":"https://x","tiemout":1}}"#).is_err());
+    }
+
+    #[test]
+    fn settings_refuse_plain_http_off_loopback_and_unbounded_timeouts() {
+        for ok in ["https://id.btgpactual.com", "http://127.0.0.1:9000/btg", "http://localhost:1"] {
+            assert!(EndpointSettings::from_json(&format!(r#"{{"BTG":{{"base_url":"{ok}"}}}}"#)).is_ok(), "{ok}");
+        }
+        for bad in [
+            r#"{"base_url":"http://id.btgpactual.com"}"#,
+            r#"{"base_url":"ftp://x"}"#,
+            r#"{"base_url":"not a url"}"#,
+            r#"{"base_url":"https://x","timeout_ms":0}"#,
+            r#"{"base_url":"https://x","timeout_ms":60000}"#,
+        ] {
+            assert!(EndpointSettings::from_json(&format!(r#"{{"BTG":{bad}}}"#)).is_err(), "{bad}");
+        }
+    }
+}
