@@ -7,10 +7,14 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::adapters::{DynamoCredentialStore, HttpPartnerClient, KmsKeyService, SecretsManagerEndpointSettings};
+use crate::adapters::{
+    DynamoCredentialStore, DynamoMerchantStore, HttpPartnerClient, HttpProcessorClient, KmsKeyService,
+    SecretsManagerEndpointSettings, SecretsManagerHmacKey,
+};
 use crate::clock::SystemClock;
 use crate::credentials::CredentialVault;
 use crate::ids::RandomIds;
+use crate::merchants::{MerchantConnections, MerchantSeeder};
 
 /// A required setting is missing or a client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -28,12 +32,16 @@ pub enum WiringError {
 pub struct CredentialSettings {
     /// `CREDENTIALS_TABLE`: the DynamoDB table.
     pub table: String,
-    /// `CREDENTIALS_KEY_ID`: the KMS key (id, ARN or alias) that wraps data keys.
+    /// `DATA_KEY_ID`: the KMS key (id, ARN or alias) that wraps data keys.
     pub key_id: String,
     /// `PARTNER_CONFIG_SECRET`: the Secrets Manager secret with partner endpoints.
     pub partner_config_secret: String,
     /// `PARTNER_CONNECT_TIMEOUT_MS`: how long to wait for a TCP/TLS connection to a partner (default 2000).
     pub partner_connect_timeout: Duration,
+}
+
+fn connect_timeout(name: &str) -> Duration {
+    Duration::from_millis(std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(2_000))
 }
 
 fn env(name: &'static str) -> Result<String, WiringError> {
@@ -43,12 +51,11 @@ fn env(name: &'static str) -> Result<String, WiringError> {
 impl CredentialSettings {
     /// Reads the settings from the environment.
     pub fn from_env() -> Result<Self, WiringError> {
-        let connect_ms = std::env::var("PARTNER_CONNECT_TIMEOUT_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
         Ok(Self {
             table: env("CREDENTIALS_TABLE")?,
-            key_id: env("CREDENTIALS_KEY_ID")?,
+            key_id: env("DATA_KEY_ID")?,
             partner_config_secret: env("PARTNER_CONFIG_SECRET")?,
-            partner_connect_timeout: Duration::from_millis(connect_ms),
+            partner_connect_timeout: connect_timeout("PARTNER_CONNECT_TIMEOUT_MS"),
         })
     }
 }
@@ -80,4 +87,57 @@ pub fn credential_vault(sdk: &SdkConfig, settings: &CredentialSettings) -> Resul
         Arc::new(SystemClock),
         Arc::new(RandomIds::default()),
     ))
+}
+
+/// The patch-merchant-connection function's environment.
+#[derive(Debug, Clone)]
+pub struct MerchantSettings {
+    /// `MERCHANTS_TABLE`: the DynamoDB table.
+    pub table: String,
+    /// `DATA_KEY_ID`: the KMS key (id, ARN or alias) that wraps data keys.
+    pub key_id: String,
+    /// `PROCESSOR_CONFIG_SECRET`: the Secrets Manager secret with processor endpoints.
+    pub processor_config_secret: String,
+    /// `HMAC_KEY_SECRET`: the Secrets Manager secret holding the fingerprint HMAC key.
+    pub hmac_key_secret: String,
+    /// `PROCESSOR_CONNECT_TIMEOUT_MS`: TCP/TLS connect timeout to processors (default 2000).
+    pub processor_connect_timeout: Duration,
+}
+
+impl MerchantSettings {
+    /// Reads the settings from the environment.
+    pub fn from_env() -> Result<Self, WiringError> {
+        Ok(Self {
+            table: env("MERCHANTS_TABLE")?,
+            key_id: env("DATA_KEY_ID")?,
+            processor_config_secret: env("PROCESSOR_CONFIG_SECRET")?,
+            hmac_key_secret: env("HMAC_KEY_SECRET")?,
+            processor_connect_timeout: connect_timeout("PROCESSOR_CONNECT_TIMEOUT_MS"),
+        })
+    }
+}
+
+/// The merchant-connection use case over DynamoDB, KMS, Secrets Manager and real processors.
+pub fn merchant_connections(sdk: &SdkConfig, settings: &MerchantSettings) -> Result<MerchantConnections, WiringError> {
+    let processors = HttpProcessorClient::new(settings.processor_connect_timeout)
+        .map_err(|e| WiringError::HttpClient(e.to_string()))?;
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    Ok(MerchantConnections::new(
+        Arc::new(DynamoMerchantStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table)),
+        Arc::new(KmsKeyService::new(aws_sdk_kms::Client::new(sdk), &settings.key_id)),
+        Arc::new(SecretsManagerHmacKey::new(secrets.clone(), &settings.hmac_key_secret)),
+        Arc::new(processors),
+        Arc::new(SecretsManagerEndpointSettings::new(secrets, &settings.processor_config_secret)),
+        Arc::new(SystemClock),
+    ))
+}
+
+/// The seeder over the same AWS adapters (for `cofre-local seed --backend aws`).
+pub fn merchant_seeder(sdk: &SdkConfig, settings: &MerchantSettings) -> MerchantSeeder {
+    MerchantSeeder::new(
+        Arc::new(DynamoMerchantStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table)),
+        Arc::new(KmsKeyService::new(aws_sdk_kms::Client::new(sdk), &settings.key_id)),
+        Arc::new(SecretsManagerHmacKey::new(aws_sdk_secretsmanager::Client::new(sdk), &settings.hmac_key_secret)),
+        Arc::new(SystemClock),
+    )
 }

@@ -17,15 +17,18 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use cofre::adapters::{
-    DynamoCredentialStore, EmbeddedStore, HttpPartnerClient, KmsKeyService, LocalKeyring,
-    SecretsManagerEndpointSettings,
+    DynamoCredentialStore, DynamoMerchantStore, EmbeddedStore, HttpPartnerClient, HttpProcessorClient, KmsKeyService,
+    LocalKeyring, SecretsManagerEndpointSettings, SecretsManagerHmacKey,
 };
 use cofre::clock::SystemClock;
 use cofre::credentials::{CredentialSlot, CredentialStore, CredentialType, CredentialVault, Provider};
-use cofre::crypto::{KeyService, open};
+use cofre::crypto::{HmacKeySource, KeyService, open};
 use cofre::endpoints::{EndpointSettings, EndpointSettingsSource};
-use cofre::http::{Authenticator, CredentialApi, LocalTokens, credential_router};
+use cofre::http::{Authenticator, CredentialApi, LocalTokens, MerchantApi, credential_router, merchant_router};
 use cofre::ids::RandomIds;
+use cofre::merchants::{
+    ConnectionId, MerchantConnections, MerchantId, MerchantSeeder, MerchantStore, connection_context,
+};
 use cofre::secret::SecretBytes;
 use cofre::tenant::TenantId;
 
@@ -38,14 +41,19 @@ pub fn moto_endpoint() -> String {
     })
 }
 
-/// Counts requests an SDK client sends: round trips, measured at the wire.
+/// Counts requests an SDK client sends (round trips, measured at the wire), and their operations.
 #[derive(Debug, Clone, Default)]
-pub struct RoundTrips(Arc<AtomicUsize>);
+pub struct RoundTrips(Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<String>>>);
 
 impl RoundTrips {
     /// Requests sent so far.
     pub fn count(&self) -> usize {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// The operation names sent so far, in order (`GenerateDataKey`, `UpdateItem`…).
+    pub fn operations(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
     }
 }
 
@@ -58,9 +66,11 @@ impl Intercept for RoundTrips {
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.fetch_add(1, Ordering::SeqCst);
+        let name = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>().map(|m| m.name().to_owned());
+        self.1.lock().unwrap().push(name.unwrap_or_default());
         Ok(())
     }
 }
@@ -108,6 +118,20 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
     name
 }
 
+/// A Secrets Manager client on moto that counts its round trips.
+pub fn secrets_client(sdk: &SdkConfig, trips: &RoundTrips) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(sdk).interceptor(trips.clone()).build(),
+    )
+}
+
+/// A fresh secret on moto holding `value`; returns its name.
+pub async fn create_secret(client: &aws_sdk_secretsmanager::Client, value: &str) -> String {
+    let name = format!("cofre-test-{}", uuid::Uuid::new_v4().simple());
+    client.create_secret().name(&name).secret_string(value).send().await.expect("create secret on moto");
+    name
+}
+
 /// A fresh symmetric KMS key on moto.
 pub async fn create_kms_key(client: &aws_sdk_kms::Client) -> String {
     let key = client.create_key().description("cofre tests").send().await.expect("create key on moto");
@@ -134,6 +158,10 @@ pub struct Stack {
     pub backend: Backend,
     /// The credential store.
     pub store: Arc<dyn CredentialStore>,
+    /// The merchant store.
+    pub merchants: Arc<dyn MerchantStore>,
+    /// The HMAC key source.
+    pub hmac: Arc<dyn HmacKeySource>,
     /// The key service.
     pub keys: Arc<dyn KeyService>,
     /// DynamoDB round trips (AWS only).
@@ -144,8 +172,10 @@ pub struct Stack {
     pub secrets_trips: RoundTrips,
     /// The embedded store (local only), for tests that reach behind the port.
     pub embedded: Option<EmbeddedStore>,
-    /// The raw DynamoDB client and table (AWS only).
+    /// The raw DynamoDB client and credentials table (AWS only).
     pub dynamodb: Option<(aws_sdk_dynamodb::Client, String)>,
+    /// The merchants table (AWS only).
+    pub merchants_table: Option<String>,
     /// The raw KMS client and key (AWS only).
     pub kms: Option<(aws_sdk_kms::Client, String)>,
     /// Keeps the local data directory alive.
@@ -161,16 +191,19 @@ impl Stack {
         match backend {
             Backend::Local => {
                 let embedded = EmbeddedStore::open(data_dir.path()).expect("embedded store");
-                let keyring = LocalKeyring::open_or_create(data_dir.path()).expect("keyring");
+                let keyring = Arc::new(LocalKeyring::open_or_create(data_dir.path()).expect("keyring"));
                 Self {
                     backend,
                     store: Arc::new(embedded.clone()),
-                    keys: Arc::new(keyring),
+                    merchants: Arc::new(embedded.clone()),
+                    hmac: Arc::clone(&keyring) as _,
+                    keys: keyring,
                     dynamodb_trips,
                     kms_trips,
                     secrets_trips: RoundTrips::default(),
                     embedded: Some(embedded),
                     dynamodb: None,
+                    merchants_table: None,
                     kms: None,
                     data_dir,
                 }
@@ -180,28 +213,34 @@ impl Stack {
                 let dynamodb = dynamodb_client(&sdk, &dynamodb_trips);
                 let kms = kms_client(&sdk, &kms_trips);
                 let table = create_table(&dynamodb).await;
+                let merchants_table = create_table(&dynamodb).await;
                 let key_id = create_kms_key(&kms).await;
+                let secrets_trips = RoundTrips::default();
+                let hmac_secret = create_secret(&secrets_client(&sdk, &secrets_trips), &"h".repeat(48)).await;
                 let (dynamo_before, kms_before) = (dynamodb_trips.count(), kms_trips.count());
                 let stack = Self {
                     backend,
                     store: Arc::new(DynamoCredentialStore::new(dynamodb.clone(), &table)),
+                    merchants: Arc::new(DynamoMerchantStore::new(dynamodb.clone(), &merchants_table)),
+                    hmac: Arc::new(SecretsManagerHmacKey::new(secrets_client(&sdk, &secrets_trips), hmac_secret)),
                     keys: Arc::new(KmsKeyService::new(kms.clone(), &key_id)),
                     dynamodb_trips,
                     kms_trips,
-                    secrets_trips: RoundTrips::default(),
+                    secrets_trips,
                     embedded: None,
                     dynamodb: Some((dynamodb, table)),
+                    merchants_table: Some(merchants_table),
                     kms: Some((kms, key_id)),
                     data_dir,
                 };
-                assert_eq!((dynamo_before, kms_before), (1, 1), "set-up round trips");
+                assert_eq!((dynamo_before, kms_before), (2, 1), "set-up round trips");
                 stack
             }
         }
     }
 
-    /// Partner settings as this backend reads them: a document locally, a Secrets Manager secret on
-    /// AWS (`None`: the secret does not exist).
+    /// Endpoint settings (partners or processors) as this backend reads them: a document locally, a
+    /// Secrets Manager secret on AWS (`None`: the secret does not exist).
     pub async fn partner_settings(&self, json: Option<&str>) -> Arc<dyn EndpointSettingsSource> {
         match self.backend {
             Backend::Local => Arc::new(json.map(|j| EndpointSettings::from_json(j).unwrap()).unwrap_or_default()),
@@ -228,6 +267,50 @@ impl Stack {
             Arc::new(SystemClock),
             Arc::new(RandomIds::default()),
         )
+    }
+
+    /// The merchant-connection use case over this stack, real HTTP processors, `settings`.
+    pub fn connections(&self, settings: Arc<dyn EndpointSettingsSource>) -> MerchantConnections {
+        MerchantConnections::new(
+            Arc::clone(&self.merchants),
+            Arc::clone(&self.keys),
+            Arc::clone(&self.hmac),
+            Arc::new(HttpProcessorClient::new(Duration::from_millis(500)).unwrap()),
+            settings,
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// The seeder over this stack.
+    pub fn seeder(&self) -> MerchantSeeder {
+        MerchantSeeder::new(
+            Arc::clone(&self.merchants),
+            Arc::clone(&self.keys),
+            Arc::clone(&self.hmac),
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// Reads a connection back and opens its credentials (canonical JSON), with its version and status.
+    pub async fn stored_connection(
+        &self,
+        tenant: &str,
+        merchant: &str,
+        connection: &str,
+    ) -> (Option<serde_json::Value>, u64, String) {
+        let (tenant, merchant_id) = (TenantId::parse(tenant).unwrap(), MerchantId::parse(merchant).unwrap());
+        let record = self.merchants.merchant(&tenant, &merchant_id).await.unwrap().expect("merchant exists");
+        let connection_id = ConnectionId::parse(connection).unwrap();
+        let c = record.connection(&connection_id).expect("connection exists");
+        let opened = match &c.credentials {
+            None => None,
+            Some(sealed) => {
+                let context = connection_context(&tenant, &merchant_id, &connection_id);
+                let plain = open(self.keys.as_ref(), &context, &sealed.sealed).await.unwrap();
+                Some(serde_json::from_slice(plain.expose()).unwrap())
+            }
+        };
+        (opened, c.version, c.status.as_str().to_owned())
     }
 
     /// Reads a slot back and opens its key: what only the platform itself could do.
@@ -258,13 +341,37 @@ pub struct TestServer {
 impl TestServer {
     /// Serves `vault` over real HTTP.
     pub async fn start(vault: CredentialVault) -> Self {
+        Self::serve(|authenticator| credential_router(CredentialApi { vault: Arc::new(vault), authenticator })).await
+    }
+
+    /// Serves `connections` over real HTTP.
+    pub async fn start_merchants(connections: MerchantConnections) -> Self {
+        Self::serve(|authenticator| merchant_router(MerchantApi { connections: Arc::new(connections), authenticator }))
+            .await
+    }
+
+    /// Serves the router `build` makes with an authenticator for this server's tokens.
+    pub async fn serve(build: impl FnOnce(Authenticator) -> axum::Router) -> Self {
         let tokens = Arc::new(LocalTokens::new(SecretBytes::new(b"test-signing-key-32-bytes-long!!".to_vec())));
-        let api =
-            CredentialApi { vault: Arc::new(vault), authenticator: Authenticator::LocalHs256(Arc::clone(&tokens)) };
+        let router = cofre::http::with_json_fallbacks(build(Authenticator::LocalHs256(Arc::clone(&tokens))));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, credential_router(api)).await.unwrap() });
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         Self { base_url, tokens, client: reqwest::Client::new() }
+    }
+
+    /// `PATCH /v1/merchants/{merchant}/connection/{connection}` as `tenant` (name claim "Local").
+    pub async fn patch_connection(&self, tenant: &str, merchant: &str, connection: &str, body: &str) -> Reply {
+        let response = self
+            .client
+            .patch(format!("{}/v1/merchants/{merchant}/connection/{connection}", self.base_url))
+            .bearer_auth(self.token(tenant))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        Reply::read(response).await
     }
 
     /// A valid token for `tenant`.
@@ -366,4 +473,63 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
+}
+
+/// A settings document sending every processor to `base_url` with `timeout_ms`.
+pub fn processors_at(base_url: &str, timeout_ms: u64) -> String {
+    let names =
+        ["StripeConnect", "Stripe", "AffiniPay", "Authorize.Net", "Braintree", "NMI", "Adyen", "Square", "CardPointe"];
+    let map: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .map(|n| ((*n).to_owned(), serde_json::json!({ "base_url": base_url, "timeout_ms": timeout_ms })))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// The merchants every merchant-connection test starts from: `mid_test_a` of `tenant-a` with one
+/// connection per processor (`midCon_stripe` holds `{secret: sk_old}`, `midCon_full` a full
+/// CardPointe set), and `mid_test_b` of `tenant-b`.
+pub fn merchant_fixture() -> Vec<serde_json::Value> {
+    let connection =
+        |id: &str, processor: &str| serde_json::json!({ "id": id, "processor": processor, "status": "Ready" });
+    serde_json::json!([
+        {
+            "tenant_id": "tenant-a",
+            "id": "mid_test_a",
+            "name": "Bobby's Ecommerce Shop",
+            "legalName": "Bobby's Ecommerce Shop",
+            "address": { "address": "Api Address 1", "city": "San Francisco", "region": "CA", "postal": "12345", "country": "USA" },
+            "email": "bobby@shop.example",
+            "tin": "123456789",
+            "tinType": "ein",
+            "mcc": "5734",
+            "annualSaleVolume": 20000,
+            "createdOn": "2024-02-09T03:48:38Z",
+            "modifiedOn": "2024-02-09T04:06:17Z",
+            "createdBy": "API Key: Default",
+            "modifiedBy": "API Key: Default",
+            "connections": [
+                connection("midCon_affinipay", "AffiniPay"),
+                { "id": "midCon_stripe", "processor": "Stripe", "status": "Active", "credentials": { "secret": "sk_old" } },
+                connection("midCon_stripeconnect", "StripeConnect"),
+                connection("midCon_anet", "Authorize.Net"),
+                connection("midCon_braintree", "Braintree"),
+                connection("midCon_nmi", "NMI"),
+                connection("midCon_adyen", "Adyen"),
+                connection("midCon_square", "Square"),
+                connection("midCon_cardpointe", "CardPointe"),
+                { "id": "midCon_full", "processor": "CardPointe", "status": "Active", "credentials": { "key": "cp_user", "secret": "cp_pass", "mid": "496160873888" } }
+            ]
+        },
+        {
+            "tenant_id": "tenant-b",
+            "id": "mid_test_b",
+            "name": "Other Platform's Merchant",
+            "tin": "987654321",
+            "connections": [ { "id": "midCon_b", "processor": "Stripe", "status": "Active", "credentials": { "secret": "sk_b" } } ]
+        }
+    ])
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
 }

@@ -202,3 +202,167 @@ async fn the_keyring_survives_a_reopen_and_stays_private() {
         assert!(matches!(refused, cofre::adapters::KeyringError::Exposed(_)), "{refused}");
     }
 }
+
+mod merchant_store {
+    use cofre::crypto::HmacKeySource;
+    use cofre::crypto::{KeyedHash, SealedValue};
+    use cofre::merchants::{
+        Connection, ConnectionId, ConnectionStatus, ConnectionWrite, ConnectionWriteError, CredentialField, Merchant,
+        MerchantId, Processor, SealedConnectionCredentials,
+    };
+    use cofre::tenant::TenantId;
+    use cofre_tests::{Backend, Stack};
+    use time::OffsetDateTime;
+
+    fn at(seconds: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + seconds).unwrap()
+    }
+
+    fn sealed(marker: u8) -> SealedConnectionCredentials {
+        SealedConnectionCredentials {
+            sealed: SealedValue {
+                key_id: "k".into(),
+                wrapped_key: vec![marker; 40],
+                nonce: vec![marker; 12],
+                ciphertext: vec![marker; 20],
+            },
+            fingerprint: KeyedHash::from_bytes(&[marker; 32]).unwrap(),
+            fields: vec![CredentialField::Secret],
+        }
+    }
+
+    fn merchant(tenant: &str) -> Merchant {
+        let profile =
+            serde_json::json!({ "name": "Bobby's", "address": { "city": "San Francisco" }, "annualSaleVolume": 20000 });
+        Merchant {
+            tenant: TenantId::parse(tenant).unwrap(),
+            id: MerchantId::parse("mid_test_1").unwrap(),
+            profile: profile.as_object().unwrap().clone(),
+            tin_last4: Some("6789".into()),
+            created_on: at(0),
+            modified_on: at(1),
+            created_by: "API Key: Default".into(),
+            modified_by: "API Key: Default".into(),
+            connections: vec![
+                Connection {
+                    id: ConnectionId::parse("midCon_b").unwrap(),
+                    processor: Processor::AffiniPay,
+                    status: ConnectionStatus::Unconfigured,
+                    version: 0,
+                    credentials: None,
+                },
+                Connection {
+                    id: ConnectionId::parse("midCon_a").unwrap(),
+                    processor: Processor::Stripe,
+                    status: ConnectionStatus::Active,
+                    version: 1,
+                    credentials: Some(sealed(1)),
+                },
+            ],
+        }
+    }
+
+    fn write(connection: &str, version: u64, fingerprint: Option<u8>, marker: u8) -> ConnectionWrite {
+        ConnectionWrite {
+            connection_id: ConnectionId::parse(connection).unwrap(),
+            expected_version: version,
+            expected_fingerprint: fingerprint.map(|f| KeyedHash::from_bytes(&[f; 32]).unwrap()),
+            credentials: sealed(marker),
+            status: ConnectionStatus::Active,
+            modified_on: at(100),
+            modified_by: "API Key: Rotator".into(),
+        }
+    }
+
+    async fn contract(backend: Backend) {
+        let stack = Stack::new(backend).await;
+        let store = stack.merchants.as_ref();
+        let original = merchant("tenant-a");
+        let (tenant, id) = (original.tenant.clone(), original.id.clone());
+
+        assert_eq!(store.merchant(&tenant, &id).await.unwrap(), None, "{backend:?}");
+        assert!(store.insert_merchant(&original).await.unwrap(), "{backend:?}: inserted");
+        assert!(!store.insert_merchant(&merchant("tenant-a")).await.unwrap(), "{backend:?}: never inserted twice");
+        assert_eq!(
+            store.merchant(&tenant, &id).await.unwrap(),
+            Some(original.clone()),
+            "{backend:?}: reads back whole, in order"
+        );
+        assert_eq!(
+            store.merchant(&TenantId::parse("tenant-b").unwrap(), &id).await.unwrap(),
+            None,
+            "{backend:?}: tenant-scoped"
+        );
+
+        // First credentials on a connection with none: expected fingerprint None, version 0.
+        let written = store.write_connection(&tenant, &id, &write("midCon_b", 0, None, 7)).await.unwrap();
+        let b = written.connection(&ConnectionId::parse("midCon_b").unwrap()).unwrap();
+        assert_eq!(
+            (b.version, b.status, b.credentials.clone()),
+            (1, ConnectionStatus::Active, Some(sealed(7))),
+            "{backend:?}"
+        );
+        assert_eq!((written.modified_on, written.modified_by.as_str()), (at(100), "API Key: Rotator"));
+        assert_eq!(written.connections[1], original.connections[1], "{backend:?}: the other connection is untouched");
+        assert_eq!(
+            store.merchant(&tenant, &id).await.unwrap(),
+            Some(written.clone()),
+            "{backend:?}: what was returned is stored"
+        );
+
+        // Every stale or wrong expectation conflicts and changes nothing.
+        for (label, bad) in [
+            ("stale version", write("midCon_a", 0, Some(1), 9)),
+            ("wrong fingerprint", write("midCon_a", 1, Some(2), 9)),
+            ("credentials on file but none expected", write("midCon_a", 1, None, 9)),
+            ("credentials expected but none on file", {
+                let mut w = write("midCon_b", 1, Some(7), 9);
+                w.connection_id = ConnectionId::parse("midCon_zzz").unwrap();
+                w
+            }),
+        ] {
+            let result = store.write_connection(&tenant, &id, &bad).await;
+            assert!(matches!(result, Err(ConnectionWriteError::Conflict)), "{backend:?}: {label}: {result:?}");
+        }
+        let other_tenant =
+            store.write_connection(&TenantId::parse("tenant-b").unwrap(), &id, &write("midCon_a", 1, Some(1), 9)).await;
+        assert!(matches!(other_tenant, Err(ConnectionWriteError::Conflict)), "{backend:?}: another tenant's merchant");
+        assert_eq!(
+            store.merchant(&tenant, &id).await.unwrap(),
+            Some(written),
+            "{backend:?}: conflicts changed nothing"
+        );
+
+        // The right expectation rotates.
+        let rotated = store.write_connection(&tenant, &id, &write("midCon_a", 1, Some(1), 8)).await.unwrap();
+        assert_eq!(rotated.connections[1].version, 2);
+        assert_eq!(rotated.connections[1].credentials, Some(sealed(8)));
+    }
+
+    #[tokio::test]
+    async fn embedded_store_honours_the_merchant_store_contract() {
+        contract(Backend::Local).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_honours_the_merchant_store_contract() {
+        contract(Backend::Aws).await;
+    }
+
+    #[tokio::test]
+    async fn hmac_key_sources_give_a_stable_key_of_at_least_32_bytes() {
+        for backend in Backend::ALL {
+            let stack = Stack::new(backend).await;
+            let first = stack.hmac.hmac_key().await.unwrap();
+            assert!(first.expose().len() >= 32, "{backend:?}");
+            assert_eq!(stack.hmac.hmac_key().await.unwrap().expose(), first.expose(), "{backend:?}: stable");
+        }
+        let sdk = cofre_tests::moto_sdk_config();
+        let client = cofre_tests::secrets_client(&sdk, &Default::default());
+        let short = cofre_tests::create_secret(&client, "too-short").await;
+        let source = cofre::adapters::SecretsManagerHmacKey::new(client.clone(), short);
+        assert!(source.hmac_key().await.is_err(), "a short key is refused");
+        let missing = cofre::adapters::SecretsManagerHmacKey::new(client, "cofre-no-such-secret");
+        assert!(missing.hmac_key().await.is_err());
+    }
+}

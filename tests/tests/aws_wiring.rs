@@ -46,16 +46,21 @@ async fn the_aws_backend_is_configured_from_the_environment() {
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
             ("CREDENTIALS_TABLE", table.clone()),
-            ("CREDENTIALS_KEY_ID", key_id.clone()),
+            ("DATA_KEY_ID", key_id.clone()),
             ("PARTNER_CONFIG_SECRET", secret),
         ] {
             std::env::set_var(name, value);
         }
     }
     let data_dir = tempfile::tempdir().unwrap();
-    let app = build(&LocalOptions { data_dir: data_dir.path().to_owned(), backend: Backend::Aws, partners_file: None })
-        .await
-        .unwrap();
+    let app = build(&LocalOptions {
+        data_dir: data_dir.path().to_owned(),
+        backend: Backend::Aws,
+        partners_file: None,
+        processors_file: None,
+    })
+    .await
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app.router).await.unwrap() });

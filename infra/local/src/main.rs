@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use cofre::tenant::TenantId;
-use cofre_local::server::{Backend, LocalOptions, build, local_tokens};
+use cofre_local::server::{Backend, LocalOptions, build, local_merchant_seeder, local_tokens};
 
 /// The tenant of the token printed at start-up.
 const DEMO_TENANT: &str = "demo-tenant";
@@ -38,6 +38,14 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: u64,
     },
+    /// Load fixtures (`{"merchants": [...]}`) into the store the server uses. Idempotent.
+    Seed {
+        /// The seed file.
+        file: PathBuf,
+        /// Where to load them: the local data directory or DynamoDB/KMS/Secrets Manager.
+        #[arg(long, value_enum, default_value = "local")]
+        backend: Backend,
+    },
 }
 
 #[derive(clap::Args, Default)]
@@ -51,6 +59,9 @@ struct ServeArgs {
     /// Partner settings file; `{sandbox}` in a base_url stands for the built-in sandbox.
     #[arg(long, env = "COFRE_PARTNERS")]
     partners: Option<PathBuf>,
+    /// Processor settings file; `{sandbox}` in a base_url stands for the built-in sandbox.
+    #[arg(long, env = "COFRE_PROCESSORS")]
+    processors: Option<PathBuf>,
 }
 
 fn token(data_dir: &std::path::Path, tenant: &str, scope: Option<&str>, hours: u64) -> Result<String, String> {
@@ -59,10 +70,37 @@ fn token(data_dir: &std::path::Path, tenant: &str, scope: Option<&str>, hours: u
     tokens.mint(&tenant, scope, Duration::from_secs(hours * 3600)).map_err(|e| e.to_string())
 }
 
+/// The seed file: fixtures per area.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedFile {
+    #[serde(default)]
+    merchants: Vec<serde_json::Value>,
+}
+
+async fn seed(data_dir: &std::path::Path, file: &std::path::Path, backend: Backend) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let seed: SeedFile = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let seeder = match backend {
+        Backend::Local => local_merchant_seeder(data_dir).map_err(|e| e.to_string())?,
+        Backend::Aws => {
+            let settings = cofre::aws::MerchantSettings::from_env().map_err(|e| e.to_string())?;
+            cofre::aws::merchant_seeder(&cofre::aws::sdk_config().await, &settings)
+        }
+    };
+    let report = seeder.seed(&seed.merchants).await.map_err(|e| e.to_string())?;
+    println!("merchants: {} inserted, {} unchanged", report.inserted, report.unchanged);
+    Ok(())
+}
+
 async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
     let addr = args.addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
-    let options =
-        LocalOptions { data_dir, backend: args.backend.unwrap_or(Backend::Local), partners_file: args.partners };
+    let options = LocalOptions {
+        data_dir,
+        backend: args.backend.unwrap_or(Backend::Local),
+        partners_file: args.partners,
+        processors_file: args.processors,
+    };
     let app = build(&options).await.map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -89,11 +127,12 @@ async fn main() -> ExitCode {
     cofre::telemetry::init();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        None => serve(cli.data_dir, ServeArgs { addr: None, backend: None, partners: None }).await,
+        None => serve(cli.data_dir, ServeArgs::default()).await,
         Some(Command::Serve(args)) => serve(cli.data_dir, args).await,
         Some(Command::Token { tenant, scope, hours }) => {
             token(&cli.data_dir, &tenant, scope.as_deref(), hours).map(|t| println!("{t}"))
         }
+        Some(Command::Seed { file, backend }) => seed(&cli.data_dir, &file, backend).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

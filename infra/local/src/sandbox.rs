@@ -1,8 +1,10 @@
-//! The partner sandbox: each banking partner's token API, as the partner shapes it, on loopback.
+//! The sandbox: each banking partner's token API and each card processor's validation call, as the
+//! third party shapes it, on loopback.
 //!
-//! It accepts any credential except: a key containing `invalid` is refused as the partner would
-//! (`invalid_client`), one containing `unavailable` gets a 503, and one containing `slow` is answered
-//! only after 30 seconds, far past any client timeout. It never logs what it receives.
+//! It accepts any credential except: one containing `invalid` is refused as the third party would
+//! (`invalid_client`, a 401, Authorize.Net's `E00007`, NMI's `Authentication Failed`), one containing
+//! `unavailable` gets a 503, and one containing `slow` is answered only after 30 seconds, far past
+//! any client timeout. It never logs what it receives.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,19 +18,11 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 
-/// What the sandbox does with a secret.
+/// What the sandbox does with a partner secret.
 async fn answer(secret: &str, refusal: Response) -> Response {
-    if secret.contains("invalid") {
-        return refusal;
-    }
-    if secret.contains("unavailable") {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "temporarily_unavailable" }))).into_response();
-    }
-    if secret.contains("slow") {
-        tokio::time::sleep(Duration::from_secs(30)).await;
-    }
     let token = format!("sandbox-{}", uuid::Uuid::new_v4().simple());
-    Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": 300 })).into_response()
+    let success = Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": 300 })).into_response();
+    answer_with(secret, refusal, success).await
 }
 
 fn invalid_client() -> Response {
@@ -93,9 +87,105 @@ async fn pay2all_login(Json(login): Json<Pay2allLogin>) -> Response {
     }
 }
 
-/// The sandbox's routes, one prefix per partner.
+/// The card processors the sandbox speaks for.
+#[derive(Clone, Copy)]
+enum SandboxProcessor {
+    Stripe,
+    AffiniPay,
+    AuthorizeNet,
+    Braintree,
+    Nmi,
+    Adyen,
+    Square,
+    CardPointe,
+}
+
+/// Every credential value a processor call carries: HTTP Basic user and password, a bearer token,
+/// an `X-API-Key`, and the body's values.
+fn credential_material(headers: &HeaderMap, body: &[u8]) -> String {
+    let mut material = Vec::new();
+    if let Some(auth) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        match auth.split_once(' ') {
+            Some(("Basic", b64)) => {
+                let decoded = base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default();
+                material.push(String::from_utf8_lossy(&decoded).into_owned());
+            }
+            Some((_, token)) => material.push(token.to_owned()),
+            None => {}
+        }
+    }
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        material.push(key.to_owned());
+    }
+    material.push(String::from_utf8_lossy(body).into_owned());
+    material.join(" ")
+}
+
+async fn processor_call(processor: SandboxProcessor, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let material = credential_material(&headers, &body);
+    let unauthorized = || {
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": { "type": "invalid_request_error", "message": "Invalid API Key provided" } })),
+        )
+            .into_response()
+    };
+    let (refusal, success) = match processor {
+        SandboxProcessor::AuthorizeNet => {
+            let answer = |code: &str, result: &str| {
+                let body = format!(
+                    "\u{feff}{{\"messages\":{{\"resultCode\":\"{result}\",\"message\":[{{\"code\":\"{code}\",\"text\":\"sandbox\"}}]}}}}"
+                );
+                ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+            };
+            (answer("E00007", "Error"), answer("I00001", "Ok"))
+        }
+        SandboxProcessor::Nmi => (
+            "<error_response>Authentication Failed</error_response>".into_response(),
+            "<?xml version=\"1.0\"?><nm_response></nm_response>".into_response(),
+        ),
+        SandboxProcessor::Braintree => (unauthorized(), Json(json!({ "data": { "ping": "pong" } })).into_response()),
+        SandboxProcessor::Stripe => {
+            (unauthorized(), Json(json!({ "id": "acct_sandbox", "object": "account" })).into_response())
+        }
+        SandboxProcessor::AffiniPay
+        | SandboxProcessor::Adyen
+        | SandboxProcessor::Square
+        | SandboxProcessor::CardPointe => (unauthorized(), Json(json!({ "sandbox": true })).into_response()),
+    };
+    if material.trim().is_empty() {
+        return refusal;
+    }
+    answer_with(&material, refusal, success).await
+}
+
+/// Applies the sandbox rules to `secret`: refuse, fail, delay, or succeed with `success`.
+async fn answer_with(secret: &str, refusal: Response, success: Response) -> Response {
+    if secret.contains("invalid") {
+        return refusal;
+    }
+    if secret.contains("unavailable") {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "temporarily_unavailable" }))).into_response();
+    }
+    if secret.contains("slow") {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+    success
+}
+
+/// The sandbox's routes, one prefix per partner and processor.
 pub fn router() -> Router {
+    use SandboxProcessor as P;
+    let call = |p: P| move |headers: HeaderMap, body: axum::body::Bytes| processor_call(p, headers, body);
     Router::new()
+        .route("/stripe/v1/account", axum::routing::get(call(P::Stripe)))
+        .route("/affinipay/v1/merchant", axum::routing::get(call(P::AffiniPay)))
+        .route("/authorizenet/xml/v1/request.api", post(call(P::AuthorizeNet)))
+        .route("/braintree/graphql", post(call(P::Braintree)))
+        .route("/nmi/api/query.php", post(call(P::Nmi)))
+        .route("/adyen/v71/paymentMethods", post(call(P::Adyen)))
+        .route("/square/v2/merchants/me", axum::routing::get(call(P::Square)))
+        .route("/cardpointe/cardconnect/rest/", axum::routing::get(call(P::CardPointe)))
         .route("/celcoin/v5/token", post(|Form(f): Form<ClientCredentialsForm>| form_token(f, false)))
         .route("/jdpi/auth/jdpi/connect/token", post(|Form(f): Form<ClientCredentialsForm>| form_token(f, true)))
         .route("/btg/oauth2/token", post(btg_token))

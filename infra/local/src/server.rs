@@ -5,15 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use cofre::adapters::{EmbeddedStore, HttpPartnerClient, LocalKeyring};
+use cofre::adapters::{EmbeddedStore, HttpPartnerClient, HttpProcessorClient, LocalKeyring};
 use cofre::clock::SystemClock;
 use cofre::credentials::CredentialVault;
 use cofre::endpoints::EndpointSettings;
-use cofre::http::{Authenticator, CredentialApi, LocalTokens, credential_router, with_json_fallbacks};
+use cofre::http::{
+    Authenticator, CredentialApi, LocalTokens, MerchantApi, credential_router, merchant_router, with_json_fallbacks,
+};
 use cofre::ids::RandomIds;
+use cofre::merchants::{MerchantConnections, MerchantSeeder};
 
 /// The partner settings used when no `--partners` file is given: every partner on the sandbox.
 pub const SANDBOX_PARTNERS: &str = include_str!("../partners.json");
+/// The processor settings used when no `--processors` file is given: every processor on the sandbox.
+pub const SANDBOX_PROCESSORS: &str = include_str!("../processors.json");
 
 /// Which adapters the server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,6 +59,8 @@ pub struct LocalOptions {
     /// A partner settings file (`{sandbox}` in a `base_url` stands for the sandbox's address);
     /// `None` for the built-in sandbox settings.
     pub partners_file: Option<PathBuf>,
+    /// A processor settings file, likewise.
+    pub processors_file: Option<PathBuf>,
 }
 
 /// The application and what the caller needs to talk to it.
@@ -73,15 +80,31 @@ pub fn local_tokens(data_dir: &Path) -> Result<LocalTokens, StartError> {
     Ok(LocalTokens::new(keyring.token_signing_key().clone()))
 }
 
-fn partner_settings(options: &LocalOptions, sandbox_url: &str) -> Result<EndpointSettings, StartError> {
-    let text = match &options.partners_file {
+/// Reads a settings file (or the built-in sandbox one), `{sandbox}` replaced by the sandbox's URL.
+fn endpoint_settings(file: Option<&Path>, builtin: &str, sandbox_url: &str) -> Result<EndpointSettings, StartError> {
+    let text = match file {
         Some(path) => {
             std::fs::read_to_string(path).map_err(|e| StartError::Partners(format!("{}: {e}", path.display())))?
         }
-        None => SANDBOX_PARTNERS.to_owned(),
+        None => builtin.to_owned(),
     };
     EndpointSettings::from_json(&text.replace("{sandbox}", sandbox_url))
         .map_err(|e| StartError::Partners(e.to_string()))
+}
+
+fn http_client_error(e: impl std::fmt::Display) -> StartError {
+    StartError::Wiring(cofre::aws::WiringError::HttpClient(e.to_string()))
+}
+
+/// The seeder of a local data directory.
+pub fn local_merchant_seeder(data_dir: &Path) -> Result<MerchantSeeder, StartError> {
+    let keyring = Arc::new(LocalKeyring::open_or_create(data_dir)?);
+    Ok(MerchantSeeder::new(
+        Arc::new(EmbeddedStore::open(data_dir)?),
+        Arc::clone(&keyring) as _,
+        keyring,
+        Arc::new(SystemClock),
+    ))
 }
 
 /// Starts the sandbox and builds the router over the chosen backend.
@@ -89,25 +112,39 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
     let keyring = Arc::new(LocalKeyring::open_or_create(&options.data_dir)?);
     let tokens = Arc::new(LocalTokens::new(keyring.token_signing_key().clone()));
     let sandbox_url = crate::sandbox::start().await?;
-    let vault = match options.backend {
+    let (vault, connections) = match options.backend {
         Backend::Local => {
-            let partners = HttpPartnerClient::new(Duration::from_secs(2))
-                .map_err(|e| cofre::aws::WiringError::HttpClient(e.to_string()))?;
-            CredentialVault::new(
-                Arc::new(EmbeddedStore::open(&options.data_dir)?),
-                keyring,
+            let store = Arc::new(EmbeddedStore::open(&options.data_dir)?);
+            let partners = HttpPartnerClient::new(Duration::from_secs(2)).map_err(http_client_error)?;
+            let processors = HttpProcessorClient::new(Duration::from_secs(2)).map_err(http_client_error)?;
+            let vault = CredentialVault::new(
+                Arc::clone(&store) as _,
+                Arc::clone(&keyring) as _,
                 Arc::new(partners),
-                Arc::new(partner_settings(options, &sandbox_url)?),
+                Arc::new(endpoint_settings(options.partners_file.as_deref(), SANDBOX_PARTNERS, &sandbox_url)?),
                 Arc::new(SystemClock),
                 Arc::new(RandomIds::default()),
-            )
+            );
+            let connections = MerchantConnections::new(
+                store,
+                Arc::clone(&keyring) as _,
+                keyring,
+                Arc::new(processors),
+                Arc::new(endpoint_settings(options.processors_file.as_deref(), SANDBOX_PROCESSORS, &sandbox_url)?),
+                Arc::new(SystemClock),
+            );
+            (vault, connections)
         }
         Backend::Aws => {
-            let settings = cofre::aws::CredentialSettings::from_env()?;
-            cofre::aws::credential_vault(&cofre::aws::sdk_config().await, &settings)?
+            let sdk = cofre::aws::sdk_config().await;
+            let vault = cofre::aws::credential_vault(&sdk, &cofre::aws::CredentialSettings::from_env()?)?;
+            let connections = cofre::aws::merchant_connections(&sdk, &cofre::aws::MerchantSettings::from_env()?)?;
+            (vault, connections)
         }
     };
-    let api = CredentialApi { vault: Arc::new(vault), authenticator: Authenticator::LocalHs256(Arc::clone(&tokens)) };
-    let router = with_json_fallbacks(credential_router(api));
+    let authenticator = Authenticator::LocalHs256(Arc::clone(&tokens));
+    let credentials = credential_router(CredentialApi { vault: Arc::new(vault), authenticator: authenticator.clone() });
+    let merchants = merchant_router(MerchantApi { connections: Arc::new(connections), authenticator });
+    let router = with_json_fallbacks(credentials.merge(merchants));
     Ok(LocalApp { router, tokens, sandbox_url })
 }

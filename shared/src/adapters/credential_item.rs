@@ -1,14 +1,13 @@
 //! The stored shape of a credential, shared by both stores so they cannot drift apart.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::sealed_item::SealedItem;
 use crate::clock::rfc3339;
 use crate::credentials::{CredentialSlot, ProviderData, ProxyValue, StoreError, StoredCredential};
-use crate::crypto::{ALGORITHM, SealedValue};
+use crate::crypto::SealedValue;
 use crate::tenant::TenantId;
 
 /// Partition key of a tenant's items.
@@ -32,11 +31,7 @@ pub(crate) struct CredentialItem {
     pub credential_type: String,
     pub proxy: String,
     pub provider_data: ProviderData,
-    pub key_id: String,
-    pub algorithm: String,
-    pub wrapped_key: String,
-    pub nonce: String,
-    pub ciphertext: String,
+    pub sealed_key: SealedItem,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -53,11 +48,7 @@ impl From<&StoredCredential> for CredentialItem {
             credential_type: record.slot.credential_type.to_string(),
             proxy: record.proxy.to_string(),
             provider_data: record.provider_data.clone(),
-            key_id: record.sealed_key.key_id.clone(),
-            algorithm: ALGORITHM.to_owned(),
-            wrapped_key: STANDARD.encode(&record.sealed_key.wrapped_key),
-            nonce: STANDARD.encode(&record.sealed_key.nonce),
-            ciphertext: STANDARD.encode(&record.sealed_key.ciphertext),
+            sealed_key: SealedItem::from(&record.sealed_key),
             version: record.version,
             created_at: rfc3339(record.created_at),
             updated_at: rfc3339(record.updated_at),
@@ -82,20 +73,11 @@ impl TryFrom<CredentialItem> for StoredCredential {
         if item.pk != partition_key(&slot.tenant) || item.sk != credential_sort_key(&slot) {
             return Err(corrupt("key"));
         }
-        if item.algorithm != ALGORITHM {
-            return Err(corrupt("algorithm"));
-        }
-        let bytes = |v: &str, what| STANDARD.decode(v).map_err(|_| corrupt(what));
         let instant = |v: &str, what| OffsetDateTime::parse(v, &Rfc3339).map_err(|_| corrupt(what));
         Ok(Self {
             proxy: ProxyValue::from_stored(item.proxy),
             provider_data: item.provider_data,
-            sealed_key: SealedValue {
-                key_id: item.key_id,
-                wrapped_key: bytes(&item.wrapped_key, "wrapped_key")?,
-                nonce: bytes(&item.nonce, "nonce")?,
-                ciphertext: bytes(&item.ciphertext, "ciphertext")?,
-            },
+            sealed_key: SealedValue::try_from(item.sealed_key)?,
             version: item.version,
             created_at: instant(&item.created_at, "created_at")?,
             updated_at: instant(&item.updated_at, "updated_at")?,

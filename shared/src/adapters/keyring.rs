@@ -7,6 +7,7 @@
 //! that a running server accepts.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -15,7 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{DataKey, EncryptionContext, KeyService, KeyServiceError};
+use crate::crypto::{DataKey, EncryptionContext, HmacKeySource, KeyService, KeyServiceError};
 use crate::secret::SecretBytes;
 
 /// Why the keyring file could not be used.
@@ -45,7 +46,7 @@ struct KeyringFile {
     master_key_id: String,
     master_key: String,
     token_signing_key: String,
-    fingerprint_key: String,
+    hmac_key: String,
 }
 
 /// The keys of one local data directory.
@@ -53,7 +54,7 @@ pub struct LocalKeyring {
     master_key_id: String,
     master_key: LessSafeKey,
     token_signing_key: SecretBytes,
-    fingerprint_key: SecretBytes,
+    hmac_key: Arc<SecretBytes>,
     rng: SystemRandom,
 }
 
@@ -93,7 +94,7 @@ impl LocalKeyring {
                     master_key_id: format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
                     master_key: STANDARD.encode(random_key(&rng)?),
                     token_signing_key: STANDARD.encode(random_key(&rng)?),
-                    fingerprint_key: STANDARD.encode(random_key(&rng)?),
+                    hmac_key: STANDARD.encode(random_key(&rng)?),
                 };
                 write_private(
                     &path,
@@ -118,7 +119,7 @@ impl LocalKeyring {
             master_key_id: file.master_key_id,
             master_key,
             token_signing_key: SecretBytes::new(decode(&file.token_signing_key)?),
-            fingerprint_key: SecretBytes::new(decode(&file.fingerprint_key)?),
+            hmac_key: Arc::new(SecretBytes::new(decode(&file.hmac_key)?)),
             rng,
         })
     }
@@ -126,11 +127,6 @@ impl LocalKeyring {
     /// The HS256 key local tokens are signed and checked with.
     pub fn token_signing_key(&self) -> &SecretBytes {
         &self.token_signing_key
-    }
-
-    /// The HMAC key for fingerprints and PAN hashes (Secrets Manager's job on AWS).
-    pub fn fingerprint_key(&self) -> &SecretBytes {
-        &self.fingerprint_key
     }
 }
 
@@ -219,5 +215,13 @@ impl KeyService for LocalKeyring {
             .len();
         buffer.truncate(len);
         Ok(SecretBytes::new(buffer))
+    }
+}
+
+/// The keyring's HMAC key (fingerprints, PAN hashes): Secrets Manager's job on AWS.
+#[async_trait]
+impl HmacKeySource for LocalKeyring {
+    async fn hmac_key(&self) -> Result<Arc<SecretBytes>, KeyServiceError> {
+        Ok(Arc::clone(&self.hmac_key))
     }
 }

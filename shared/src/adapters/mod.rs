@@ -6,19 +6,26 @@
 //! | `KeyService` | [`KmsKeyService`] | [`LocalKeyring`] (file) |
 //! | `EndpointSettingsSource` | [`SecretsManagerEndpointSettings`] | `EndpointSettings` read from a file |
 //! | `PartnerAuthenticator` | [`HttpPartnerClient`] | [`HttpPartnerClient`] against the sandbox |
+//! | `MerchantStore` | [`DynamoMerchantStore`] | [`EmbeddedStore`] |
+//! | `ProcessorValidator` | [`HttpProcessorClient`] | [`HttpProcessorClient`] against the sandbox |
+//! | `HmacKeySource` | [`SecretsManagerHmacKey`] | [`LocalKeyring`] |
 
 mod credential_item;
 mod dynamodb;
 mod embedded;
 mod keyring;
 mod kms;
+mod merchant_item;
 mod partner_http;
+mod processor_http;
 mod sdk_error;
+mod sealed_item;
 mod secrets_manager;
 
-pub use dynamodb::DynamoCredentialStore;
+pub use dynamodb::{DynamoCredentialStore, DynamoMerchantStore};
 pub use embedded::EmbeddedStore;
 pub use keyring::{KeyringError, LocalKeyring};
 pub use kms::KmsKeyService;
 pub use partner_http::HttpPartnerClient;
-pub use secrets_manager::SecretsManagerEndpointSettings;
+pub use processor_http::HttpProcessorClient;
+pub use secrets_manager::{SecretsManagerEndpointSettings, SecretsManagerHmacKey};

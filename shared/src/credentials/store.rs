@@ -3,6 +3,7 @@ use time::OffsetDateTime;
 
 use super::{CredentialType, Provider, ProviderData, ProxyValue};
 use crate::crypto::{EncryptionContext, SealedValue};
+pub use crate::store::StoreError;
 use crate::tenant::TenantId;
 
 /// One tenant's credential for one partner and purpose: the unit of create-or-replace.
@@ -57,17 +58,6 @@ pub enum ExpectedVersion {
     Absent,
     /// The slot must be at exactly this version.
     Exactly(u64),
-}
-
-/// A store failure; messages never contain item contents.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The backend failed or could not be reached.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// An item exists but cannot be read back into the domain type.
-    #[error("stored item is unreadable: {0}")]
-    Corrupt(String),
 }
 
 /// Why a conditional save did not happen.

@@ -9,7 +9,9 @@
 mod context;
 mod envelope;
 mod key_service;
+mod keyed_hash;
 
 pub use context::EncryptionContext;
 pub use envelope::{ALGORITHM, EnvelopeError, SealedValue, open, seal_verified, verify_round_trip};
 pub use key_service::{DataKey, KeyService, KeyServiceError};
+pub use keyed_hash::{HmacKeySource, KeyedHash};

@@ -1,4 +1,6 @@
 //! The one place domain errors become HTTP responses: status, documented code, documented message.
+//! Each API keeps its source's error shape: Pismo's `{code, message}` for banking credentials,
+//! Preczn's `{statusCode, message, error}` for merchant connections.
 //!
 //! Server-side failures are logged here with their internal detail (which never holds a secret) and
 //! answered with the documented, detail-free message.
@@ -9,6 +11,7 @@ use http::StatusCode;
 use serde::Serialize;
 
 use crate::credentials::CredentialError;
+use crate::merchants::ConnectionError;
 
 /// The caller could not be identified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -109,6 +112,72 @@ impl IntoResponse for CredentialError {
     }
 }
 
+/// Preczn's error body.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrecznErrorBody {
+    /// The HTTP status, repeated.
+    pub status_code: u16,
+    /// The documented message.
+    pub message: String,
+    /// The status's reason phrase (`Bad Request`, `Conflict`…).
+    pub error: String,
+}
+
+impl ConnectionError {
+    /// The documented status and message of this error.
+    pub fn status_message(&self) -> (StatusCode, String) {
+        use StatusCode as S;
+        match self {
+            Self::Unauthorized => (S::UNAUTHORIZED, "Unauthorized".to_owned()),
+            Self::InvalidRequest(message) => (S::BAD_REQUEST, message.clone()),
+            Self::NotFound => (S::NOT_FOUND, "Merchant connection not found".to_owned()),
+            Self::MissingFields { .. } => (S::BAD_REQUEST, self.to_string()),
+            Self::CredentialsExist => {
+                (S::BAD_REQUEST, "Credentials already exist for this connection. Please update via Dashboard".to_owned())
+            }
+            Self::ExistingMismatch => (
+                S::CONFLICT,
+                "The credentials passed in 'existingCredentials' do not match those on file. No updates have been made."
+                    .to_owned(),
+            ),
+            Self::InvalidCredentials => {
+                (S::BAD_REQUEST, "Invalid connection credentials. Please update credentials and submit again.".to_owned())
+            }
+            Self::ProcessorUnavailable(_) => {
+                (S::BAD_GATEWAY, "The processor could not be reached. No updates have been made.".to_owned())
+            }
+            Self::ProcessorTimeout => {
+                (S::GATEWAY_TIMEOUT, "The processor did not respond in time. No updates have been made.".to_owned())
+            }
+            Self::ProcessorConfigNotFound(_) | Self::Crypto(_) | Self::Store(_) => {
+                (S::INTERNAL_SERVER_ERROR, "Internal server error. No updates have been made.".to_owned())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ConnectionError {
+    fn into_response(self) -> Response {
+        let (status, message) = self.status_message();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), error = %self, "request failed");
+        } else {
+            tracing::warn!(status = status.as_u16(), error = %self, "request refused");
+        }
+        let body = PrecznErrorBody {
+            status_code: status.as_u16(),
+            message,
+            error: status.canonical_reason().unwrap_or("Error").to_owned(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +246,60 @@ mod tests {
         for (error, status, code, message) in cases {
             let (s, c, m) = error.status_code_message();
             assert_eq!((s.as_u16(), c, m.as_str()), (status, code, message));
+        }
+    }
+
+    #[test]
+    fn every_connection_error_maps_to_its_documented_status_and_message() {
+        use crate::merchants::{CredentialField, Processor};
+        let cases: Vec<(ConnectionError, u16, &str)> = vec![
+            (ConnectionError::Unauthorized, 401, "Unauthorized"),
+            (ConnectionError::InvalidRequest("secret must be a string".into()), 400, "secret must be a string"),
+            (ConnectionError::NotFound, 404, "Merchant connection not found"),
+            (
+                ConnectionError::MissingFields {
+                    processor: Processor::AuthorizeNet,
+                    fields: vec![CredentialField::Key, CredentialField::Secret],
+                },
+                400,
+                "Authorize.Net requires fields: key, secret",
+            ),
+            (
+                ConnectionError::CredentialsExist,
+                400,
+                "Credentials already exist for this connection. Please update via Dashboard",
+            ),
+            (
+                ConnectionError::ExistingMismatch,
+                409,
+                "The credentials passed in 'existingCredentials' do not match those on file. No updates have been made.",
+            ),
+            (
+                ConnectionError::InvalidCredentials,
+                400,
+                "Invalid connection credentials. Please update credentials and submit again.",
+            ),
+            (
+                ConnectionError::ProcessorUnavailable("x".into()),
+                502,
+                "The processor could not be reached. No updates have been made.",
+            ),
+            (
+                ConnectionError::ProcessorTimeout,
+                504,
+                "The processor did not respond in time. No updates have been made.",
+            ),
+            (
+                ConnectionError::ProcessorConfigNotFound(Processor::Nmi),
+                500,
+                "Internal server error. No updates have been made.",
+            ),
+            (ConnectionError::Crypto("x".into()), 500, "Internal server error. No updates have been made."),
+            (ConnectionError::Store("x".into()), 500, "Internal server error. No updates have been made."),
+        ];
+        for (error, status, message) in cases {
+            let (s, m) = error.status_message();
+            assert_eq!((s.as_u16(), m.as_str()), (status, message));
         }
     }
 

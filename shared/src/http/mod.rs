@@ -5,10 +5,12 @@ mod credentials;
 mod error;
 mod fallback;
 mod identity;
+mod merchants;
 mod tracking;
 
 pub use credentials::{CredentialApi, credential_router};
-pub use error::{ApiErrorBody, AuthError};
+pub use error::{ApiErrorBody, AuthError, PrecznErrorBody};
 pub use fallback::with_json_fallbacks;
 pub use identity::{Authenticator, LocalTokens, TokenClaims};
+pub use merchants::{MerchantApi, merchant_router};
 pub use tracking::{TRACKING_HEADER, track_request};

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::credential_item::{CredentialItem, credential_sort_key, partition_key};
-use crate::credentials::{CredentialSlot, CredentialStore, ExpectedVersion, SaveError, StoreError, StoredCredential};
+mod credentials;
+mod merchants;
+
+use crate::store::StoreError;
 
 /// A file-backed store; cheap to clone, one connection shared behind a mutex.
 #[derive(Clone)]
@@ -27,7 +28,7 @@ impl std::fmt::Debug for EmbeddedStore {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
@@ -85,58 +86,20 @@ impl EmbeddedStore {
 }
 
 /// Reads one item's body.
-fn read_body(tx: &Transaction<'_>, pk: &str, sk: &str) -> Result<Option<String>, StoreError> {
+pub(super) fn read_body(tx: &Transaction<'_>, pk: &str, sk: &str) -> Result<Option<String>, StoreError> {
     tx.query_row("SELECT body FROM items WHERE pk = ?1 AND sk = ?2", params![pk, sk], |row| row.get(0))
         .optional()
         .map_err(unavailable)
 }
 
-fn decode(body: &str) -> Result<StoredCredential, StoreError> {
-    let item: CredentialItem = serde_json::from_str(body).map_err(|e| {
-        StoreError::Corrupt(format!("credential item: {:?} error at column {}", e.classify(), e.column()))
-    })?;
-    item.try_into()
-}
-
-impl From<StoreError> for SaveError {
-    fn from(e: StoreError) -> Self {
-        Self::Write(e)
-    }
-}
-
-#[async_trait]
-impl CredentialStore for EmbeddedStore {
-    async fn get(&self, slot: &CredentialSlot) -> Result<Option<StoredCredential>, StoreError> {
-        let (pk, sk) = (partition_key(&slot.tenant), credential_sort_key(slot));
-        self.transaction(move |tx| read_body(tx, &pk, &sk)?.as_deref().map(decode).transpose()).await
-    }
-
-    async fn save(&self, record: &StoredCredential, expected: ExpectedVersion) -> Result<(), SaveError> {
-        let item = CredentialItem::from(record);
-        let body = serde_json::to_string(&item).map_err(|e| SaveError::Write(unavailable(e)))?;
-        self.transaction(move |tx| {
-            let current = read_body(tx, &item.pk, &item.sk)
-                .map_err(SaveError::Read)?
-                .map(|body| decode(&body))
-                .transpose()
-                .map_err(SaveError::Read)?;
-            let holds = match (&current, expected) {
-                (None, ExpectedVersion::Absent) => true,
-                (Some(c), ExpectedVersion::Exactly(v)) => c.version == v,
-                _ => false,
-            };
-            if !holds {
-                return Err(SaveError::Conflict { current: current.map(Box::new) });
-            }
-            let version = i64::try_from(item.version).map_err(|e| SaveError::Write(unavailable(e)))?;
-            tx.execute(
-                "INSERT INTO items (pk, sk, version, body) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (pk, sk) DO UPDATE SET version = excluded.version, body = excluded.body",
-                params![item.pk, item.sk, version, body],
-            )
-            .map_err(|e| SaveError::Write(unavailable(e)))?;
-            Ok(())
-        })
-        .await
-    }
+/// Inserts or replaces one item.
+pub(super) fn write_body(tx: &Transaction<'_>, pk: &str, sk: &str, version: u64, body: &str) -> Result<(), StoreError> {
+    let version = i64::try_from(version).map_err(unavailable)?;
+    tx.execute(
+        "INSERT INTO items (pk, sk, version, body) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (pk, sk) DO UPDATE SET version = excluded.version, body = excluded.body",
+        params![pk, sk, version, body],
+    )
+    .map_err(unavailable)?;
+    Ok(())
 }

@@ -1,13 +1,13 @@
-//! The DynamoDB store. One table, `pk` (partition) + `sk` (sort), items as written by
-//! `serde_dynamo` from the same item type the embedded store uses.
+//! DynamoDB as a `CredentialStore`: items written by `serde_dynamo` from the same item type the
+//! embedded store uses.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use super::credential_item::{CredentialItem, credential_sort_key, partition_key};
-use super::sdk_error::{describe, describe_service};
+use crate::adapters::credential_item::{CredentialItem, credential_sort_key, partition_key};
+use crate::adapters::sdk_error::{describe, describe_service};
 use crate::credentials::{CredentialSlot, CredentialStore, ExpectedVersion, SaveError, StoreError, StoredCredential};
 
 /// Credentials in a DynamoDB table.
@@ -58,7 +58,8 @@ impl CredentialStore for DynamoCredentialStore {
         let request = match expected {
             ExpectedVersion::Absent => request.condition_expression("attribute_not_exists(pk)"),
             ExpectedVersion::Exactly(version) => request
-                .condition_expression("version = :expected")
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
         };
         match request.send().await {

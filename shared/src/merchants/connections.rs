@@ -1,0 +1,154 @@
+use std::sync::Arc;
+
+use super::{
+    ConnectionCredentials, ConnectionError, ConnectionId, ConnectionPatch, ConnectionStatus, ConnectionWrite,
+    ConnectionWriteError, Merchant, MerchantId, MerchantStore, ProcessorError, ProcessorValidator,
+    SealedConnectionCredentials,
+};
+use crate::clock::Clock;
+use crate::crypto::{EncryptionContext, HmacKeySource, KeyService, KeyedHash, seal_verified};
+use crate::endpoints::EndpointSettingsSource;
+use crate::secret::SecretBytes;
+use crate::tenant::{Identity, TenantId};
+
+/// The domain of connection-credential fingerprints: they can never equal any other keyed hash.
+pub const FINGERPRINT_DOMAIN: &str = "cofre:connection-credentials:v1";
+
+/// The encryption context of one connection's credentials: sealed for exactly this tenant,
+/// merchant and connection.
+pub fn connection_context(tenant: &TenantId, merchant: &MerchantId, connection: &ConnectionId) -> EncryptionContext {
+    EncryptionContext::new([
+        ("purpose", "cofre:connection-credentials"),
+        ("tenant_id", tenant.as_str()),
+        ("merchant_id", merchant.as_str()),
+        ("connection_id", connection.as_str()),
+    ])
+}
+
+/// The fingerprint of a credential set under `key`.
+pub fn fingerprint(key: &SecretBytes, credentials: &ConnectionCredentials) -> KeyedHash {
+    KeyedHash::compute(key, FINGERPRINT_DOMAIN, credentials.canonical_bytes().expose())
+}
+
+/// The merchant-connection use case: set or rotate a connection's processor credentials. Knows
+/// only ports.
+pub struct MerchantConnections {
+    store: Arc<dyn MerchantStore>,
+    keys: Arc<dyn KeyService>,
+    hmac: Arc<dyn HmacKeySource>,
+    processors: Arc<dyn ProcessorValidator>,
+    settings: Arc<dyn EndpointSettingsSource>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for MerchantConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MerchantConnections").finish_non_exhaustive()
+    }
+}
+
+impl MerchantConnections {
+    /// Wires the use case to its ports.
+    pub fn new(
+        store: Arc<dyn MerchantStore>,
+        keys: Arc<dyn KeyService>,
+        hmac: Arc<dyn HmacKeySource>,
+        processors: Arc<dyn ProcessorValidator>,
+        settings: Arc<dyn EndpointSettingsSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { store, keys, hmac, processors, settings, clock }
+    }
+
+    async fn hmac_key(&self) -> Result<Arc<SecretBytes>, ConnectionError> {
+        self.hmac.hmac_key().await.map_err(|e| ConnectionError::Crypto(e.to_string()))
+    }
+
+    /// Sets or rotates the credentials of `connection_id`, in the documented order: find (404), check
+    /// the processor's requirements on the merged set (400), check `existingCredentials` by fingerprint
+    /// (400/409), validate with the processor (400/502/504), seal and write conditionally on what was
+    /// read (409 if another rotation won). Every failure leaves the connection as it was.
+    ///
+    /// Round trips: one read, one processor call, one `GenerateDataKey`, one conditional write; nothing
+    /// on file is ever decrypted.
+    pub async fn patch(
+        &self,
+        caller: &Identity,
+        merchant_id: &str,
+        connection_id: &str,
+        patch: ConnectionPatch,
+    ) -> Result<Merchant, ConnectionError> {
+        let tenant = &caller.tenant;
+        let (Some(merchant_id), Some(connection_id)) =
+            (MerchantId::parse(merchant_id), ConnectionId::parse(connection_id))
+        else {
+            return Err(ConnectionError::NotFound);
+        };
+        let merchant = self
+            .store
+            .merchant(tenant, &merchant_id)
+            .await
+            .map_err(|e| ConnectionError::Store(e.to_string()))?
+            .ok_or(ConnectionError::NotFound)?;
+        let connection = merchant.connection(&connection_id).ok_or(ConnectionError::NotFound)?;
+        let processor = connection.processor;
+
+        let on_file = connection.credentials.as_ref();
+        let present = |field| patch.new.get(field).is_some() || on_file.is_some_and(|c| c.fields.contains(&field));
+        let missing: Vec<_> = processor.required_fields().iter().copied().filter(|f| !present(*f)).collect();
+        if !missing.is_empty() {
+            return Err(ConnectionError::MissingFields { processor, fields: missing });
+        }
+
+        let base = match (on_file, &patch.existing) {
+            (Some(_), None) => return Err(ConnectionError::CredentialsExist),
+            (None, Some(_)) => return Err(ConnectionError::ExistingMismatch),
+            (None, None) => ConnectionCredentials::default(),
+            (Some(on_file), Some(existing)) => {
+                if !fingerprint(&*self.hmac_key().await?, existing).matches(&on_file.fingerprint) {
+                    return Err(ConnectionError::ExistingMismatch);
+                }
+                existing.clone()
+            }
+        };
+        let merged = base.overlaid_with(&patch.new);
+
+        let settings = self.settings.settings().await.map_err(|e| {
+            tracing::error!(error = %e, "processor settings unavailable");
+            ConnectionError::ProcessorConfigNotFound(processor)
+        })?;
+        let endpoint =
+            settings.endpoint(processor.as_str()).ok_or(ConnectionError::ProcessorConfigNotFound(processor))?;
+        self.processors.validate(processor, endpoint, &merged).await.map_err(|e| match e {
+            ProcessorError::Rejected => ConnectionError::InvalidCredentials,
+            ProcessorError::Unavailable(reason) => ConnectionError::ProcessorUnavailable(reason),
+            ProcessorError::Timeout => ConnectionError::ProcessorTimeout,
+        })?;
+        tracing::info!(%processor, "processor accepted the credentials");
+
+        let canonical = merged.canonical_bytes();
+        let context = connection_context(tenant, &merchant_id, &connection_id);
+        let sealed = seal_verified(self.keys.as_ref(), &context, canonical.expose())
+            .await
+            .map_err(|e| ConnectionError::Crypto(e.to_string()))?;
+        let write = ConnectionWrite {
+            connection_id,
+            expected_version: connection.version,
+            expected_fingerprint: on_file.map(|c| c.fingerprint.clone()),
+            credentials: SealedConnectionCredentials {
+                sealed,
+                fingerprint: fingerprint(&*self.hmac_key().await?, &merged),
+                fields: merged.fields(),
+            },
+            status: ConnectionStatus::Active,
+            modified_on: self.clock.now(),
+            modified_by: format!("API Key: {}", caller.principal),
+        };
+        let written = self.store.write_connection(tenant, &merchant_id, &write).await.map_err(|e| match e {
+            ConnectionWriteError::Conflict => ConnectionError::ExistingMismatch,
+            ConnectionWriteError::Store(e) => ConnectionError::Store(e.to_string()),
+        })?;
+        tracing::info!(%processor, version = write.expected_version + 1, "connection credentials saved");
+        Ok(written)
+    }
+}

@@ -1,0 +1,56 @@
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{ConnectionId, ConnectionStatus, Merchant, MerchantId, SealedConnectionCredentials};
+use crate::crypto::KeyedHash;
+use crate::store::StoreError;
+use crate::tenant::TenantId;
+
+/// A credential write to one connection, conditional on what the request read.
+#[derive(Debug, Clone)]
+pub struct ConnectionWrite {
+    /// The connection.
+    pub connection_id: ConnectionId,
+    /// The version read; the write happens only if it is still current.
+    pub expected_version: u64,
+    /// The fingerprint read (`None`: no credentials were on file); checked with the version.
+    pub expected_fingerprint: Option<KeyedHash>,
+    /// The new credentials.
+    pub credentials: SealedConnectionCredentials,
+    /// The status after the write.
+    pub status: ConnectionStatus,
+    /// When.
+    pub modified_on: OffsetDateTime,
+    /// Who (`API Key: <name>`).
+    pub modified_by: String,
+}
+
+/// Why a connection write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionWriteError {
+    /// The connection changed since it was read (another rotation won), or is gone.
+    #[error("the connection changed since it was read")]
+    Conflict,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The port to merchant storage: one item per merchant, connections inside it.
+#[async_trait]
+pub trait MerchantStore: Send + Sync {
+    /// The merchant with its connections (one read).
+    async fn merchant(&self, tenant: &TenantId, id: &MerchantId) -> Result<Option<Merchant>, StoreError>;
+
+    /// Writes one connection's credentials (and the merchant's modification stamp) if its version and
+    /// fingerprint are still those in `write`; returns the merchant as written (one conditional write).
+    async fn write_connection(
+        &self,
+        tenant: &TenantId,
+        id: &MerchantId,
+        write: &ConnectionWrite,
+    ) -> Result<Merchant, ConnectionWriteError>;
+
+    /// Inserts `merchant` unless one with its id exists; `true` if inserted.
+    async fn insert_merchant(&self, merchant: &Merchant) -> Result<bool, StoreError>;
+}

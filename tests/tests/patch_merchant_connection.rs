@@ -1,0 +1,428 @@
+//! `PATCH /v1/merchants/{merchantId}/connection/{connectionId}` over real HTTP, on both backends,
+//! against a real HTTP processor (wiremock): every numbered step of the contract, and that every
+//! failure leaves credentials, status and version exactly as they were.
+
+use std::time::Duration;
+
+use base64::Engine;
+use cofre::merchants::MerchantId;
+use cofre::tenant::TenantId;
+use cofre_tests::wiremock::matchers::{body_json, body_string_contains, header, method, path};
+use cofre_tests::wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
+use cofre_tests::{Backend, Reply, Stack, TestServer, merchant_fixture, processors_at};
+use serde_json::json;
+
+const TENANT: &str = "tenant-a";
+const MERCHANT: &str = "mid_test_a";
+
+struct World {
+    stack: Stack,
+    server: TestServer,
+    processor: MockServer,
+}
+
+async fn world(backend: Backend, timeout_ms: u64) -> World {
+    let processor = MockServer::start().await;
+    let stack = Stack::new(backend).await;
+    let report = stack.seeder().seed(&merchant_fixture()).await.unwrap();
+    assert_eq!(report.inserted, 2);
+    let settings = stack.partner_settings(Some(&processors_at(&processor.uri(), timeout_ms))).await;
+    let server = TestServer::start_merchants(stack.connections(settings)).await;
+    World { stack, server, processor }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+async fn once(mock: MockBuilder, template: ResponseTemplate, server: &MockServer) {
+    mock.respond_with(template).expect(1).mount(server).await;
+}
+
+fn ok() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({ "ok": true }))
+}
+
+fn assert_error(reply: &Reply, status: u16, message: &str) {
+    assert_eq!(reply.status, status, "{reply:?}");
+    assert_eq!(reply.body["statusCode"], status, "{reply:?}");
+    assert_eq!(reply.body["message"], message, "{reply:?}");
+    let reason = http::StatusCode::from_u16(status).unwrap().canonical_reason().unwrap();
+    assert_eq!(reply.body["error"], reason, "{reply:?}");
+}
+
+/// The whole stored merchant: credentials (sealed and fingerprinted), statuses, versions, stamps.
+async fn snapshot(stack: &Stack) -> cofre::merchants::Merchant {
+    stack
+        .merchants
+        .merchant(&TenantId::parse(TENANT).unwrap(), &MerchantId::parse(MERCHANT).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_processor_is_called_in_its_own_shape_and_the_set_is_stored() {
+    for backend in Backend::ALL {
+        let w = world(backend, 2_000).await;
+        let p = &w.processor;
+        once(
+            Mock::given(method("GET"))
+                .and(path("/v1/account"))
+                .and(header("authorization", basic("rk_connect", "").as_str())),
+            ok(),
+            p,
+        )
+        .await;
+        once(
+            Mock::given(method("GET"))
+                .and(path("/v1/merchant"))
+                .and(header("authorization", basic("affini_secret", "").as_str())),
+            ok(),
+            p,
+        )
+        .await;
+        let anet_ok = ResponseTemplate::new(200).set_body_raw(
+            "\u{feff}{\"messages\":{\"resultCode\":\"Ok\",\"message\":[{\"code\":\"I00001\"}]}}",
+            "application/json",
+        );
+        once(
+            Mock::given(method("POST")).and(path("/xml/v1/request.api")).and(body_json(json!({
+                "authenticateTestRequest": { "merchantAuthentication": { "name": "anet_login", "transactionKey": "anet_tk" } }
+            }))),
+            anet_ok,
+            p,
+        )
+        .await;
+        once(
+            Mock::given(method("POST"))
+                .and(path("/graphql"))
+                .and(header("authorization", basic("bt_public", "bt_private").as_str()))
+                .and(header("braintree-version", "2019-01-01"))
+                .and(body_json(json!({ "query": "query { ping }" }))),
+            ResponseTemplate::new(200).set_body_json(json!({ "data": { "ping": "pong" } })),
+            p,
+        )
+        .await;
+        once(
+            Mock::given(method("POST")).and(path("/api/query.php")).and(body_string_contains("security_key=nmi_key")),
+            ResponseTemplate::new(200).set_body_string("<nm_response></nm_response>"),
+            p,
+        )
+        .await;
+        once(
+            Mock::given(method("POST"))
+                .and(path("/v71/paymentMethods"))
+                .and(header("x-api-key", "adyen_key"))
+                .and(body_json(json!({ "merchantAccount": "AdyenMerchantECOM" }))),
+            ok(),
+            p,
+        )
+        .await;
+        once(
+            Mock::given(method("GET"))
+                .and(path("/v2/merchants/me"))
+                .and(header("authorization", "Bearer sq_token"))
+                .and(header("square-version", "2024-01-18")),
+            ok(),
+            p,
+        )
+        .await;
+        once(
+            Mock::given(method("GET"))
+                .and(path("/cardconnect/rest/"))
+                .and(header("authorization", basic("cp_new_user", "cp_new_pass").as_str())),
+            ok(),
+            p,
+        )
+        .await;
+
+        let cases = [
+            ("midCon_stripeconnect", json!({ "key": "rk_connect" })),
+            ("midCon_affinipay", json!({ "secret": "affini_secret" })),
+            ("midCon_anet", json!({ "key": "anet_login", "secret": "anet_tk" })),
+            ("midCon_braintree", json!({ "key": "bt_public", "secret": "bt_private", "mid": "bt_merchant" })),
+            ("midCon_nmi", json!({ "secret": "nmi_key" })),
+            ("midCon_adyen", json!({ "key": "adyen_key", "mid": "AdyenMerchantECOM" })),
+            ("midCon_square", json!({ "key": "sq_token" })),
+            ("midCon_cardpointe", json!({ "key": "cp_new_user", "secret": "cp_new_pass", "mid": "496160873888" })),
+        ];
+        for (connection, body) in cases {
+            let reply = w.server.patch_connection(TENANT, MERCHANT, connection, &body.to_string()).await;
+            assert_eq!(reply.status, 200, "{backend:?} {connection}: {reply:?}");
+            let record = &reply.body;
+            assert_eq!(record["id"], MERCHANT);
+            assert_eq!(record["tin"], "****6789", "the TIN is masked");
+            assert_eq!(record["name"], "Bobby's Ecommerce Shop");
+            assert_eq!(record["address"]["city"], "San Francisco", "the profile comes back whole");
+            assert_eq!(record["modifiedBy"], "API Key: Local");
+            assert_ne!(record["modifiedOn"], "2024-02-09T04:06:17Z");
+            assert_eq!(record["createdOn"], "2024-02-09T03:48:38Z");
+            let entry =
+                record["connections"].as_array().unwrap().iter().find(|c| c["id"] == connection).unwrap().clone();
+            assert_eq!(entry["status"], "Active");
+            assert_eq!(entry.as_object().unwrap().len(), 3, "id, status, processor only: {entry}");
+            let text = record.to_string();
+            for value in body.as_object().unwrap().values() {
+                assert!(!text.contains(value.as_str().unwrap()), "{connection}: a credential value came back");
+            }
+            for leaked in ["fingerprint", "ciphertext", "wrapped", "credentials", "sk_old"] {
+                assert!(!text.contains(leaked), "{connection}: {leaked} in the response");
+            }
+            let (stored, version, status) = w.stack.stored_connection(TENANT, MERCHANT, connection).await;
+            assert_eq!(
+                (stored, version, status.as_str()),
+                (Some(body.clone()), 1, "Active"),
+                "{backend:?} {connection}"
+            );
+        }
+        w.processor.verify().await;
+    }
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_and_never_reach_the_processor() {
+    let w = world(Backend::Local, 2_000).await;
+    Mock::given(method("GET")).respond_with(ok()).expect(0).mount(&w.processor).await;
+    Mock::given(method("POST")).respond_with(ok()).expect(0).mount(&w.processor).await;
+    let before = snapshot(&w.stack).await;
+    for (body, message) in [
+        ("{oops", "Request body is not valid JSON (line 1, column 2)"),
+        ("[]", "Request body must be a JSON object"),
+        ("{}", "At least one of key, secret, mid is required"),
+        (r#"{"existingCredentials":{"secret":"sk_old"}}"#, "At least one of key, secret, mid is required"),
+        (r#"{"secret":123}"#, "secret must be a string"),
+        (r#"{"secret":null}"#, "secret must be a string"),
+        (r#"{"secret":""}"#, "secret must be 1 to 2048 characters"),
+        (
+            r#"{"secret":"s","password":"p"}"#,
+            "Request body has an unknown field; allowed fields are key, secret, mid, existingCredentials",
+        ),
+        (r#"{"secret":"s","existingCredentials":[]}"#, "existingCredentials must be an object"),
+        (r#"{"secret":"s","existingCredentials":{"secret":{}}}"#, "existingCredentials.secret must be a string"),
+        (
+            r#"{"secret":"s","existingCredentials":{"pin":"1"}}"#,
+            "existingCredentials has an unknown field; allowed fields are key, secret, mid",
+        ),
+    ] {
+        let reply = w.server.patch_connection(TENANT, MERCHANT, "midCon_affinipay", body).await;
+        assert_error(&reply, 400, message);
+    }
+    let huge = format!(r#"{{"secret":"{}"}}"#, "s".repeat(20_000));
+    assert_eq!(w.server.patch_connection(TENANT, MERCHANT, "midCon_affinipay", &huge).await.status, 400);
+    assert_eq!(snapshot(&w.stack).await, before, "nothing changed");
+    w.processor.verify().await;
+}
+
+#[tokio::test]
+async fn unknown_and_foreign_merchants_and_connections_are_one_404() {
+    for backend in Backend::ALL {
+        let w = world(backend, 2_000).await;
+        Mock::given(method("GET")).respond_with(ok()).expect(0).mount(&w.processor).await;
+        let body = r#"{"secret":"s"}"#;
+        let cases = [
+            (TENANT, "mid_test_unknown", "midCon_affinipay"),
+            (TENANT, MERCHANT, "midCon_unknown"),
+            (TENANT, "mid_test_b", "midCon_b"),
+            ("tenant-b", MERCHANT, "midCon_affinipay"),
+            (TENANT, MERCHANT, "midCon%23affinipay"),
+            (TENANT, "mid..%2F..", "midCon_affinipay"),
+        ];
+        let mut bodies = Vec::new();
+        for (tenant, merchant, connection) in cases {
+            let reply = w.server.patch_connection(tenant, merchant, connection, body).await;
+            assert_error(&reply, 404, "Merchant connection not found");
+            bodies.push(reply.body);
+        }
+        assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]), "the same body whatever the reason");
+        let (stored, version, _) = w.stack.stored_connection("tenant-b", "mid_test_b", "midCon_b").await;
+        assert_eq!((stored, version), (Some(json!({ "secret": "sk_b" })), 1), "{backend:?}: tenant B untouched");
+        w.processor.verify().await;
+    }
+}
+
+#[tokio::test]
+async fn the_merged_set_must_have_what_the_processor_needs() {
+    for backend in Backend::ALL {
+        let w = world(backend, 2_000).await;
+        Mock::given(method("POST")).respond_with(ok()).expect(0).mount(&w.processor).await;
+        let before = snapshot(&w.stack).await;
+        for (connection, body, message) in [
+            ("midCon_anet", json!({ "key": "login" }), "Authorize.Net requires fields: secret"),
+            ("midCon_braintree", json!({ "mid": "m" }), "Braintree requires fields: key, secret"),
+            ("midCon_adyen", json!({ "secret": "s" }), "Adyen requires fields: key, mid"),
+            ("midCon_stripeconnect", json!({ "secret": "s" }), "StripeConnect requires fields: key"),
+            ("midCon_cardpointe", json!({ "mid": "m" }), "CardPointe requires fields: key, secret"),
+        ] {
+            let reply = w.server.patch_connection(TENANT, MERCHANT, connection, &body.to_string()).await;
+            assert_error(&reply, 400, message);
+        }
+        assert_eq!(snapshot(&w.stack).await, before, "{backend:?}: nothing changed");
+        w.processor.verify().await;
+    }
+}
+
+#[tokio::test]
+async fn existing_credentials_must_equal_everything_on_file() {
+    for backend in Backend::ALL {
+        let w = world(backend, 2_000).await;
+        Mock::given(method("GET")).and(path("/v1/account")).respond_with(ok()).expect(1).mount(&w.processor).await;
+        once(
+            Mock::given(method("GET"))
+                .and(path("/cardconnect/rest/"))
+                .and(header("authorization", basic("cp_user", "cp_rotated").as_str())),
+            ok(),
+            &w.processor,
+        )
+        .await;
+        let before = snapshot(&w.stack).await;
+        let exists = "Credentials already exist for this connection. Please update via Dashboard";
+        let mismatch =
+            "The credentials passed in 'existingCredentials' do not match those on file. No updates have been made.";
+        for (connection, body, status, message) in [
+            ("midCon_stripe", json!({ "secret": "sk_new" }), 400, exists),
+            // Step 3 passes on what is on file (secret), then step 4 refuses.
+            ("midCon_stripe", json!({ "key": "k" }), 400, exists),
+            (
+                "midCon_stripe",
+                json!({ "secret": "sk_new", "existingCredentials": { "secret": "sk_wrong" } }),
+                409,
+                mismatch,
+            ),
+            (
+                "midCon_stripe",
+                json!({ "secret": "sk_new", "existingCredentials": { "secret": "sk_old", "mid": "extra" } }),
+                409,
+                mismatch,
+            ),
+            ("midCon_stripe", json!({ "secret": "sk_new", "existingCredentials": {} }), 409, mismatch),
+            (
+                "midCon_full",
+                json!({ "secret": "cp_rotated", "existingCredentials": { "secret": "cp_pass" } }),
+                409,
+                mismatch,
+            ),
+            (
+                "midCon_affinipay",
+                json!({ "secret": "s", "existingCredentials": { "secret": "anything" } }),
+                409,
+                mismatch,
+            ),
+        ] {
+            let reply = w.server.patch_connection(TENANT, MERCHANT, connection, &body.to_string()).await;
+            assert_error(&reply, status, message);
+        }
+        assert_eq!(snapshot(&w.stack).await, before, "{backend:?}: refusals changed nothing");
+
+        let rotate = json!({ "secret": "sk_new", "existingCredentials": { "secret": "sk_old" } });
+        assert_eq!(w.server.patch_connection(TENANT, MERCHANT, "midCon_stripe", &rotate.to_string()).await.status, 200);
+        assert_eq!(
+            w.stack.stored_connection(TENANT, MERCHANT, "midCon_stripe").await,
+            (Some(json!({ "secret": "sk_new" })), 2, "Active".into())
+        );
+        let replay = w.server.patch_connection(TENANT, MERCHANT, "midCon_stripe", &rotate.to_string()).await;
+        assert_error(&replay, 409, mismatch);
+
+        // A partial rotation keeps the fields it does not name.
+        let full = json!({ "secret": "cp_rotated", "existingCredentials": { "key": "cp_user", "secret": "cp_pass", "mid": "496160873888" } });
+        assert_eq!(w.server.patch_connection(TENANT, MERCHANT, "midCon_full", &full.to_string()).await.status, 200);
+        let (stored, version, _) = w.stack.stored_connection(TENANT, MERCHANT, "midCon_full").await;
+        assert_eq!(
+            (stored, version),
+            (Some(json!({ "key": "cp_user", "secret": "cp_rotated", "mid": "496160873888" })), 2)
+        );
+        w.processor.verify().await;
+    }
+}
+
+/// Rotates `midCon_stripe` (or sets `connection`) against a processor answering `template`:
+/// returns the reply after checking the merchant is exactly as before.
+async fn failed_validation(
+    backend: Backend,
+    connection: &str,
+    body: serde_json::Value,
+    template: ResponseTemplate,
+    timeout_ms: u64,
+) -> Reply {
+    let w = world(backend, timeout_ms).await;
+    Mock::given(method("GET")).respond_with(template.clone()).mount(&w.processor).await;
+    Mock::given(method("POST")).respond_with(template).mount(&w.processor).await;
+    let before = snapshot(&w.stack).await;
+    let reply = w.server.patch_connection(TENANT, MERCHANT, connection, &body.to_string()).await;
+    assert_eq!(snapshot(&w.stack).await, before, "{backend:?} {connection}: credentials, status and version unchanged");
+    // Exactly one validation call was made.
+    assert_eq!(w.processor.received_requests().await.unwrap().len(), 1);
+    reply
+}
+
+#[tokio::test]
+async fn processor_refusals_outages_and_timeouts_change_nothing() {
+    let invalid = "Invalid connection credentials. Please update credentials and submit again.";
+    let rotate = json!({ "secret": "sk_new", "existingCredentials": { "secret": "sk_old" } });
+    for backend in Backend::ALL {
+        for status in [401, 403] {
+            let reply =
+                failed_validation(backend, "midCon_stripe", rotate.clone(), ResponseTemplate::new(status), 2_000).await;
+            assert_error(&reply, 400, invalid);
+        }
+        let e00007 = ResponseTemplate::new(200).set_body_raw(
+            "\u{feff}{\"messages\":{\"resultCode\":\"Error\",\"message\":[{\"code\":\"E00007\",\"text\":\"User authentication failed\"}]}}",
+            "application/json",
+        );
+        let reply =
+            failed_validation(backend, "midCon_anet", json!({ "key": "l", "secret": "bad" }), e00007, 2_000).await;
+        assert_error(&reply, 400, invalid);
+        let nmi = ResponseTemplate::new(200).set_body_string("<error_response>Authentication Failed</error_response>");
+        let reply = failed_validation(backend, "midCon_nmi", json!({ "secret": "bad" }), nmi, 2_000).await;
+        assert_error(&reply, 400, invalid);
+        for status in [500, 503, 404] {
+            let reply =
+                failed_validation(backend, "midCon_stripe", rotate.clone(), ResponseTemplate::new(status), 2_000).await;
+            assert_error(&reply, 502, "The processor could not be reached. No updates have been made.");
+        }
+        let slow = ok().set_delay(Duration::from_millis(1_500));
+        let reply = failed_validation(backend, "midCon_square", json!({ "key": "sq" }), slow, 300).await;
+        assert_error(&reply, 504, "The processor did not respond in time. No updates have been made.");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_or_unconfigured_processor_changes_nothing() {
+    for backend in Backend::ALL {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let stack = Stack::new(backend).await;
+        stack.seeder().seed(&merchant_fixture()).await.unwrap();
+        let before = snapshot(&stack).await;
+        let server = TestServer::start_merchants(
+            stack.connections(stack.partner_settings(Some(&processors_at(&url, 1_000))).await),
+        )
+        .await;
+        let reply = server.patch_connection(TENANT, MERCHANT, "midCon_affinipay", r#"{"secret":"s"}"#).await;
+        assert_error(&reply, 502, "The processor could not be reached. No updates have been made.");
+        let only_stripe = json!({ "Stripe": { "base_url": url } }).to_string();
+        for settings in [stack.partner_settings(Some(&only_stripe)).await, stack.partner_settings(None).await] {
+            let server = TestServer::start_merchants(stack.connections(settings)).await;
+            let reply = server.patch_connection(TENANT, MERCHANT, "midCon_affinipay", r#"{"secret":"s"}"#).await;
+            assert_error(&reply, 500, "Internal server error. No updates have been made.");
+        }
+        assert_eq!(snapshot(&stack).await, before, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn callers_without_a_valid_token_get_a_preczn_401() {
+    let w = world(Backend::Local, 2_000).await;
+    let url = format!("{}/v1/merchants/{MERCHANT}/connection/midCon_affinipay", w.server.base_url);
+    for auth in [None, Some("Bearer nope")] {
+        let mut request = w.server.client.patch(&url).body(r#"{"secret":"s"}"#);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let reply = Reply::read(request.send().await.unwrap()).await;
+        assert_error(&reply, 401, "Unauthorized");
+    }
+    let wrong_method = Reply::read(w.server.client.post(&url).body("{}").send().await.unwrap()).await;
+    assert_eq!(wrong_method.status, 405);
+}
