@@ -36,7 +36,7 @@ impl MerchantStore for EmbeddedStore {
             let connection =
                 item.connections.get_mut(write.connection_id.as_str()).ok_or(ConnectionWriteError::Conflict)?;
             let on_file = connection.credentials.as_ref().map(|c| c.fingerprint.as_str());
-            let expected = write.expected_fingerprint.as_ref().map(|f| CredentialsItem::encode_fingerprint(f));
+            let expected = write.expected_fingerprint.as_ref().map(CredentialsItem::encode_fingerprint);
             if connection.version != write.expected_version || on_file != expected.as_deref() {
                 return Err(ConnectionWriteError::Conflict);
             }
