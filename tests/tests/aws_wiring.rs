@@ -26,7 +26,18 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     let trips = RoundTrips::default();
     let (dynamodb, kms) = (dynamodb_client(&sdk, &trips), kms_client(&sdk, &trips));
     let table = create_table(&dynamodb).await;
+    let merchants_table = create_table(&dynamodb).await;
     let key_id = create_kms_key(&kms).await;
+    let secrets = cofre_tests::secrets_client(&sdk, &trips);
+    let hmac_secret = cofre_tests::create_secret(&secrets, &"k".repeat(40)).await;
+    let processor_secret =
+        cofre_tests::create_secret(&secrets, &cofre_tests::processors_at(&partner.uri(), 2_000)).await;
+    Mock::given(method("GET"))
+        .and(path("/v1/account"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+        .expect(1)
+        .mount(&partner)
+        .await;
     let secret = format!("cofre-wiring-{}", uuid::Uuid::new_v4().simple());
     aws_sdk_secretsmanager::Client::new(&sdk)
         .create_secret()
@@ -48,6 +59,9 @@ async fn the_aws_backend_is_configured_from_the_environment() {
             ("CREDENTIALS_TABLE", table.clone()),
             ("DATA_KEY_ID", key_id.clone()),
             ("PARTNER_CONFIG_SECRET", secret),
+            ("MERCHANTS_TABLE", merchants_table.clone()),
+            ("PROCESSOR_CONFIG_SECRET", processor_secret),
+            ("HMAC_KEY_SECRET", hmac_secret),
         ] {
             std::env::set_var(name, value);
         }
@@ -86,6 +100,35 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     let opened = cofre::crypto::open(&keys, &slot.encryption_context(), &stored.sealed_key).await.unwrap();
     assert_eq!(opened.expose(), b"aws-wired-key");
     assert_eq!(stored.proxy.as_str(), reply.body["proxy"].as_str().unwrap());
+
+    // The merchant side: seeded through the AWS seeder, rotated through the served router.
+    let merchant_settings = cofre::aws::MerchantSettings::from_env().unwrap();
+    let seeder = cofre::aws::merchant_seeder(&cofre::aws::sdk_config().await, &merchant_settings);
+    assert_eq!(seeder.seed(&cofre_tests::merchant_fixture()).await.unwrap().inserted, 2);
+    let token_a =
+        app.tokens.mint(&TenantId::parse("tenant-a").unwrap(), None, std::time::Duration::from_secs(60)).unwrap();
+    let rotate = r#"{"secret":"sk_wired","existingCredentials":{"secret":"sk_old"}}"#;
+    let reply = Reply::read(
+        client
+            .patch(format!("{base}/v1/merchants/mid_test_a/connection/midCon_stripe"))
+            .bearer_auth(&token_a)
+            .body(rotate)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let merchants = cofre::adapters::DynamoMerchantStore::new(dynamodb.clone(), &merchants_table);
+    let record = cofre::merchants::MerchantStore::merchant(
+        &merchants,
+        &TenantId::parse("tenant-a").unwrap(),
+        &cofre::merchants::MerchantId::parse("mid_test_a").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(record.connections[1].version, 2, "the rotation is in the DynamoDB table");
 
     // Unknown routes and wrong methods answer JSON like every other error.
     let missing = Reply::read(client.get(format!("{base}/nowhere")).send().await.unwrap()).await;

@@ -54,3 +54,54 @@ async fn twenty_concurrent_replaces_on_the_embedded_store() {
 async fn twenty_concurrent_replaces_on_dynamodb() {
     concurrent_replaces(Backend::Aws).await;
 }
+
+/// 50 concurrent rotations presenting the same, correct `existingCredentials` with different new
+/// secrets: the conditional write on version and fingerprint lets exactly one through.
+async fn concurrent_rotations(backend: Backend) {
+    use cofre_tests::{merchant_fixture, processors_at};
+    const ROTATIONS: usize = 50;
+    let processor = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/account"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+        .mount(&processor)
+        .await;
+    let stack = Stack::new(backend).await;
+    stack.seeder().seed(&merchant_fixture()).await.unwrap();
+    let settings = stack.partner_settings(Some(&processors_at(&processor.uri(), 5_000))).await;
+    let server = TestServer::start_merchants(stack.connections(settings)).await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..ROTATIONS {
+        let server = server.clone();
+        tasks.spawn(async move {
+            let body = serde_json::json!({ "secret": format!("sk_rotated_{i:02}"), "existingCredentials": { "secret": "sk_old" } });
+            (i, server.patch_connection("tenant-a", "mid_test_a", "midCon_stripe", &body.to_string()).await)
+        });
+    }
+    let replies = tasks.join_all().await;
+    let winners: Vec<usize> = replies.iter().filter(|(_, r)| r.status == 200).map(|(i, _)| *i).collect();
+    assert_eq!(winners.len(), 1, "{backend:?}: exactly one rotation wins: {winners:?}");
+    for (_, reply) in replies.iter().filter(|(_, r)| r.status != 200) {
+        assert_eq!(reply.status, 409, "{backend:?}: every loser gets the documented 409: {reply:?}");
+    }
+    let (stored, version, status) = stack.stored_connection("tenant-a", "mid_test_a", "midCon_stripe").await;
+    let expected = serde_json::json!({ "secret": format!("sk_rotated_{:02}", winners[0]) });
+    assert_eq!(
+        (stored, version, status.as_str()),
+        (Some(expected), 2, "Active"),
+        "{backend:?}: the winner's set is on file"
+    );
+    let calls = processor.received_requests().await.unwrap().len();
+    println!("{backend:?}: 1/{ROTATIONS} rotations won, {calls} processor calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_rotations_on_the_embedded_store() {
+    concurrent_rotations(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_rotations_on_dynamodb() {
+    concurrent_rotations(Backend::Aws).await;
+}

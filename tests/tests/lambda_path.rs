@@ -15,11 +15,24 @@ use tower::ServiceExt;
 
 /// An event shaped like `sam local generate-event apigateway http-api-proxy`, with JWT claims.
 fn event(body: &str, claims: Option<Value>, tracking_id: &str) -> String {
+    route_event("POST", "/banking-auth/v1/credentials", "/banking-auth/v1/credentials", None, body, claims, tracking_id)
+}
+
+fn route_event(
+    http_method: &str,
+    route: &str,
+    raw_path: &str,
+    path_parameters: Option<Value>,
+    body: &str,
+    claims: Option<Value>,
+    tracking_id: &str,
+) -> String {
     let authorizer = claims.map(|claims| json!({ "jwt": { "claims": claims, "scopes": null } }));
     json!({
         "version": "2.0",
-        "routeKey": "POST /banking-auth/v1/credentials",
-        "rawPath": "/banking-auth/v1/credentials",
+        "routeKey": format!("{http_method} {route}"),
+        "rawPath": raw_path,
+        "pathParameters": path_parameters,
         "rawQueryString": "",
         "headers": { "content-type": "application/json", "tracking_id": tracking_id, "authorization": "Bearer verified-by-api-gateway" },
         "requestContext": {
@@ -28,9 +41,9 @@ fn event(body: &str, claims: Option<Value>, tracking_id: &str) -> String {
             "authorizer": authorizer,
             "domainName": "id.execute-api.us-east-1.amazonaws.com",
             "domainPrefix": "id",
-            "http": { "method": "POST", "path": "/banking-auth/v1/credentials", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "agent" },
+            "http": { "method": http_method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "agent" },
             "requestId": "id",
-            "routeKey": "POST /banking-auth/v1/credentials",
+            "routeKey": format!("{http_method} {route}"),
             "stage": "$default",
             "time": "12/Mar/2020:19:03:58 +0000",
             "timeEpoch": 1583348638390_u64
@@ -84,4 +97,51 @@ async fn an_api_gateway_event_with_jwt_claims_stores_the_tenants_credential() {
     let (status, body, _) = invoke(router, &event("{}", Some(json!({ "tenant_id": "tenant-lambda" })), "t")).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("EBAA0005")));
     partner.verify().await;
+}
+
+#[tokio::test]
+async fn an_api_gateway_event_with_path_parameters_rotates_a_merchant_connection() {
+    use cofre::http::{MerchantApi, merchant_router};
+    use cofre_tests::{merchant_fixture, processors_at};
+    let processor = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/account"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+        .expect(1)
+        .mount(&processor)
+        .await;
+    let stack = Stack::new(Backend::Local).await;
+    stack.seeder().seed(&merchant_fixture()).await.unwrap();
+    let connections = stack.connections(stack.partner_settings(Some(&processors_at(&processor.uri(), 2_000))).await);
+    let router = merchant_router(MerchantApi {
+        connections: Arc::new(connections),
+        authenticator: Authenticator::ApiGatewayJwt,
+    });
+
+    let route = "/v1/merchants/{merchantId}/connection/{connectionId}";
+    let raw = "/v1/merchants/mid_test_a/connection/midCon_stripe";
+    let params = json!({ "merchantId": "mid_test_a", "connectionId": "midCon_stripe" });
+    let body = r#"{"secret":"sk_lambda","existingCredentials":{"secret":"sk_old"}}"#;
+    let claims = json!({ "tenant_id": "tenant-a", "sub": "key-7", "name": "Platform Key" });
+    let (status, record, tracking) = invoke(
+        router.clone(),
+        &route_event("PATCH", route, raw, Some(params.clone()), body, Some(claims), "lambda-merchant"),
+    )
+    .await;
+    assert_eq!((status, tracking.as_str()), (200, "lambda-merchant"), "{record}");
+    assert_eq!(record["modifiedBy"], "API Key: Platform Key", "modifiedBy comes from the token's name claim");
+    assert_eq!(record["tin"], "****6789");
+    assert_eq!(
+        stack.stored_connection("tenant-a", "mid_test_a", "midCon_stripe").await.0,
+        Some(json!({ "secret": "sk_lambda" }))
+    );
+
+    // Another tenant's claims reach the same path and find nothing.
+    let other = json!({ "tenant_id": "tenant-b", "sub": "k" });
+    let (status, record, _) =
+        invoke(router.clone(), &route_event("PATCH", route, raw, Some(params.clone()), body, Some(other), "t")).await;
+    assert_eq!((status, record["statusCode"].as_i64()), (404, Some(404)));
+    let (status, record, _) = invoke(router, &route_event("PATCH", route, raw, Some(params), body, None, "t")).await;
+    assert_eq!((status, record["message"].as_str()), (401, Some("Unauthorized")));
+    processor.verify().await;
 }

@@ -135,6 +135,7 @@ async fn no_key_reaches_any_log_line_on_any_path() {
         scenarios.extend(outcomes.into_iter().map(|(scenario, tracking, _)| (scenario, tracking)));
     }
 
+    scenarios.extend(merchant_scenarios().await);
     tokio::time::sleep(Duration::from_millis(100)).await;
     // The Lambda runtime logs whole events (body, Authorization header) at TRACE: held back.
     tracing::trace!(target: "lambda_runtime::layers::api_response", payload = %key("runtime-event"), "raw event");
@@ -146,8 +147,134 @@ async fn no_key_reaches_any_log_line_on_any_path() {
     assert!(logs.lines().count() > 100, "the capture works: {} lines", logs.lines().count());
     for (scenario, tracking) in &scenarios {
         assert!(logs.contains(tracking.as_str()), "{scenario}: its lines carry its tracking_id");
-        assert!(!leaks(&logs, &key(scenario)), "{scenario}: the key reached the logs");
+        for suffix in ["", "-key", "-secret", "-mid"] {
+            assert!(
+                !leaks(&logs, &key(&format!("{scenario}{suffix}"))),
+                "{scenario}{suffix}: a credential reached the logs"
+            );
+        }
+    }
+    // The credentials seeded as "old" (see merchant_fixture) never appear either.
+    for old in ["sk_old", "cp_user", "cp_pass", "496160873888", "sk_b"] {
+        assert!(!logs.contains(old), "old credential {old} reached the logs");
     }
     assert!(logs.contains("\"level\":\"TRACE\""), "TRACE lines were captured");
     assert!(logs.contains("runtime-info-visible"), "the runtime's INFO lines still pass");
+}
+
+/// Every path of `PATCH …/connection/{id}` on both backends, with new key/secret/mid values unique
+/// to each scenario and the fixture's old ones: returns (scenario, tracking_id) pairs.
+async fn merchant_scenarios() -> Vec<(String, String)> {
+    use cofre_tests::{merchant_fixture, processors_at};
+    let mut scenarios = Vec::new();
+    for backend in Backend::ALL {
+        let processor = MockServer::start().await;
+        let stack = Stack::new(backend).await;
+        stack.seeder().seed(&merchant_fixture()).await.unwrap();
+        let answers = [
+            ("ok", ResponseTemplate::new(200).set_body_string("{}")),
+            ("refused", ResponseTemplate::new(401).set_body_string(r#"{"error":"invalid api key"}"#)),
+            ("down", ResponseTemplate::new(503)),
+            ("slow", ResponseTemplate::new(200).set_delay(Duration::from_millis(800))),
+        ];
+        let mut servers = Vec::new();
+        for (name, template) in answers {
+            Mock::given(method("GET"))
+                .and(cofre_tests::wiremock::matchers::path_regex(format!("^/{name}/.*")))
+                .respond_with(template.clone())
+                .mount(&processor)
+                .await;
+            Mock::given(method("POST"))
+                .and(cofre_tests::wiremock::matchers::path_regex(format!("^/{name}/.*")))
+                .respond_with(template)
+                .mount(&processor)
+                .await;
+            let settings =
+                stack.partner_settings(Some(&processors_at(&format!("{}/{name}", processor.uri()), 200))).await;
+            servers.push((name, TestServer::start_merchants(stack.connections(settings)).await));
+        }
+        let full = |scenario: &str, existing: serde_json::Value| {
+            serde_json::json!({
+                "key": key(&format!("{scenario}-key")),
+                "secret": key(&format!("{scenario}-secret")),
+                "mid": key(&format!("{scenario}-mid")),
+                "existingCredentials": existing,
+            })
+        };
+        let old_full = serde_json::json!({ "key": "cp_user", "secret": "cp_pass", "mid": "496160873888" });
+        let mut run = Vec::new();
+        for (name, server) in &servers {
+            let scenario = format!("{backend:?}-merchant-{name}");
+            // A rotation of a full CardPointe set (old and new key/secret/mid in one request) and a
+            // first set on an empty Braintree connection.
+            run.push((server.clone(), scenario.clone(), "midCon_full", full(&scenario, old_full.clone())));
+            let first = format!("{scenario}-first");
+            let mut body = full(&first, serde_json::Value::Null);
+            body.as_object_mut().unwrap().remove("existingCredentials");
+            run.push((server.clone(), first, "midCon_braintree", body));
+        }
+        let ok = servers[0].1.clone();
+        let refusals = [
+            ("mismatch", "midCon_stripe", serde_json::json!({ "existingCredentials": { "secret": "sk_old_wrong" } })),
+            ("exists", "midCon_stripe", serde_json::json!({})),
+            ("nothingonfile", "midCon_affinipay", serde_json::json!({ "existingCredentials": { "secret": "sk_old" } })),
+            ("notfound", "midCon_nowhere", serde_json::json!({})),
+            ("missing", "midCon_anet", serde_json::json!({})),
+        ];
+        for (label, connection, extra) in refusals {
+            let scenario = format!("{backend:?}-merchant-{label}");
+            let mut body = serde_json::json!({ "secret": key(&format!("{scenario}-secret")) });
+            if label == "missing" {
+                body = serde_json::json!({ "mid": key(&format!("{scenario}-mid")) });
+            }
+            if let Some(existing) = extra.get("existingCredentials") {
+                body["existingCredentials"] = existing.clone();
+            }
+            run.push((ok.clone(), scenario, connection, body));
+        }
+        let scenario = format!("{backend:?}-merchant-wrongtype");
+        run.push((
+            ok.clone(),
+            scenario.clone(),
+            "midCon_square",
+            serde_json::json!({ "key": [key(&format!("{scenario}-key"))] }),
+        ));
+        let scenario = format!("{backend:?}-merchant-unknownfield");
+        let mut body = serde_json::Map::new();
+        body.insert(key(&format!("{scenario}-key")), serde_json::json!("v"));
+        run.push((ok.clone(), scenario, "midCon_square", serde_json::Value::Object(body)));
+
+        for (server, scenario, connection, body) in run {
+            let tracking = format!("track-{scenario}");
+            let response = server
+                .client
+                .patch(format!("{}/v1/merchants/mid_test_a/connection/{connection}", server.base_url))
+                .bearer_auth(server.token("tenant-a"))
+                .header("tracking_id", &tracking)
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            for suffix in ["-key", "-secret", "-mid"] {
+                assert!(
+                    !text.contains(&key(&format!("{scenario}{suffix}"))),
+                    "{scenario}: a credential came back in the response"
+                );
+            }
+            assert!(status != 500, "{scenario}: {text}");
+            scenarios.push((scenario, tracking));
+        }
+        let unauthenticated = format!("{backend:?}-merchant-unauthenticated");
+        ok.client
+            .patch(format!("{}/v1/merchants/mid_test_a/connection/midCon_stripe", ok.base_url))
+            .header("tracking_id", format!("track-{unauthenticated}"))
+            .body(serde_json::json!({ "secret": key(&format!("{unauthenticated}-secret")) }).to_string())
+            .send()
+            .await
+            .unwrap();
+        scenarios.push((unauthenticated.clone(), format!("track-{unauthenticated}")));
+    }
+    scenarios
 }

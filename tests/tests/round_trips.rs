@@ -43,3 +43,47 @@ async fn create_costs_one_kms_one_dynamodb_one_partner_call_and_replace_one_more
     assert_eq!(measure(), (1, 1, 0));
     println!("round trips per request: create 1 KMS + 1 DynamoDB + 1 partner; replace 1 KMS + 2 DynamoDB + 1 partner");
 }
+
+#[tokio::test]
+async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_conditional_write() {
+    use cofre_tests::{merchant_fixture, processors_at};
+    let processor = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_string("{}")).mount(&processor).await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("{}")).mount(&processor).await;
+    let stack = Stack::new(Backend::Aws).await;
+    stack.seeder().seed(&merchant_fixture()).await.unwrap();
+    let settings = stack.partner_settings(Some(&processors_at(&processor.uri(), 2_000))).await;
+    let server = TestServer::start_merchants(stack.connections(settings)).await;
+
+    let operations = |trips: &cofre_tests::RoundTrips, from: usize| trips.operations()[from..].to_vec();
+    let mark = || (stack.dynamodb_trips.count(), stack.kms_trips.count(), stack.secrets_trips.count());
+
+    let before = mark();
+    let rotate = r#"{"secret":"sk_new","existingCredentials":{"secret":"sk_old"}}"#;
+    assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_stripe", rotate).await.status, 200);
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem", "UpdateItem"]);
+    assert_eq!(operations(&stack.kms_trips, before.1), ["GenerateDataKey"], "no Decrypt: nothing on file is opened");
+    // The processor config, once per execution environment; the HMAC key was already read (and
+    // cached) when the seeder, which shares the key source, fingerprinted the fixture.
+    assert_eq!(operations(&stack.secrets_trips, before.2), ["GetSecretValue"]);
+    assert_eq!(processor.received_requests().await.unwrap().len(), 1);
+
+    let before = mark();
+    assert_eq!(
+        server.patch_connection("tenant-a", "mid_test_a", "midCon_affinipay", r#"{"secret":"s"}"#).await.status,
+        200
+    );
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem", "UpdateItem"]);
+    assert_eq!(operations(&stack.kms_trips, before.1), ["GenerateDataKey"]);
+    assert!(operations(&stack.secrets_trips, before.2).is_empty(), "cached");
+    assert_eq!(processor.received_requests().await.unwrap().len(), 2);
+
+    // Refusals stop early: a 409 costs the read and nothing else.
+    let before = mark();
+    let stale = r#"{"secret":"x","existingCredentials":{"secret":"sk_old"}}"#;
+    assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_stripe", stale).await.status, 409);
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem"]);
+    assert!(operations(&stack.kms_trips, before.1).is_empty());
+    assert_eq!(processor.received_requests().await.unwrap().len(), 2);
+    println!("rotation: 1 GetItem + 1 processor call + 1 GenerateDataKey + 1 conditional UpdateItem; 409: 1 GetItem");
+}

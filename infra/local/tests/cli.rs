@@ -113,3 +113,44 @@ async fn token_refuses_a_malformed_tenant() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("tenant_id"));
 }
+
+#[tokio::test]
+async fn seed_the_example_then_set_and_rotate_through_the_sandbox() {
+    let data = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../seed.example.json");
+    for expected in ["merchants: 1 inserted, 0 unchanged", "merchants: 0 inserted, 1 unchanged"] {
+        let output =
+            Command::new(BIN).args(["seed", example]).env("COFRE_DATA_DIR", data.path()).output().await.unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(String::from_utf8(output.stdout).unwrap().trim(), expected);
+    }
+    let served = serve(data.path()).await;
+    let client = reqwest::Client::new();
+    let url = |connection: &str| {
+        format!("{}/v1/merchants/mid_test_2f428vcgdf94kv6y7rjwms59hf/connection/{connection}", served.base_url)
+    };
+    let patch = |connection: &str, body: serde_json::Value| {
+        let request = client.patch(url(connection)).bearer_auth(&served.token).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, record) = patch(
+        "midCon_test_5q9s8hesxs85897c7a9gmea7ay",
+        serde_json::json!({ "secret": "xFPtMdvOmWOb9xBHzS4Kde6ZMvR6GrIa" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["tin"], "****6789");
+    assert_eq!(record["connections"][0]["status"], "Active");
+    let rotate = serde_json::json!({ "secret": "sk_test_rotated", "existingCredentials": { "secret": "sk_test_seeded_old_secret" } });
+    assert_eq!(patch("midCon_test_stripe0000000000000000001", rotate.clone()).await.0, 200);
+    assert_eq!(patch("midCon_test_stripe0000000000000000001", rotate).await.0, 409, "the old secret no longer matches");
+    for (secret, status) in [("tk-invalid", 400), ("tk-unavailable", 502), ("tk-slow", 504)] {
+        let (got, reply) =
+            patch("midCon_test_anet00000000000000000001", serde_json::json!({ "key": "login", "secret": secret }))
+                .await;
+        assert_eq!(got, status, "{secret}: {reply}");
+    }
+}
