@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: unit and contract tests, integration tests over real HTTP against a real
-# DynamoDB/KMS/Secrets Manager API (moto_server, started here on loopback), and the template lint.
+# DynamoDB/KMS/Secrets Manager API (moto's server, started here on loopback), and the template lint.
 # Installs what it needs; stops what it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ PYTHON=${PYTHON:-python3}
 MOTO_VERSION=5.2.1
 CFN_LINT_VERSION=1.51.0
 
-if ! command -v moto_server >/dev/null 2>&1; then
+if ! "$PYTHON" -c "import moto.moto_server.werkzeug_app, werkzeug" >/dev/null 2>&1; then
   "$PYTHON" -m pip install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}"
 fi
 if ! command -v cfn-lint >/dev/null 2>&1 || [ "$(cfn-lint --version 2>/dev/null | awk '{print $2}')" != "$CFN_LINT_VERSION" ]; then
@@ -18,7 +18,8 @@ fi
 
 port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_log=$(mktemp -t cofre-moto.XXXXXX)
-moto_server -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+# moto's WSGI app, one request at a time: see infra/moto_serial.py for why.
+"$PYTHON" infra/moto_serial.py 127.0.0.1 "$port" >"$moto_log" 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; rm -f "$moto_log"' EXIT
 

@@ -49,9 +49,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("parse", |b| b.iter(|| parse_connection_patch(std::hint::black_box(BODY)).unwrap()));
     let patch = parse_connection_patch(BODY).unwrap();
     let existing = patch.existing.clone().unwrap();
+    let (m0, c0) = (MerchantId::parse("mid_bench_0").unwrap(), ConnectionId::parse("midCon_stripe").unwrap());
     group.bench_function("fingerprint_and_compare", |b| {
-        let on_file = fingerprint(&hmac_key, &existing);
-        b.iter(|| fingerprint(&hmac_key, std::hint::black_box(&existing)).matches(&on_file))
+        let on_file = fingerprint(&hmac_key, &tenant, &m0, &c0, &existing);
+        b.iter(|| fingerprint(&hmac_key, &tenant, &m0, &c0, std::hint::black_box(&existing)).matches(&on_file))
     });
 
     // Each iteration rotates a merchant that still holds `sk_old`: a create-like first rotation.
@@ -67,18 +68,21 @@ fn bench(c: &mut Criterion) {
                 let merchant = store.merchant(tenant, &merchant_id).await.unwrap().unwrap();
                 let connection = merchant.connection(&connection_id).unwrap();
                 let on_file = connection.credentials.as_ref().unwrap();
-                let _matches = fingerprint(hmac_key, patch.existing.as_ref().unwrap()).matches(&on_file.fingerprint);
+                let claimed =
+                    fingerprint(hmac_key, tenant, &merchant_id, &connection_id, patch.existing.as_ref().unwrap());
+                let _matches = claimed.matches(&on_file.fingerprint);
                 let merged = patch.existing.clone().unwrap().overlaid_with(&patch.new);
                 let canonical = merged.canonical_bytes();
                 let context = connection_context(tenant, &merchant_id, &connection_id);
                 let sealed = seal_verified(keyring.as_ref(), &context, canonical.expose()).await.unwrap();
+                let new_fingerprint = fingerprint(hmac_key, tenant, &merchant_id, &connection_id, &merged);
                 let write = ConnectionWrite {
                     connection_id,
                     expected_version: connection.version,
                     expected_fingerprint: Some(on_file.fingerprint.clone()),
                     credentials: SealedConnectionCredentials {
                         sealed,
-                        fingerprint: fingerprint(hmac_key, &merged),
+                        fingerprint: new_fingerprint,
                         fields: merged.fields(),
                     },
                     status: ConnectionStatus::Active,

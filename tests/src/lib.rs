@@ -488,7 +488,7 @@ pub fn processors_at(base_url: &str, timeout_ms: u64) -> String {
 
 /// The merchants every merchant-connection test starts from: `mid_test_a` of `tenant-a` with one
 /// connection per processor (`midCon_stripe` holds `{secret: sk_old}`, `midCon_full` a full
-/// CardPointe set), and `mid_test_b` of `tenant-b`.
+/// CardPointe set, `midCon_braintree_partial` only a Braintree `key`), and `mid_test_b` of `tenant-b`.
 pub fn merchant_fixture() -> Vec<serde_json::Value> {
     let connection =
         |id: &str, processor: &str| serde_json::json!({ "id": id, "processor": processor, "status": "Ready" });
@@ -518,7 +518,8 @@ pub fn merchant_fixture() -> Vec<serde_json::Value> {
                 connection("midCon_adyen", "Adyen"),
                 connection("midCon_square", "Square"),
                 connection("midCon_cardpointe", "CardPointe"),
-                { "id": "midCon_full", "processor": "CardPointe", "status": "Active", "credentials": { "key": "cp_user", "secret": "cp_pass", "mid": "496160873888" } }
+                { "id": "midCon_full", "processor": "CardPointe", "status": "Active", "credentials": { "key": "cp_user", "secret": "cp_pass", "mid": "496160873888" } },
+                { "id": "midCon_braintree_partial", "processor": "Braintree", "status": "Requirements", "credentials": { "key": "bt_public_old" } }
             ]
         },
         {

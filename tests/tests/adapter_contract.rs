@@ -322,11 +322,14 @@ mod merchant_store {
             }),
         ] {
             let result = store.write_connection(&tenant, &id, &bad).await;
-            assert!(matches!(result, Err(ConnectionWriteError::Conflict)), "{backend:?}: {label}: {result:?}");
+            assert!(matches!(result, Err(ConnectionWriteError::Conflict { .. })), "{backend:?}: {label}: {result:?}");
         }
         let other_tenant =
             store.write_connection(&TenantId::parse("tenant-b").unwrap(), &id, &write("midCon_a", 1, Some(1), 9)).await;
-        assert!(matches!(other_tenant, Err(ConnectionWriteError::Conflict)), "{backend:?}: another tenant's merchant");
+        assert!(
+            matches!(other_tenant, Err(ConnectionWriteError::Conflict { current: None })),
+            "{backend:?}: another tenant's merchant"
+        );
         assert_eq!(
             store.merchant(&tenant, &id).await.unwrap(),
             Some(written),

@@ -96,6 +96,45 @@ async fn concurrent_rotations(backend: Backend) {
     println!("{backend:?}: 1/{ROTATIONS} rotations won, {calls} processor calls");
 }
 
+/// Concurrent first sets on a connection with nothing on file: the first write wins, the rest find
+/// credentials where they expected none and change nothing.
+async fn concurrent_first_sets(backend: Backend) {
+    use cofre_tests::{merchant_fixture, processors_at};
+    let processor = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/merchant"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+        .mount(&processor)
+        .await;
+    let stack = Stack::new(backend).await;
+    stack.seeder().seed(&merchant_fixture()).await.unwrap();
+    let server = TestServer::start_merchants(
+        stack.connections(stack.partner_settings(Some(&processors_at(&processor.uri(), 5_000))).await),
+    )
+    .await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let server = server.clone();
+        tasks.spawn(async move {
+            let body = serde_json::json!({ "secret": format!("first_{i:02}") }).to_string();
+            (i, server.patch_connection("tenant-a", "mid_test_a", "midCon_affinipay", &body).await.status)
+        });
+    }
+    let replies = tasks.join_all().await;
+    let winners: Vec<_> = replies.iter().filter(|(_, s)| *s == 200).map(|(i, _)| *i).collect();
+    assert_eq!(winners.len(), 1, "{backend:?}: {replies:?}");
+    assert!(replies.iter().all(|(_, s)| *s == 200 || *s == 409 || *s == 400), "{backend:?}: {replies:?}");
+    let (stored, version, _) = stack.stored_connection("tenant-a", "mid_test_a", "midCon_affinipay").await;
+    assert_eq!((stored, version), (Some(serde_json::json!({ "secret": format!("first_{:02}", winners[0]) })), 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_first_sets_on_both_stores() {
+    for backend in Backend::ALL {
+        concurrent_first_sets(backend).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_rotations_on_the_embedded_store() {
     concurrent_rotations(Backend::Local).await;

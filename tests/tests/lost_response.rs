@@ -59,3 +59,55 @@ async fn a_retried_write_is_recognised_as_the_requests_own() {
         "written once"
     );
 }
+
+/// Applies every connection write, then answers as a retried `UpdateItem` would: a conflict that
+/// returns the merchant as it now is (`ALL_OLD`).
+struct LostMerchantResponses(EmbeddedStore);
+
+#[async_trait]
+impl cofre::merchants::MerchantStore for LostMerchantResponses {
+    async fn merchant(
+        &self,
+        tenant: &cofre::tenant::TenantId,
+        id: &cofre::merchants::MerchantId,
+    ) -> Result<Option<cofre::merchants::Merchant>, StoreError> {
+        self.0.merchant(tenant, id).await
+    }
+
+    async fn write_connection(
+        &self,
+        tenant: &cofre::tenant::TenantId,
+        id: &cofre::merchants::MerchantId,
+        write: &cofre::merchants::ConnectionWrite,
+    ) -> Result<cofre::merchants::Merchant, cofre::merchants::ConnectionWriteError> {
+        let written = self.0.write_connection(tenant, id, write).await?;
+        Err(cofre::merchants::ConnectionWriteError::Conflict { current: Some(Box::new(written)) })
+    }
+
+    async fn insert_merchant(&self, merchant: &cofre::merchants::Merchant) -> Result<bool, StoreError> {
+        self.0.insert_merchant(merchant).await
+    }
+}
+
+#[tokio::test]
+async fn a_retried_connection_write_is_recognised_as_the_requests_own() {
+    let processor = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_string("{}")).mount(&processor).await;
+    let stack = Stack::new(Backend::Local).await;
+    stack.seeder().seed(&cofre_tests::merchant_fixture()).await.unwrap();
+    let settings = stack.partner_settings(Some(&cofre_tests::processors_at(&processor.uri(), 2_000))).await;
+    let connections = cofre::merchants::MerchantConnections::new(
+        Arc::new(LostMerchantResponses(stack.embedded.clone().unwrap())),
+        Arc::clone(&stack.keys),
+        Arc::clone(&stack.hmac),
+        Arc::new(cofre::adapters::HttpProcessorClient::new(std::time::Duration::from_secs(1)).unwrap()),
+        settings,
+        Arc::new(cofre::clock::SystemClock),
+    );
+    let server = TestServer::start_merchants(connections).await;
+    let rotate = r#"{"secret":"sk_new","existingCredentials":{"secret":"sk_old"}}"#;
+    let reply = server.patch_connection("tenant-a", "mid_test_a", "midCon_stripe", rotate).await;
+    assert_eq!(reply.status, 200, "not a false 409: {reply:?}");
+    let (stored, version, _) = stack.stored_connection("tenant-a", "mid_test_a", "midCon_stripe").await;
+    assert_eq!((stored, version), (Some(serde_json::json!({ "secret": "sk_new" })), 2), "written once");
+}

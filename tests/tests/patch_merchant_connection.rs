@@ -130,7 +130,7 @@ async fn every_processor_is_called_in_its_own_shape_and_the_set_is_stored() {
         .await;
         once(
             Mock::given(method("GET"))
-                .and(path("/cardconnect/rest/"))
+                .and(path("/cardconnect/rest/inquireMerchant/496160873888"))
                 .and(header("authorization", basic("cp_new_user", "cp_new_pass").as_str())),
             ok(),
             p,
@@ -253,6 +253,9 @@ async fn the_merged_set_must_have_what_the_processor_needs() {
             ("midCon_adyen", json!({ "secret": "s" }), "Adyen requires fields: key, mid"),
             ("midCon_stripeconnect", json!({ "secret": "s" }), "StripeConnect requires fields: key"),
             ("midCon_cardpointe", json!({ "mid": "m" }), "CardPointe requires fields: key, secret"),
+            // Step 3 before step 4: with a key on file and no existingCredentials, the missing mid is
+            // what the caller hears first.
+            ("midCon_braintree_partial", json!({ "secret": "s" }), "Braintree requires fields: mid"),
         ] {
             let reply = w.server.patch_connection(TENANT, MERCHANT, connection, &body.to_string()).await;
             assert_error(&reply, 400, message);
@@ -269,7 +272,7 @@ async fn existing_credentials_must_equal_everything_on_file() {
         Mock::given(method("GET")).and(path("/v1/account")).respond_with(ok()).expect(1).mount(&w.processor).await;
         once(
             Mock::given(method("GET"))
-                .and(path("/cardconnect/rest/"))
+                .and(path("/cardconnect/rest/inquireMerchant/496160873888"))
                 .and(header("authorization", basic("cp_user", "cp_rotated").as_str())),
             ok(),
             &w.processor,
@@ -425,4 +428,60 @@ async fn callers_without_a_valid_token_get_a_preczn_401() {
     }
     let wrong_method = Reply::read(w.server.client.post(&url).body("{}").send().await.unwrap()).await;
     assert_eq!(wrong_method.status, 405);
+}
+
+#[tokio::test]
+async fn an_undecodable_path_is_the_same_404() {
+    let w = world(Backend::Local, 2_000).await;
+    let url = format!("{}/v1/merchants/mid_%FF%FE/connection/midCon_affinipay", w.server.base_url);
+    let reply = Reply::read(
+        w.server.client.patch(url).bearer_auth(w.server.token(TENANT)).body(r#"{"secret":"s"}"#).send().await.unwrap(),
+    )
+    .await;
+    assert_error(&reply, 404, "Merchant connection not found");
+}
+
+#[tokio::test]
+async fn key_service_and_hmac_key_failures_are_500_and_change_nothing() {
+    use std::sync::Arc;
+    let processor = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ok()).mount(&processor).await;
+    let stack = Stack::new(Backend::Aws).await;
+    stack.seeder().seed(&merchant_fixture()).await.unwrap();
+    let before = snapshot(&stack).await;
+    let sdk = cofre_tests::moto_sdk_config();
+    let settings = stack.partner_settings(Some(&processors_at(&processor.uri(), 2_000))).await;
+    let (kms, _) = stack.kms.as_ref().unwrap();
+    let secrets = cofre_tests::secrets_client(&sdk, &Default::default());
+    let broken = [
+        // A KMS key that does not exist: GenerateDataKey fails.
+        cofre::merchants::MerchantConnections::new(
+            Arc::clone(&stack.merchants),
+            Arc::new(cofre::adapters::KmsKeyService::new(kms.clone(), "alias/cofre-missing")),
+            Arc::clone(&stack.hmac),
+            Arc::new(cofre::adapters::HttpProcessorClient::new(Duration::from_secs(1)).unwrap()),
+            Arc::clone(&settings),
+            Arc::new(cofre::clock::SystemClock),
+        ),
+        // An HMAC key secret that does not exist: no fingerprint can be made.
+        cofre::merchants::MerchantConnections::new(
+            Arc::clone(&stack.merchants),
+            Arc::clone(&stack.keys),
+            Arc::new(cofre::adapters::SecretsManagerHmacKey::new(secrets, "cofre-missing-hmac")),
+            Arc::new(cofre::adapters::HttpProcessorClient::new(Duration::from_secs(1)).unwrap()),
+            Arc::clone(&settings),
+            Arc::new(cofre::clock::SystemClock),
+        ),
+    ];
+    for connections in broken {
+        let server = TestServer::start_merchants(connections).await;
+        for (connection, body) in [
+            ("midCon_affinipay", r#"{"secret":"s"}"#),
+            ("midCon_stripe", r#"{"secret":"sk_new","existingCredentials":{"secret":"sk_old"}}"#),
+        ] {
+            let reply = server.patch_connection(TENANT, MERCHANT, connection, body).await;
+            assert_error(&reply, 500, "Internal server error. No updates have been made.");
+        }
+    }
+    assert_eq!(snapshot(&stack).await, before);
 }

@@ -25,7 +25,7 @@ async fn seeding_twice_changes_nothing_on_either_backend() {
 
         assert_eq!(stored.tin_last4.as_deref(), Some("6789"), "only the last four of the TIN are kept");
         assert!(!stored.profile.contains_key("tin") && !stored.profile.contains_key("tenant_id"));
-        assert_eq!(stored.connections.len(), 10, "in order");
+        assert_eq!(stored.connections.len(), 11, "in order");
         assert_eq!(stored.connections[0].id.as_str(), "midCon_affinipay");
         let (opened, version, status) = stack.stored_connection("tenant-a", "mid_test_a", "midCon_stripe").await;
         assert_eq!((opened, version, status.as_str()), (Some(json!({ "secret": "sk_old" })), 1, "Active"));

@@ -121,8 +121,14 @@ fn credential_material(headers: &HeaderMap, body: &[u8]) -> String {
     material.join(" ")
 }
 
-async fn processor_call(processor: SandboxProcessor, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let material = credential_material(&headers, &body);
+async fn processor_call(
+    processor: SandboxProcessor,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    // CardPointe carries the merchant id in the path.
+    let material = format!("{} {}", credential_material(&headers, &body), uri.path());
     let unauthorized = || {
         (
             StatusCode::UNAUTHORIZED,
@@ -176,7 +182,9 @@ async fn answer_with(secret: &str, refusal: Response, success: Response) -> Resp
 /// The sandbox's routes, one prefix per partner and processor.
 pub fn router() -> Router {
     use SandboxProcessor as P;
-    let call = |p: P| move |headers: HeaderMap, body: axum::body::Bytes| processor_call(p, headers, body);
+    let call = |p: P| {
+        move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| processor_call(p, uri, headers, body)
+    };
     Router::new()
         .route("/stripe/v1/account", axum::routing::get(call(P::Stripe)))
         .route("/affinipay/v1/merchant", axum::routing::get(call(P::AffiniPay)))
@@ -185,7 +193,7 @@ pub fn router() -> Router {
         .route("/nmi/api/query.php", post(call(P::Nmi)))
         .route("/adyen/v71/paymentMethods", post(call(P::Adyen)))
         .route("/square/v2/merchants/me", axum::routing::get(call(P::Square)))
-        .route("/cardpointe/cardconnect/rest/", axum::routing::get(call(P::CardPointe)))
+        .route("/cardpointe/cardconnect/rest/inquireMerchant/{mid}", axum::routing::get(call(P::CardPointe)))
         .route("/celcoin/v5/token", post(|Form(f): Form<ClientCredentialsForm>| form_token(f, false)))
         .route("/jdpi/auth/jdpi/connect/token", post(|Form(f): Form<ClientCredentialsForm>| form_token(f, true)))
         .route("/btg/oauth2/token", post(btg_token))

@@ -76,10 +76,12 @@ async fn classify(response: reqwest::Response, oauth: bool) -> Result<(), Partne
 }
 
 fn transport(e: &reqwest::Error) -> PartnerError {
-    if e.is_timeout() {
-        PartnerError::Timeout
-    } else if e.is_connect() {
+    // A connection that could not be made (refused, or timed out connecting) is unreachable (502);
+    // only a request that connected and then waited too long is a timeout (504).
+    if e.is_connect() {
         PartnerError::Unavailable("connection failed".into())
+    } else if e.is_timeout() {
+        PartnerError::Timeout
     } else {
         PartnerError::Unavailable("transport error".into())
     }

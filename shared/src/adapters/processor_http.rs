@@ -4,12 +4,12 @@
 //! |---|---|---|
 //! | Stripe, StripeConnect | `GET /v1/account`, Basic `secret:` (`key:` for Connect) | 401 |
 //! | AffiniPay | `GET /v1/merchant`, Basic `secret:` | 401 |
-//! | Authorize.Net | `POST /xml/v1/request.api` `authenticateTestRequest` | 200 `resultCode: Error`, `E00007` |
+//! | Authorize.Net | `POST /xml/v1/request.api` `authenticateTestRequest` | 200 `resultCode: Error`, `E00007`/`E00008` |
 //! | Braintree | `POST /graphql` `query { ping }`, Basic `key:secret`, `Braintree-Version` | 401 |
 //! | NMI | `POST /api/query.php`, form `security_key` | 200 `Authentication Failed` |
 //! | Adyen | `POST /v71/paymentMethods` `{merchantAccount: mid}`, `X-API-Key` | 401/403 |
 //! | Square | `GET /v2/merchants/me`, Bearer `key`, `Square-Version` | 401 |
-//! | CardPointe | `GET /cardconnect/rest/`, Basic `key:secret` | 401 |
+//! | CardPointe | `GET /cardconnect/rest/inquireMerchant/{mid}`, Basic `key:secret` | 401 |
 //!
 //! Bodies are read only where the processor answers a refusal with a 200 (Authorize.Net, NMI), at
 //! most 64 KiB, and never logged.
@@ -53,13 +53,29 @@ fn url(endpoint: &Endpoint, default_path: &str) -> String {
 }
 
 fn transport(e: &reqwest::Error) -> ProcessorError {
-    if e.is_timeout() {
-        ProcessorError::Timeout
-    } else if e.is_connect() {
+    // A connection that could not be made (refused, or timed out connecting) is unreachable (502);
+    // only a request that connected and then waited too long is a timeout (504).
+    if e.is_connect() {
         ProcessorError::Unavailable("connection failed".into())
+    } else if e.is_timeout() {
+        ProcessorError::Timeout
     } else {
         ProcessorError::Unavailable("transport error".into())
     }
+}
+
+/// A header value that HTTP tooling (and hyper's own tracing) treats as secret.
+fn sensitive(value: &str) -> Result<reqwest::header::HeaderValue, ProcessorError> {
+    let mut header = reqwest::header::HeaderValue::from_str(value).map_err(|_| ProcessorError::Rejected)?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+/// A credential used as a URL path segment: only characters that need no escaping, so the value can
+/// neither change the path nor be logged as part of a mangled one. Anything else cannot be valid.
+fn path_segment(value: &str) -> Result<&str, ProcessorError> {
+    let plain = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if plain { Ok(value) } else { Err(ProcessorError::Rejected) }
 }
 
 /// Reads at most [`MAX_BODY`] bytes of a body.
@@ -74,7 +90,11 @@ async fn body(mut response: Response) -> Result<Vec<u8>, ProcessorError> {
     Ok(bytes)
 }
 
-/// Authorize.Net answers HTTP 200 either way: `resultCode` says, `E00007` is a bad login/key.
+/// Authorize.Net codes that mean the credentials cannot be used: `E00007` invalid login or key,
+/// `E00008` inactive account or API user.
+const AUTHORIZE_NET_REFUSALS: [&str; 2] = ["E00007", "E00008"];
+
+/// Authorize.Net answers HTTP 200 either way: `resultCode` says, and the message code says why.
 fn authorize_net_outcome(body: &[u8]) -> Result<(), ProcessorError> {
     let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
     let parsed: serde_json::Value = serde_json::from_slice(body)
@@ -82,7 +102,11 @@ fn authorize_net_outcome(body: &[u8]) -> Result<(), ProcessorError> {
     let messages = &parsed["messages"];
     match messages["resultCode"].as_str() {
         Some("Ok") => Ok(()),
-        Some("Error") if messages["message"].as_array().is_some_and(|m| m.iter().any(|m| m["code"] == "E00007")) => {
+        Some("Error")
+            if messages["message"].as_array().is_some_and(|m| {
+                m.iter().any(|m| m["code"].as_str().is_some_and(|c| AUTHORIZE_NET_REFUSALS.contains(&c)))
+            }) =>
+        {
             Err(ProcessorError::Rejected)
         }
         _ => Err(ProcessorError::Unavailable("Authorize.Net answered an error".into())),
@@ -136,12 +160,17 @@ impl ProcessorValidator for HttpProcessorClient {
             ]),
             Processor::Adyen => c
                 .post(url(endpoint, "/v71/paymentMethods"))
-                .header("X-API-Key", key)
+                .header("X-API-Key", sensitive(key)?)
                 .json(&json!({ "merchantAccount": mid })),
             Processor::Square => {
                 c.get(url(endpoint, "/v2/merchants/me")).bearer_auth(key).header("Square-Version", SQUARE_VERSION)
             }
-            Processor::CardPointe => c.get(url(endpoint, "/cardconnect/rest/")).basic_auth(key, Some(secret)),
+            // `inquireMerchant` authenticates the API user and checks the merchant id in one call.
+            Processor::CardPointe => {
+                let base = url(endpoint, "/cardconnect/rest");
+                c.get(format!("{}/inquireMerchant/{}", base.trim_end_matches('/'), path_segment(mid)?))
+                    .basic_auth(key, Some(secret))
+            }
         };
         let response = request.timeout(endpoint.timeout()).send().await.map_err(|e| transport(&e))?;
         match response.status().as_u16() {

@@ -15,9 +15,17 @@ pub trait HmacKeySource: Send + Sync {
     async fn hmac_key(&self) -> Result<Arc<SecretBytes>, KeyServiceError>;
 }
 
-/// An HMAC-SHA256 digest: compares in constant time, prints nothing of itself.
-#[derive(Clone, PartialEq, Eq)]
+/// An HMAC-SHA256 digest: compares in constant time (`==` included), prints nothing of itself.
+#[derive(Clone)]
 pub struct KeyedHash([u8; 32]);
+
+impl PartialEq for KeyedHash {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(other)
+    }
+}
+
+impl Eq for KeyedHash {}
 
 impl KeyedHash {
     /// HMAC-SHA256 of `message` under `key`, with `domain` prefixed (length-delimited) so hashes made

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::patch;
@@ -45,11 +45,13 @@ async fn patch_connection(
     State(api): State<MerchantApi>,
     Extension(_tracking_id): Extension<TrackingId>,
     identity: Result<Identity, AuthError>,
-    Path((merchant_id, connection_id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let outcome = async {
         let identity = identity.map_err(|_| ConnectionError::Unauthorized)?;
+        // A path that does not even decode names no merchant: the same 404 as any unknown one.
+        let Path((merchant_id, connection_id)) = path.map_err(|_| ConnectionError::NotFound)?;
         let body = body.map_err(|e| ConnectionError::InvalidRequest(e.body_text()))?;
         let patch = parse_connection_patch(&body)?;
         api.connections.patch(&identity, &merchant_id, &connection_id, patch).await

@@ -25,9 +25,26 @@ pub fn connection_context(tenant: &TenantId, merchant: &MerchantId, connection: 
     ])
 }
 
-/// The fingerprint of a credential set under `key`.
-pub fn fingerprint(key: &SecretBytes, credentials: &ConnectionCredentials) -> KeyedHash {
-    KeyedHash::compute(key, FINGERPRINT_DOMAIN, credentials.canonical_bytes().expose())
+/// The fingerprint of a connection's credential set under `key`. It covers the tenant, merchant and
+/// connection too, so the same credentials on two connections never share a fingerprint: a reader of
+/// the table cannot tell that two merchants (or tenants) use the same keys.
+pub fn fingerprint(
+    key: &SecretBytes,
+    tenant: &TenantId,
+    merchant: &MerchantId,
+    connection: &ConnectionId,
+    credentials: &ConnectionCredentials,
+) -> KeyedHash {
+    let mut message = Vec::new();
+    for part in [tenant.as_str(), merchant.as_str(), connection.as_str()] {
+        message.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        message.extend_from_slice(part.as_bytes());
+    }
+    let canonical = credentials.canonical_bytes();
+    message.extend_from_slice(canonical.expose());
+    let digest = KeyedHash::compute(key, FINGERPRINT_DOMAIN, &message);
+    zeroize::Zeroize::zeroize(&mut message);
+    digest
 }
 
 /// The merchant-connection use case: set or rotate a connection's processor credentials. Knows
@@ -105,7 +122,8 @@ impl MerchantConnections {
             (None, Some(_)) => return Err(ConnectionError::ExistingMismatch),
             (None, None) => ConnectionCredentials::default(),
             (Some(on_file), Some(existing)) => {
-                if !fingerprint(&*self.hmac_key().await?, existing).matches(&on_file.fingerprint) {
+                let claimed = fingerprint(&*self.hmac_key().await?, tenant, &merchant_id, &connection_id, existing);
+                if !claimed.matches(&on_file.fingerprint) {
                     return Err(ConnectionError::ExistingMismatch);
                 }
                 existing.clone()
@@ -131,23 +149,31 @@ impl MerchantConnections {
         let sealed = seal_verified(self.keys.as_ref(), &context, canonical.expose())
             .await
             .map_err(|e| ConnectionError::Crypto(e.to_string()))?;
+        let new_fingerprint = fingerprint(&*self.hmac_key().await?, tenant, &merchant_id, &connection_id, &merged);
         let write = ConnectionWrite {
             connection_id,
             expected_version: connection.version,
             expected_fingerprint: on_file.map(|c| c.fingerprint.clone()),
-            credentials: SealedConnectionCredentials {
-                sealed,
-                fingerprint: fingerprint(&*self.hmac_key().await?, &merged),
-                fields: merged.fields(),
-            },
+            credentials: SealedConnectionCredentials { sealed, fingerprint: new_fingerprint, fields: merged.fields() },
             status: ConnectionStatus::Active,
             modified_on: self.clock.now(),
             modified_by: format!("API Key: {}", caller.principal),
         };
-        let written = self.store.write_connection(tenant, &merchant_id, &write).await.map_err(|e| match e {
-            ConnectionWriteError::Conflict => ConnectionError::ExistingMismatch,
-            ConnectionWriteError::Store(e) => ConnectionError::Store(e.to_string()),
-        })?;
+        let written = match self.store.write_connection(tenant, &merchant_id, &write).await {
+            Ok(written) => written,
+            // Our own write, already applied: the SDK retried a write whose answer was lost. The sealed
+            // value (random data key and nonce) is unique to this request, so it identifies the write.
+            Err(ConnectionWriteError::Conflict { current: Some(current) })
+                if current
+                    .connection(&write.connection_id)
+                    .and_then(|c| c.credentials.as_ref())
+                    .is_some_and(|c| c.sealed == write.credentials.sealed) =>
+            {
+                *current
+            }
+            Err(ConnectionWriteError::Conflict { .. }) => return Err(ConnectionError::ExistingMismatch),
+            Err(ConnectionWriteError::Store(e)) => return Err(ConnectionError::Store(e.to_string())),
+        };
         tracing::info!(%processor, version = write.expected_version + 1, "connection credentials saved");
         Ok(written)
     }

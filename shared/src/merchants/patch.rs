@@ -42,7 +42,7 @@ pub(super) fn parse_credentials(
             Value::String(text) => text,
             _ => return Err(invalid(format!("{context}{field} must be a string"))),
         };
-        if text.is_empty() || text.len() > MAX_VALUE_LEN {
+        if text.is_empty() || text.chars().count() > MAX_VALUE_LEN {
             return Err(invalid(format!("{context}{field} must be 1 to {MAX_VALUE_LEN} characters")));
         }
         let value = Some(SecretString::new(text.clone()));

@@ -153,7 +153,7 @@ impl MerchantSeeder {
                         let key = self.hmac.hmac_key().await.map_err(|e| SeedError::Crypto(e.to_string()))?;
                         Some(SealedConnectionCredentials {
                             sealed,
-                            fingerprint: fingerprint(&key, set),
+                            fingerprint: fingerprint(&key, &merchant.tenant, &merchant.id, &seeded.id, set),
                             fields: set.fields(),
                         })
                     }

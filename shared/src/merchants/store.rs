@@ -28,9 +28,13 @@ pub struct ConnectionWrite {
 /// Why a connection write did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionWriteError {
-    /// The connection changed since it was read (another rotation won), or is gone.
+    /// The connection changed since it was read (another rotation won), or is gone. Carries the
+    /// merchant as it is now, when the store can tell in the same round trip (DynamoDB's `ALL_OLD`).
     #[error("the connection changed since it was read")]
-    Conflict,
+    Conflict {
+        /// The merchant as it now is, if known.
+        current: Option<Box<Merchant>>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::adapters::credential_item::partition_key;
 use crate::adapters::merchant_item::{CredentialsItem, MerchantItem, merchant_sort_key};
@@ -93,7 +93,8 @@ impl MerchantStore for DynamoMerchantStore {
             .expression_attribute_values(":next", AttributeValue::N((write.expected_version + 1).to_string()))
             .expression_attribute_values(":now", AttributeValue::S(rfc3339(write.modified_on)))
             .expression_attribute_values(":by", AttributeValue::S(write.modified_by.clone()))
-            .return_values(ReturnValue::AllNew);
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(fingerprint) = &write.expected_fingerprint {
             request = request.expression_attribute_names("#fp", "fingerprint").expression_attribute_values(
                 ":fp",
@@ -106,7 +107,9 @@ impl MerchantStore for DynamoMerchantStore {
                 Ok(decode(item)?)
             }
             Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Err(ConnectionWriteError::Conflict),
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    Err(ConnectionWriteError::Conflict { current: failed.item.map(decode).transpose()?.map(Box::new) })
+                }
                 other => Err(StoreError::Unavailable(describe_service(&other)).into()),
             },
         }

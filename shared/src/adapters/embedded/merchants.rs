@@ -11,6 +11,11 @@ use crate::merchants::{ConnectionWrite, ConnectionWriteError, Merchant, Merchant
 use crate::store::StoreError;
 use crate::tenant::TenantId;
 
+/// A conflict carrying the merchant as it is, as DynamoDB's `ALL_OLD` does.
+fn conflict(item: MerchantItem) -> Result<ConnectionWriteError, StoreError> {
+    Ok(ConnectionWriteError::Conflict { current: Some(Box::new(item.try_into()?)) })
+}
+
 fn decode(body: &str) -> Result<MerchantItem, StoreError> {
     serde_json::from_str(body)
         .map_err(|e| StoreError::Corrupt(format!("merchant item: {:?} error at column {}", e.classify(), e.column())))
@@ -32,13 +37,17 @@ impl MerchantStore for EmbeddedStore {
         let (pk, sk) = (partition_key(tenant), merchant_sort_key(id));
         let write = write.clone();
         self.transaction(move |tx| {
-            let mut item = decode(&read_body(tx, &pk, &sk)?.ok_or(ConnectionWriteError::Conflict)?)?;
-            let connection =
-                item.connections.get_mut(write.connection_id.as_str()).ok_or(ConnectionWriteError::Conflict)?;
+            let Some(body) = read_body(tx, &pk, &sk)? else {
+                return Err(ConnectionWriteError::Conflict { current: None });
+            };
+            let mut item = decode(&body)?;
+            let Some(connection) = item.connections.get_mut(write.connection_id.as_str()) else {
+                return Err(conflict(item)?);
+            };
             let on_file = connection.credentials.as_ref().map(|c| c.fingerprint.as_str());
             let expected = write.expected_fingerprint.as_ref().map(CredentialsItem::encode_fingerprint);
             if connection.version != write.expected_version || on_file != expected.as_deref() {
-                return Err(ConnectionWriteError::Conflict);
+                return Err(conflict(item)?);
             }
             connection.credentials = Some(CredentialsItem::from(&write.credentials));
             connection.status = write.status.as_str().to_owned();

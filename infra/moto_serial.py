@@ -1,0 +1,35 @@
+"""moto_server, one request at a time.
+
+DynamoDB applies each conditional write and each TransactWriteItems atomically. moto's in-memory
+backend takes no lock, and `moto_server` serves requests on many threads, so two concurrent
+conditional writes can both pass their condition: the stand-in would be weaker than the real
+service, and race tests would test moto's races instead of ours. This serves moto's own WSGI
+application behind one lock, which is at least as strong as DynamoDB's per-item serialization.
+
+Usage: python3 infra/moto_serial.py HOST PORT
+"""
+
+import os
+import sys
+import threading
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+
+
+def main() -> None:
+    host, port = sys.argv[1], int(sys.argv[2])
+    os.environ.setdefault("MOTO_PORT", str(port))
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def serialized(environ, start_response):
+        with lock:
+            # Consume the whole response inside the lock: the request is over when its body is.
+            return list(app(environ, start_response))
+
+    run_simple(host, port, serialized, threaded=True)
+
+
+if __name__ == "__main__":
+    main()
