@@ -8,11 +8,13 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::{
-    DynamoCredentialStore, DynamoMerchantStore, HttpPartnerClient, HttpProcessorClient, KmsKeyService,
+    DynamoCredentialStore, DynamoLedger, DynamoMerchantStore, HttpPartnerClient, HttpProcessorClient, KmsKeyService,
     SecretsManagerEndpointSettings, SecretsManagerHmacKey,
 };
+use crate::authorizations::{AccountSeeder, Authorizer};
 use crate::clock::SystemClock;
 use crate::credentials::CredentialVault;
+use crate::crypto::HmacKeySource;
 use crate::ids::RandomIds;
 use crate::merchants::{MerchantConnections, MerchantSeeder};
 
@@ -140,4 +142,49 @@ pub fn merchant_seeder(sdk: &SdkConfig, settings: &MerchantSettings) -> Merchant
         Arc::new(SecretsManagerHmacKey::new(aws_sdk_secretsmanager::Client::new(sdk), &settings.hmac_key_secret)),
         Arc::new(SystemClock),
     )
+}
+
+/// The request-authorization function's environment.
+#[derive(Debug, Clone)]
+pub struct AuthorizationSettings {
+    /// `LEDGER_TABLE`: accounts, authorizations, idempotency records, lookups.
+    pub ledger_table: String,
+    /// `EVENTS_TABLE`: authorization events (its stream carries them on).
+    pub events_table: String,
+    /// `HMAC_KEY_SECRET`: the Secrets Manager secret holding the PAN-hash key.
+    pub hmac_key_secret: String,
+}
+
+impl AuthorizationSettings {
+    /// Reads the settings from the environment.
+    pub fn from_env() -> Result<Self, WiringError> {
+        Ok(Self {
+            ledger_table: env("LEDGER_TABLE")?,
+            events_table: env("EVENTS_TABLE")?,
+            hmac_key_secret: env("HMAC_KEY_SECRET")?,
+        })
+    }
+
+    fn ledger(&self, sdk: &SdkConfig) -> DynamoLedger {
+        DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), &self.ledger_table, &self.events_table)
+    }
+
+    fn hmac(&self, sdk: &SdkConfig) -> Arc<dyn HmacKeySource> {
+        Arc::new(SecretsManagerHmacKey::new(aws_sdk_secretsmanager::Client::new(sdk), &self.hmac_key_secret))
+    }
+}
+
+/// The authorization use case over DynamoDB and Secrets Manager.
+pub fn authorizer(sdk: &SdkConfig, settings: &AuthorizationSettings) -> Authorizer {
+    Authorizer::new(
+        Arc::new(settings.ledger(sdk)),
+        settings.hmac(sdk),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds::default()),
+    )
+}
+
+/// The account seeder over the same AWS adapters (for `cofre-local seed --backend aws`).
+pub fn account_seeder(sdk: &SdkConfig, settings: &AuthorizationSettings) -> AccountSeeder {
+    AccountSeeder::new(Arc::new(settings.ledger(sdk)), settings.hmac(sdk))
 }

@@ -8,6 +8,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub trait IdSource: Send + Sync {
     /// An unguessable token: `prefix` followed by 256 random bits, base64url.
     fn opaque(&self, prefix: &str) -> String;
+
+    /// 64 random bits.
+    fn random_u64(&self) -> u64;
 }
 
 /// Ids from the operating system's CSPRNG.
@@ -28,5 +31,13 @@ impl IdSource for RandomIds {
             bytes[16..].copy_from_slice(b.as_bytes());
         }
         format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    fn random_u64(&self) -> u64 {
+        let mut bytes = [0_u8; 8];
+        if self.rng.fill(&mut bytes).is_err() {
+            bytes.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
+        }
+        u64::from_le_bytes(bytes)
     }
 }

@@ -6,6 +6,7 @@
 //! - HTTP: [`http`], the routers every function and the local server serve.
 
 pub mod adapters;
+pub mod authorizations;
 pub mod aws;
 pub mod clock;
 pub mod credentials;

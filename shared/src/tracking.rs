@@ -30,6 +30,19 @@ impl TrackingId {
     }
 }
 
+impl serde::Serialize for TrackingId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TrackingId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <String as serde::Deserialize>::deserialize(d)?;
+        TrackingId::parse(&raw).ok_or_else(|| serde::de::Error::custom("not a tracking id"))
+    }
+}
+
 impl fmt::Display for TrackingId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

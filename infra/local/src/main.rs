@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use cofre::tenant::TenantId;
-use cofre_local::server::{Backend, LocalOptions, build, local_merchant_seeder, local_tokens};
+use cofre_local::server::{
+    Backend, LocalOptions, build, local_account_seeder, local_events, local_merchant_seeder, local_tokens,
+};
 
 /// The tenant of the token printed at start-up.
 const DEMO_TENANT: &str = "demo-tenant";
@@ -38,7 +40,7 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: u64,
     },
-    /// Load fixtures (`{"merchants": [...]}`) into the store the server uses. Idempotent.
+    /// Load fixtures (`{"merchants": [...], "accounts": [...]}`) into the store the server uses. Idempotent.
     Seed {
         /// The seed file.
         file: PathBuf,
@@ -46,6 +48,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "local")]
         backend: Backend,
     },
+    /// Print every authorization event of the local data directory, one JSON object per line.
+    Events,
 }
 
 #[derive(clap::Args, Default)]
@@ -76,20 +80,33 @@ fn token(data_dir: &std::path::Path, tenant: &str, scope: Option<&str>, hours: u
 struct SeedFile {
     #[serde(default)]
     merchants: Vec<serde_json::Value>,
+    #[serde(default)]
+    accounts: Vec<serde_json::Value>,
 }
 
 async fn seed(data_dir: &std::path::Path, file: &std::path::Path, backend: Backend) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let seed: SeedFile = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    let seeder = match backend {
-        Backend::Local => local_merchant_seeder(data_dir).map_err(|e| e.to_string())?,
+    let (merchants, accounts) = match backend {
+        Backend::Local => (
+            local_merchant_seeder(data_dir).map_err(|e| e.to_string())?,
+            local_account_seeder(data_dir).map_err(|e| e.to_string())?,
+        ),
         Backend::Aws => {
-            let settings = cofre::aws::MerchantSettings::from_env().map_err(|e| e.to_string())?;
-            cofre::aws::merchant_seeder(&cofre::aws::sdk_config().await, &settings)
+            let sdk = cofre::aws::sdk_config().await;
+            let merchants = cofre::aws::MerchantSettings::from_env().map_err(|e| e.to_string())?;
+            let accounts = cofre::aws::AuthorizationSettings::from_env().map_err(|e| e.to_string())?;
+            (cofre::aws::merchant_seeder(&sdk, &merchants), cofre::aws::account_seeder(&sdk, &accounts))
         }
     };
-    let report = seeder.seed(&seed.merchants).await.map_err(|e| e.to_string())?;
-    println!("merchants: {} inserted, {} unchanged", report.inserted, report.unchanged);
+    if !seed.merchants.is_empty() {
+        let report = merchants.seed(&seed.merchants).await.map_err(|e| e.to_string())?;
+        println!("merchants: {} inserted, {} unchanged", report.inserted, report.unchanged);
+    }
+    if !seed.accounts.is_empty() {
+        let (inserted, unchanged) = accounts.seed(&seed.accounts).await.map_err(|e| e.to_string())?;
+        println!("accounts: {inserted} inserted, {unchanged} unchanged");
+    }
     Ok(())
 }
 
@@ -133,6 +150,13 @@ async fn main() -> ExitCode {
             token(&cli.data_dir, &tenant, scope.as_deref(), hours).map(|t| println!("{t}"))
         }
         Some(Command::Seed { file, backend }) => seed(&cli.data_dir, &file, backend).await,
+        Some(Command::Events) => match local_events(&cli.data_dir).await {
+            Ok(events) => {
+                events.iter().for_each(|e| println!("{e}"));
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

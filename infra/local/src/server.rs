@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use axum::Router;
 use cofre::adapters::{EmbeddedStore, HttpPartnerClient, HttpProcessorClient, LocalKeyring};
+use cofre::authorizations::{AccountSeeder, Authorizer};
 use cofre::clock::SystemClock;
 use cofre::credentials::CredentialVault;
 use cofre::endpoints::EndpointSettings;
 use cofre::http::{
-    Authenticator, CredentialApi, LocalTokens, MerchantApi, credential_router, merchant_router, with_json_fallbacks,
+    Authenticator, AuthorizationApi, CredentialApi, LocalTokens, MerchantApi, authorization_router, credential_router,
+    merchant_router, with_json_fallbacks,
 };
 use cofre::ids::RandomIds;
 use cofre::merchants::{MerchantConnections, MerchantSeeder};
@@ -96,6 +98,17 @@ fn http_client_error(e: impl std::fmt::Display) -> StartError {
     StartError::Wiring(cofre::aws::WiringError::HttpClient(e.to_string()))
 }
 
+/// The account seeder of a local data directory.
+pub fn local_account_seeder(data_dir: &Path) -> Result<AccountSeeder, StartError> {
+    let keyring = Arc::new(LocalKeyring::open_or_create(data_dir)?);
+    Ok(AccountSeeder::new(Arc::new(EmbeddedStore::open(data_dir)?), keyring))
+}
+
+/// Every event committed in a local data directory, oldest first, as JSON lines.
+pub async fn local_events(data_dir: &Path) -> Result<Vec<String>, StartError> {
+    Ok(EmbeddedStore::open(data_dir)?.events().await?)
+}
+
 /// The seeder of a local data directory.
 pub fn local_merchant_seeder(data_dir: &Path) -> Result<MerchantSeeder, StartError> {
     let keyring = Arc::new(LocalKeyring::open_or_create(data_dir)?);
@@ -112,7 +125,7 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
     let keyring = Arc::new(LocalKeyring::open_or_create(&options.data_dir)?);
     let tokens = Arc::new(LocalTokens::new(keyring.token_signing_key().clone()));
     let sandbox_url = crate::sandbox::start().await?;
-    let (vault, connections) = match options.backend {
+    let (vault, connections, authorizer) = match options.backend {
         Backend::Local => {
             let store = Arc::new(EmbeddedStore::open(&options.data_dir)?);
             let partners = HttpPartnerClient::new(Duration::from_secs(2)).map_err(http_client_error)?;
@@ -125,6 +138,12 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
                 Arc::new(SystemClock),
                 Arc::new(RandomIds::default()),
             );
+            let authorizer = Authorizer::new(
+                Arc::clone(&store) as _,
+                Arc::clone(&keyring) as _,
+                Arc::new(SystemClock),
+                Arc::new(RandomIds::default()),
+            );
             let connections = MerchantConnections::new(
                 store,
                 Arc::clone(&keyring) as _,
@@ -133,18 +152,21 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
                 Arc::new(endpoint_settings(options.processors_file.as_deref(), SANDBOX_PROCESSORS, &sandbox_url)?),
                 Arc::new(SystemClock),
             );
-            (vault, connections)
+            (vault, connections, authorizer)
         }
         Backend::Aws => {
             let sdk = cofre::aws::sdk_config().await;
             let vault = cofre::aws::credential_vault(&sdk, &cofre::aws::CredentialSettings::from_env()?)?;
             let connections = cofre::aws::merchant_connections(&sdk, &cofre::aws::MerchantSettings::from_env()?)?;
-            (vault, connections)
+            let authorizer = cofre::aws::authorizer(&sdk, &cofre::aws::AuthorizationSettings::from_env()?);
+            (vault, connections, authorizer)
         }
     };
     let authenticator = Authenticator::LocalHs256(Arc::clone(&tokens));
     let credentials = credential_router(CredentialApi { vault: Arc::new(vault), authenticator: authenticator.clone() });
-    let merchants = merchant_router(MerchantApi { connections: Arc::new(connections), authenticator });
-    let router = with_json_fallbacks(credentials.merge(merchants));
+    let merchants =
+        merchant_router(MerchantApi { connections: Arc::new(connections), authenticator: authenticator.clone() });
+    let authorizations = authorization_router(AuthorizationApi { authorizer: Arc::new(authorizer), authenticator });
+    let router = with_json_fallbacks(credentials.merge(merchants).merge(authorizations));
     Ok(LocalApp { router, tokens, sandbox_url })
 }

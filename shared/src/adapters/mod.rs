@@ -9,12 +9,14 @@
 //! | `MerchantStore` | [`DynamoMerchantStore`] | [`EmbeddedStore`] |
 //! | `ProcessorValidator` | [`HttpProcessorClient`] | [`HttpProcessorClient`] against the sandbox |
 //! | `HmacKeySource` | [`SecretsManagerHmacKey`] | [`LocalKeyring`] |
+//! | `Ledger` | [`DynamoLedger`] | [`EmbeddedStore`] |
 
 mod credential_item;
 mod dynamodb;
 mod embedded;
 mod keyring;
 mod kms;
+mod ledger_item;
 mod merchant_item;
 mod partner_http;
 mod processor_http;
@@ -22,7 +24,7 @@ mod sdk_error;
 mod sealed_item;
 mod secrets_manager;
 
-pub use dynamodb::{DynamoCredentialStore, DynamoMerchantStore};
+pub use dynamodb::{DynamoCredentialStore, DynamoLedger, DynamoMerchantStore};
 pub use embedded::EmbeddedStore;
 pub use keyring::{KeyringError, LocalKeyring};
 pub use kms::KmsKeyService;

@@ -54,6 +54,19 @@ impl Currency {
     }
 }
 
+impl serde::Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.alpha)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).ok_or_else(|| serde::de::Error::custom("not an accepted currency"))
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.alpha)
@@ -145,7 +158,10 @@ mod tests {
     #[test]
     fn anything_else_is_refused() {
         assert_eq!(parse_minor_units("10.001", brl(), false), Err(AmountError::TooPrecise("BRL", 2)));
-        assert_eq!(parse_minor_units("1.5", Currency::parse("JPY").unwrap(), false), Err(AmountError::TooPrecise("JPY", 0)));
+        assert_eq!(
+            parse_minor_units("1.5", Currency::parse("JPY").unwrap(), false),
+            Err(AmountError::TooPrecise("JPY", 0))
+        );
         for bad in ["", "-1", "+1", "1e3", "1.", ".5", "1,00", " 1", "0x10", "NaN"] {
             assert_eq!(parse_minor_units(bad, brl(), false), Err(AmountError::NotDecimal), "{bad:?}");
         }

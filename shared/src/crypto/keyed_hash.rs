@@ -57,6 +57,23 @@ impl KeyedHash {
     }
 }
 
+/// Stored as base64.
+impl serde::Serialize for KeyedHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyedHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine;
+        let raw = <String as serde::Deserialize>::deserialize(d)?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(raw).map_err(serde::de::Error::custom)?;
+        Self::from_bytes(&bytes).ok_or_else(|| serde::de::Error::custom("a keyed hash is 32 bytes"))
+    }
+}
+
 impl std::fmt::Debug for KeyedHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("KeyedHash(..)")

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Serialize;
 
+use crate::authorizations::AuthorizationError;
 use crate::credentials::CredentialError;
 use crate::merchants::ConnectionError;
 
@@ -178,6 +179,43 @@ impl IntoResponse for ConnectionError {
     }
 }
 
+impl AuthorizationError {
+    /// The documented status, code and message of this error.
+    pub fn status_code_message(&self) -> (StatusCode, &'static str, String) {
+        use StatusCode as S;
+        match self {
+            Self::Unauthorized => (S::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized".to_owned()),
+            Self::Invalid { code, message } => (S::BAD_REQUEST, code, message.clone()),
+            Self::Forbidden => {
+                (S::FORBIDDEN, "FORBIDDEN", "validation_rules require the authorizations:override scope".to_owned())
+            }
+            Self::TrackingIdReused => (
+                S::UNPROCESSABLE_ENTITY,
+                "TRACKING_ID_REUSED",
+                "tracking_id was already used with a different request".to_owned(),
+            ),
+            Self::InProgress => (
+                S::CONFLICT,
+                "IN_PROGRESS",
+                "The account is busy with concurrent requests; retry with the same tracking_id".to_owned(),
+            ),
+            Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal server error".to_owned()),
+        }
+    }
+}
+
+impl IntoResponse for AuthorizationError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.status_code_message();
+        if status.is_server_error() {
+            tracing::error!(code, error = %self, "request failed");
+        } else {
+            tracing::warn!(code, error = %self, "request refused");
+        }
+        respond(status, ApiErrorBody { code, message, details: None })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +338,22 @@ mod tests {
         for (error, status, message) in cases {
             let (s, m) = error.status_message();
             assert_eq!((s.as_u16(), m.as_str()), (status, message));
+        }
+    }
+
+    #[test]
+    fn every_authorization_error_maps_to_its_status_and_code() {
+        let cases: Vec<(AuthorizationError, u16, &str)> = vec![
+            (AuthorizationError::Unauthorized, 401, "UNAUTHORIZED"),
+            (AuthorizationError::invalid("MISSING_FIELD", "amount is required for mti 0100"), 400, "MISSING_FIELD"),
+            (AuthorizationError::Forbidden, 403, "FORBIDDEN"),
+            (AuthorizationError::TrackingIdReused, 422, "TRACKING_ID_REUSED"),
+            (AuthorizationError::InProgress, 409, "IN_PROGRESS"),
+            (AuthorizationError::Internal("x".into()), 500, "INTERNAL_ERROR"),
+        ];
+        for (error, status, code) in cases {
+            let (s, c, _) = error.status_code_message();
+            assert_eq!((s.as_u16(), c), (status, code));
         }
     }
 

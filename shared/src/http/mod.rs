@@ -1,6 +1,7 @@
 //! HTTP: the routers both Lambda and the local server serve, and the one place errors become
 //! responses.
 
+mod authorizations;
 mod credentials;
 mod error;
 mod fallback;
@@ -8,6 +9,7 @@ mod identity;
 mod merchants;
 mod tracking;
 
+pub use authorizations::{AuthorizationApi, authorization_router};
 pub use credentials::{CredentialApi, credential_router};
 pub use error::{ApiErrorBody, AuthError, PrecznErrorBody};
 pub use fallback::with_json_fallbacks;

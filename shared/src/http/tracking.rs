@@ -25,6 +25,7 @@ pub async fn track_request(mut request: Request, next: Next) -> Response {
         method = %request.method(),
         path = %request.uri().path(),
         tenant_id = tracing::field::Empty,
+        cid = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 mod credentials;
+mod ledger;
 mod merchants;
 
 use crate::store::StoreError;
@@ -52,7 +53,12 @@ impl EmbeddedStore {
                      version INTEGER NOT NULL,
                      body TEXT NOT NULL,
                      PRIMARY KEY (pk, sk)
-                 ) WITHOUT ROWID;",
+                 ) WITHOUT ROWID;
+                 CREATE TABLE IF NOT EXISTS events (
+                     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                     tenant TEXT NOT NULL,
+                     body TEXT NOT NULL
+                 );",
             )
             .map_err(unavailable)?;
         Ok(Self { connection: Arc::new(Mutex::new(connection)), path })

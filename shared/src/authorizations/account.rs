@@ -1,0 +1,254 @@
+//! Accounts and cards: who can be charged, with what, and how much is left.
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use super::Currency;
+use crate::crypto::KeyedHash;
+use crate::secret::{SecretBytes, SecretString};
+use crate::tenant::TenantId;
+
+/// The domain of PAN hashes: they can never equal any other keyed hash.
+pub const PAN_HASH_DOMAIN: &str = "cofre:pan:v1";
+
+/// An account id: a positive integer, as Pismo's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct AccountId(i64);
+
+impl TryFrom<i64> for AccountId {
+    type Error = &'static str;
+    fn try_from(raw: i64) -> Result<Self, Self::Error> {
+        Self::new(raw).ok_or("account ids are positive")
+    }
+}
+
+impl From<AccountId> for i64 {
+    fn from(id: AccountId) -> Self {
+        id.0
+    }
+}
+
+impl AccountId {
+    /// Accepts a positive integer.
+    pub fn new(raw: i64) -> Option<Self> {
+        (raw > 0).then_some(Self(raw))
+    }
+
+    /// The number.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// Every value.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $wire),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or(())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                raw.parse().map_err(|()| serde::de::Error::custom(concat!("not a ", stringify!($name))))
+            }
+        }
+    };
+}
+pub(crate) use wire_enum;
+
+wire_enum!(
+    /// An account's standing.
+    AccountStatus { /** In good standing. */ Normal = "NORMAL", /** Temporarily blocked. */ Blocked = "BLOCKED", /** Closed. */ Cancelled = "CANCELLED" }
+);
+wire_enum!(
+    /// A card's standing.
+    CardStatus { /** Usable. */ Normal = "NORMAL", /** Temporarily blocked. */ Blocked = "BLOCKED", /** Closed. */ Cancelled = "CANCELLED" }
+);
+wire_enum!(
+    /// What a card can be used as.
+    CardMode { /** Credit only. */ Credit = "CREDIT", /** Debit only. */ Debit = "DEBIT", /** Both. */ Combo = "COMBO" }
+);
+
+/// A card's expiry month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Expiry {
+    year: i32,
+    month: u8,
+}
+
+impl Expiry {
+    /// Parses `YYYY-MM`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (year, month) = raw.split_once('-')?;
+        let (year, month): (i32, u8) = (year.parse().ok()?, month.parse().ok()?);
+        (year.to_string().len() == 4 && month.to_string().len() <= 2 && raw.len() == 7 && (1..=12).contains(&month))
+            .then_some(Self { year, month })
+    }
+
+    /// Whether the card has expired at `at`: cards are valid through the last day of their month.
+    pub fn expired_at(self, at: OffsetDateTime) -> bool {
+        (at.year(), u8::from(at.month())) > (self.year, self.month)
+    }
+}
+
+impl TryFrom<String> for Expiry {
+    type Error = &'static str;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw).ok_or("expiry must be YYYY-MM")
+    }
+}
+
+impl From<Expiry> for String {
+    fn from(e: Expiry) -> Self {
+        e.to_string()
+    }
+}
+
+impl fmt::Display for Expiry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// A primary account number. Never stored, logged or returned: only hashed and masked.
+#[derive(Debug, Clone)]
+pub struct Pan(SecretString);
+
+impl Pan {
+    /// Accepts 12 to 19 digits.
+    pub fn parse(raw: &str) -> Option<Self> {
+        ((12..=19).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| Self(SecretString::new(raw.to_owned())))
+    }
+
+    /// First six and last four, the most PCI DSS allows to be shown.
+    pub fn masked(&self) -> String {
+        let pan = self.0.expose();
+        format!("{}{}{}", &pan[..6], "*".repeat(pan.len() - 10), &pan[pan.len() - 4..])
+    }
+
+    /// The keyed hash cards are looked up by.
+    pub fn hash(&self, key: &SecretBytes) -> KeyedHash {
+        KeyedHash::compute(key, PAN_HASH_DOMAIN, self.0.expose().as_bytes())
+    }
+}
+
+/// A card of an account.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Card {
+    /// Pismo's integer card id.
+    pub id: i64,
+    /// The tokenized id a merchant may hold instead of the PAN.
+    pub stored_id: String,
+    /// Standing.
+    pub status: CardStatus,
+    /// Expiry month.
+    pub expiry: Expiry,
+    /// Credit, debit or both.
+    pub mode: CardMode,
+    /// HMAC-SHA256 of the PAN.
+    pub pan_hash: KeyedHash,
+    /// First six and last four.
+    pub masked_pan: String,
+}
+
+/// A bank account, the fourth way to name an account.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BankAccount {
+    /// Account number.
+    pub account: String,
+    /// Branch.
+    pub branch: String,
+}
+
+/// An account and its ledger.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Account {
+    /// Owner.
+    pub tenant: TenantId,
+    /// Id.
+    pub id: AccountId,
+    /// Program.
+    pub program_id: i64,
+    /// The holder's document number.
+    pub document_number: String,
+    /// Standing.
+    pub status: AccountStatus,
+    /// The ledger's currency.
+    pub currency: Currency,
+    /// Credit limit, minor units.
+    pub limit: i64,
+    /// What can still be spent, minor units; negative only after a forced overdraft.
+    pub available: i64,
+    /// Optional bank account.
+    pub bank: Option<BankAccount>,
+    /// Cards.
+    pub cards: Vec<Card>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pans_mask_to_first_six_last_four_and_hash_by_key() {
+        let pan = Pan::parse("4111111111111111").unwrap();
+        assert_eq!(pan.masked(), "411111******1111");
+        assert!(!format!("{pan:?}").contains("4111111111111111"));
+        let (k1, k2) = (SecretBytes::new(vec![1; 32]), SecretBytes::new(vec![2; 32]));
+        assert!(pan.hash(&k1).matches(&Pan::parse("4111111111111111").unwrap().hash(&k1)));
+        assert!(!pan.hash(&k1).matches(&pan.hash(&k2)));
+        for bad in ["41111111111", "41111111111111111111", "4111-1111-1111-1111", ""] {
+            assert!(Pan::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn expiry_lasts_through_its_month() {
+        let exp = Expiry::parse("2026-11").unwrap();
+        assert!(!exp.expired_at(time::macros::datetime!(2026-11-30 23:59 UTC)));
+        assert!(exp.expired_at(time::macros::datetime!(2026-12-01 00:00 UTC)));
+        for bad in ["2026-13", "26-11", "2026-1", "2026/11", "2026-00"] {
+            assert!(Expiry::parse(bad).is_none(), "{bad}");
+        }
+        assert_eq!(exp.to_string(), "2026-11");
+    }
+}

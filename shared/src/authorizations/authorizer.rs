@@ -1,0 +1,400 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+use super::engine::{AccountFact, CardFact, Facts, OriginalFact, Verdict, evaluate};
+use super::ledger::{BalanceChange, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey};
+use super::record::{
+    AuthorizationId, AuthorizationRecord, Category, DecisionStatus, RecordedDecision, decision_events,
+};
+use super::{AccountId, AccountRef, AuthorizationError, AuthorizationRequest, ClearingType, Mti, OriginalRef};
+use crate::clock::Clock;
+use crate::crypto::HmacKeySource;
+use crate::ids::IdSource;
+use crate::store::StoreError;
+use crate::tenant::{Identity, TenantId};
+use crate::tracking::TrackingId;
+
+/// The scope a token needs to send `validation_rules`.
+pub const OVERRIDE_SCOPE: &str = "authorizations:override";
+
+/// How many times a decision is retaken when concurrent decisions keep changing the account.
+const MAX_ATTEMPTS: u32 = 200;
+
+/// Authorization ids: milliseconds since 2024-01-01 (41 bits, until 2093) then 12 random bits, so ids
+/// sort by time, stay below 2^53, and need no counter round trip. A collision (two in one millisecond
+/// with the same 12 bits) fails the commit's uniqueness condition and is retried with a new id.
+const ID_EPOCH_MS: i128 = 1_704_067_200_000;
+
+/// The authorization use case: idempotent decisions on a ledger that can never be overdrawn by a race.
+pub struct Authorizer {
+    ledger: Arc<dyn Ledger>,
+    hmac: Arc<dyn HmacKeySource>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer").finish_non_exhaustive()
+    }
+}
+
+/// What one read of the ledger found.
+struct Read {
+    recorded: Option<RecordedDecision>,
+    account: AccountFact,
+    card: CardFact,
+    original: OriginalFact,
+}
+
+fn internal(e: StoreError) -> AuthorizationError {
+    AuthorizationError::Internal(e.to_string())
+}
+
+fn replay(recorded: RecordedDecision, request: &AuthorizationRequest) -> Result<Box<RawValue>, AuthorizationError> {
+    if recorded.digest == request.digest {
+        tracing::info!(authorization_id = recorded.authorization_id.0, "replayed the recorded decision");
+        Ok(recorded.response)
+    } else {
+        Err(AuthorizationError::TrackingIdReused)
+    }
+}
+
+impl Authorizer {
+    /// Wires the use case to its ports.
+    pub fn new(
+        ledger: Arc<dyn Ledger>,
+        hmac: Arc<dyn HmacKeySource>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+    ) -> Self {
+        Self { ledger, hmac, clock, ids }
+    }
+
+    /// Decides `request` for `caller`, or replays the decision its tracking_id already has.
+    ///
+    /// Round trips: one read (a batch) and one transactional write when the account is named by
+    /// `account_id`; one more read when it is named by card, document or bank, or the original by
+    /// tracking_id. A replay is one read.
+    pub async fn authorize(
+        &self,
+        caller: &Identity,
+        fallback_tracking: &TrackingId,
+        request: AuthorizationRequest,
+    ) -> Result<Box<RawValue>, AuthorizationError> {
+        if !request.overrides.is_empty() && !caller.has_scope(OVERRIDE_SCOPE) {
+            return Err(AuthorizationError::Forbidden);
+        }
+        let tracking = request.tracking_id.clone().unwrap_or_else(|| fallback_tracking.clone());
+        for attempt in 1..=MAX_ATTEMPTS {
+            let read = self.read(&caller.tenant, &tracking, &request).await?;
+            if let Some(recorded) = read.recorded {
+                return replay(recorded, &request);
+            }
+            let now = self.clock.now();
+            let facts =
+                Facts { request: &request, account: read.account, card: read.card, original: read.original, now };
+            let verdict = evaluate(&facts, &request.overrides);
+            let commit = self.commit_for(&caller.tenant, &tracking, &request, &facts, verdict, now);
+            match self.ledger.commit(&commit).await {
+                Ok(()) => {
+                    let a = &commit.authorization;
+                    tracing::info!(
+                        authorization_id = a.id.0,
+                        mti = %a.mti,
+                        status = ?a.status,
+                        response_code = %a.response_code,
+                        attempt,
+                        "authorization decided"
+                    );
+                    return Ok(commit.recorded.response);
+                }
+                // Another request with this tracking_id committed first: the next read replays it.
+                Err(CommitError::Duplicate) => continue,
+                Err(CommitError::Conflict) => {
+                    let jitter = self.ids.random_u64() % 4;
+                    tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)) + jitter)).await;
+                }
+                Err(CommitError::Store(e)) => return Err(internal(e)),
+            }
+        }
+        Err(AuthorizationError::InProgress)
+    }
+
+    async fn read(
+        &self,
+        tenant: &TenantId,
+        tracking: &TrackingId,
+        request: &AuthorizationRequest,
+    ) -> Result<Read, AuthorizationError> {
+        let lookup = |r: &AccountRef| -> Option<LookupKey> {
+            match r {
+                AccountRef::Id(_) => None,
+                AccountRef::StoredId(s) => Some(LookupKey::StoredId(s.clone())),
+                AccountRef::Document(d) => Some(LookupKey::Document(d.clone())),
+                AccountRef::Bank(b) => Some(LookupKey::Bank(b.clone())),
+                AccountRef::Pan(_) => None,
+            }
+        };
+        let hmac_key = match (&request.account, &request.card) {
+            (Some(AccountRef::Pan(_)), _) | (_, Some(AccountRef::Pan(_))) => {
+                Some(self.hmac.hmac_key().await.map_err(|e| AuthorizationError::Internal(e.to_string()))?)
+            }
+            _ => None,
+        };
+        let account_key = request.account.as_ref().and_then(|r| match (r, &hmac_key) {
+            (AccountRef::Id(id), _) => Some(LedgerKey::Account(*id)),
+            (AccountRef::Pan(pan), Some(key)) => Some(LedgerKey::Lookup(LookupKey::Pan(pan.hash(key)))),
+            (other, _) => lookup(other).map(LedgerKey::Lookup),
+        });
+        let settles = matches!(request.mti, Mti::Confirmation | Mti::Cancellation | Mti::CancellationConfirmation);
+        let original_key = request.original.as_ref().filter(|_| settles).map(|o| match o {
+            OriginalRef::Id(id) => LedgerKey::Authorization(AuthorizationId(*id)),
+            OriginalRef::Tracking(t) => LedgerKey::Recorded(t.clone()),
+        });
+
+        // Round one: everything addressable directly.
+        let mut keys = vec![LedgerKey::Recorded(tracking.clone())];
+        keys.extend(account_key.clone());
+        keys.extend(original_key.clone());
+        let mut items = self.ledger.get(tenant, &keys).await.map_err(internal)?.into_iter();
+        let recorded = match items.next().flatten() {
+            Some(Ok(LedgerItem::Recorded(r))) => Some(r),
+            Some(Err(e)) => return Err(internal(e)),
+            _ => None,
+        };
+        if recorded.is_some() {
+            return Ok(Read {
+                recorded,
+                account: AccountFact::NotFound,
+                card: CardFact::None,
+                original: OriginalFact::NotApplicable,
+            });
+        }
+        let account_item = account_key.as_ref().map(|_| items.next().flatten());
+        let original_item = original_key.as_ref().map(|_| items.next().flatten());
+
+        // Round two: what round one pointed at.
+        let mut account_id: Option<AccountId> = None;
+        let mut account = AccountFact::NotFound;
+        let mut card_from_lookup = None;
+        match account_item {
+            None => {}
+            Some(None) => {}
+            Some(Some(Ok(LedgerItem::Account(a)))) => account = AccountFact::Found(a),
+            Some(Some(Ok(LedgerItem::Lookup(targets)))) => {
+                let matching: Vec<_> =
+                    targets.iter().filter(|t| request.program_id.is_none_or(|p| p == t.program_id)).collect();
+                match matching.as_slice() {
+                    [] => {}
+                    [target] => {
+                        account_id = Some(target.account_id);
+                        card_from_lookup = target.card_id;
+                    }
+                    _ => account = AccountFact::Contradicted("AMBIGUOUS_DOCUMENT"),
+                }
+            }
+            Some(Some(Ok(_))) => {}
+            Some(Some(Err(StoreError::Corrupt(_)))) => account = AccountFact::Unreadable,
+            Some(Some(Err(e))) => return Err(internal(e)),
+        }
+        let original = match (original_key.as_ref().and(request.original.as_ref()), original_item) {
+            (None, _) => OriginalFact::NotApplicable,
+            (Some(_), Some(Some(Ok(LedgerItem::Authorization(a))))) => OriginalFact::Found(Box::new(a)),
+            (Some(_), Some(Some(Ok(LedgerItem::Recorded(r))))) => {
+                // Named by tracking_id: its decision points at the authorization.
+                match self
+                    .ledger
+                    .get(tenant, &[LedgerKey::Authorization(r.authorization_id)])
+                    .await
+                    .map_err(internal)?
+                    .pop()
+                    .flatten()
+                {
+                    Some(Ok(LedgerItem::Authorization(a))) => OriginalFact::Found(Box::new(a)),
+                    Some(Err(e)) => return Err(internal(e)),
+                    _ => OriginalFact::NotFound,
+                }
+            }
+            (Some(_), Some(Some(Err(e)))) => return Err(internal(e)),
+            (Some(_), _) => OriginalFact::NotFound,
+        };
+        if let (None, OriginalFact::Found(o)) = (&request.account, &original) {
+            account_id = o.account_id;
+        }
+        if let (AccountFact::NotFound, Some(id)) = (&account, account_id) {
+            account = match self.ledger.get(tenant, &[LedgerKey::Account(id)]).await.map_err(internal)?.pop().flatten()
+            {
+                Some(Ok(LedgerItem::Account(a))) => AccountFact::Found(a),
+                Some(Err(StoreError::Corrupt(_))) => AccountFact::Unreadable,
+                Some(Err(e)) => return Err(internal(e)),
+                _ => AccountFact::NotFound,
+            };
+        }
+
+        // Cross-checks: the document named must be the account's; the card named must be one of its cards.
+        if let (AccountFact::Found(a), Some(document)) = (&account, &request.document_number)
+            && &a.document_number != document
+        {
+            account = AccountFact::Contradicted("DOCUMENT_MISMATCH");
+        }
+        let card = match (&request.card, &account) {
+            (None, _) => CardFact::None,
+            (Some(named), AccountFact::Found(a)) => {
+                let found = a.cards.iter().find(|c| match named {
+                    AccountRef::Pan(pan) => hmac_key.as_ref().is_some_and(|k| pan.hash(k).matches(&c.pan_hash)),
+                    AccountRef::StoredId(s) => &c.stored_id == s,
+                    _ => card_from_lookup == Some(c.id),
+                });
+                found.cloned().map_or(CardFact::NotFound, CardFact::Found)
+            }
+            (Some(_), _) => CardFact::NotFound,
+        };
+        Ok(Read { recorded: None, account, card, original })
+    }
+
+    fn new_id(&self, now: OffsetDateTime) -> AuthorizationId {
+        let millis = (now.unix_timestamp_nanos() / 1_000_000 - ID_EPOCH_MS).clamp(0, (1 << 41) - 1) as u64;
+        AuthorizationId((millis << 12) | (self.ids.random_u64() & 0xFFF))
+    }
+
+    fn authorization_code(&self) -> String {
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        let mut bits = self.ids.random_u64();
+        (0..6)
+            .map(|_| {
+                let c = ALPHABET[(bits % 36) as usize] as char;
+                bits /= 36;
+                c
+            })
+            .collect()
+    }
+
+    fn commit_for(
+        &self,
+        tenant: &TenantId,
+        tracking: &TrackingId,
+        request: &AuthorizationRequest,
+        facts: &Facts<'_>,
+        verdict: Verdict,
+        now: OffsetDateTime,
+    ) -> Commit {
+        let approved = verdict.status == DecisionStatus::Approved;
+        let account = match &facts.account {
+            AccountFact::Found(a) => Some(a),
+            _ => None,
+        };
+        let original = match &facts.original {
+            OriginalFact::Found(o) => Some(o.as_ref()),
+            _ => None,
+        };
+        let amount = verdict.amount;
+        let clearing_type = original.map_or_else(|| request.clearing_type(), |o| o.clearing_type);
+        let category = match (request.mti, approved) {
+            (Mti::Authorization | Mti::Financial, true) => Category::Authorization,
+            (Mti::Authorization | Mti::Financial | Mti::Confirmation, false) => Category::Denied,
+            (Mti::Confirmation, true) if request.has_error => Category::Cancellation,
+            (Mti::Confirmation | Mti::CancellationConfirmation, true) => Category::Confirmation,
+            (Mti::Cancellation, true) if original.is_some_and(|o| amount < o.remaining()) => {
+                Category::PartialCancellation
+            }
+            (Mti::Cancellation, true) => Category::Cancellation,
+            (Mti::Cancellation | Mti::CancellationConfirmation, false) => Category::DeniedCancellation,
+        };
+        let (mut held, mut confirmed, mut balance, mut updated_original) = (0, 0, None, None);
+        if approved {
+            let change = |delta: i64, enforce: bool, normal: bool| {
+                account.filter(|_| delta != 0).map(|a| BalanceChange {
+                    account_id: a.id,
+                    delta,
+                    keep_non_negative: enforce,
+                    require_normal: normal,
+                })
+            };
+            match (request.mti, original) {
+                (Mti::Authorization | Mti::Financial, _) => {
+                    if clearing_type == ClearingType::Online {
+                        confirmed = amount
+                    } else {
+                        held = amount
+                    }
+                    balance = change(-amount, verdict.balance_enforced, verdict.status_enforced);
+                }
+                (Mti::Confirmation, Some(o)) => {
+                    let confirm = if request.has_error { 0 } else { amount };
+                    let mut next = o.clone();
+                    next.held = 0;
+                    next.confirmed += confirm;
+                    balance = change(o.held - confirm, false, false);
+                    updated_original = Some(next);
+                }
+                (Mti::Cancellation, Some(o)) => {
+                    let mut next = o.clone();
+                    let from_held = amount.min(o.held);
+                    next.held -= from_held;
+                    next.confirmed -= amount - from_held;
+                    balance = change(amount, false, false);
+                    updated_original = Some(next);
+                }
+                (Mti::CancellationConfirmation, Some(o)) => {
+                    let mut next = o.clone();
+                    next.cancellation_confirmed = true;
+                    updated_original = Some(next);
+                }
+                _ => {}
+            }
+        }
+        let record = AuthorizationRecord {
+            id: self.new_id(now),
+            tenant: tenant.clone(),
+            tracking_id: tracking.clone(),
+            mti: request.mti,
+            status: verdict.status,
+            category,
+            account_id: account.map(|a| a.id).or_else(|| original.and_then(|o| o.account_id)),
+            program_id: account.map(|a| a.program_id),
+            card_id: match &facts.card {
+                CardFact::Found(c) => Some(c.id),
+                _ => original.and_then(|o| o.card_id),
+            },
+            currency: request.currency,
+            amount,
+            held,
+            confirmed,
+            cancellation_confirmed: false,
+            original_authorization_id: original.map(|o| o.id),
+            clearing_type,
+            response_code: verdict.response_code,
+            denial_code: verdict.denial_code,
+            authorization_code: approved.then(|| self.authorization_code()),
+            validation_results: verdict.results,
+            overrides_applied: request.overrides.applied(),
+            processing_code: request.processing_code.clone(),
+            installments: request.installments,
+            created_at: now,
+            version: 1,
+        };
+        let events = decision_events(&record, [uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string()]);
+        let recorded = RecordedDecision {
+            tracking_id: tracking.clone(),
+            digest: request.digest.clone(),
+            authorization_id: record.id,
+            response: record.response(),
+        };
+        Commit {
+            tenant: tenant.clone(),
+            balance,
+            original: updated_original.map(|mut next| {
+                let expected = next.version;
+                next.version += 1;
+                (next, expected)
+            }),
+            authorization: record,
+            recorded,
+            events,
+        }
+    }
+}

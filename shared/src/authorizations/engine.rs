@@ -1,0 +1,283 @@
+//! The rule engine: a pure function from what was read to a decision. No I/O, so it is exhaustively
+//! testable and cheap (see `benches/rule_engine.rs`).
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::account::{Account, AccountStatus, Card, CardMode, CardStatus};
+use super::record::{AuthorizationRecord, DecisionStatus};
+use super::rules::{DISABLED, NOT_EVALUATED, Overrides, RuleName, RuleStatus, ValidationResult, reason_of};
+use super::{AuthorizationRequest, Mti, RequestMode, format_minor_units};
+
+/// What was found for the request's account.
+#[derive(Debug, Clone)]
+pub enum AccountFact {
+    /// Found.
+    Found(Account),
+    /// No such account for this tenant.
+    NotFound,
+    /// Found by one name but another name contradicts it (`DOCUMENT_MISMATCH`, `AMBIGUOUS_DOCUMENT`).
+    Contradicted(&'static str),
+    /// It could not be read.
+    Unreadable,
+}
+
+/// What was found for the request's card.
+#[derive(Debug, Clone)]
+pub enum CardFact {
+    /// The request names no card.
+    None,
+    /// A card of the account.
+    Found(Card),
+    /// Named, but not a card of the account.
+    NotFound,
+}
+
+/// What was found for a confirmation's or cancellation's original.
+#[derive(Debug, Clone)]
+pub enum OriginalFact {
+    /// The request is an authorization: no original.
+    NotApplicable,
+    /// Found.
+    Found(Box<AuthorizationRecord>),
+    /// No such authorization for this tenant.
+    NotFound,
+}
+
+/// Everything the rules look at.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    /// The request.
+    pub request: &'a AuthorizationRequest,
+    /// Its account.
+    pub account: AccountFact,
+    /// Its card.
+    pub card: CardFact,
+    /// Its original.
+    pub original: OriginalFact,
+    /// Now (card expiry).
+    pub now: OffsetDateTime,
+}
+
+/// The engine's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Every rule's result, in order.
+    pub results: Vec<ValidationResult>,
+    /// APPROVED unless an unforced rule rejected.
+    pub status: DecisionStatus,
+    /// "00" or the first unforced rejection's (possibly overridden) code.
+    pub response_code: String,
+    /// The first unforced rejection's (possibly overridden) denial code.
+    pub denial_code: Option<String>,
+    /// Whether BALANCE ran and was not forced: the commit must keep the balance non-negative.
+    pub balance_enforced: bool,
+    /// Whether ACCOUNT_STATUS ran and was not forced: the commit must find the account still NORMAL.
+    pub status_enforced: bool,
+    /// The amount this decision acts on, minor units (defaulted from the original for 0202/0400).
+    pub amount: i64,
+}
+
+/// The amount a confirmation or cancellation acts on: the request's, or what the original has left.
+fn operation_amount(request: &AuthorizationRequest, original: &AuthorizationRecord) -> i64 {
+    match request.mti {
+        Mti::Confirmation if request.has_error => original.held,
+        Mti::Confirmation => request.amount.unwrap_or(original.held),
+        Mti::Cancellation => request.amount.unwrap_or(original.remaining()),
+        _ => 0,
+    }
+}
+
+/// Judges one rule: `Some((reason, additional_data))`, or `None` when it has nothing to check.
+fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option<(&'static str, Value)> {
+    let request = facts.request;
+    let authorizing = matches!(request.mti, Mti::Authorization | Mti::Financial);
+    let money = |minor: i64| account.map_or_else(|| minor.to_string(), |a| format_minor_units(minor, a.currency));
+    Some(match rule {
+        RuleName::Account => match &facts.account {
+            AccountFact::Found(a) => ("ACCOUNT_FOUND", json!({ "account_id": a.id.get() })),
+            AccountFact::NotFound => ("ACCOUNT_NOT_FOUND", json!({})),
+            AccountFact::Contradicted(reason) => (*reason, json!({})),
+            AccountFact::Unreadable => ("ACCOUNT_ERROR", json!({})),
+        },
+        RuleName::AccountStatus if !authorizing => ("NOT_APPLICABLE", json!({})),
+        RuleName::AccountStatus => match account?.status {
+            AccountStatus::Normal => ("ACCOUNT_NORMAL", json!({})),
+            AccountStatus::Blocked => ("ACCOUNT_BLOCKED", json!({})),
+            AccountStatus::Cancelled => ("ACCOUNT_CANCELLED", json!({})),
+        },
+        RuleName::CardStatus | RuleName::Mode if !authorizing => ("NO_CARD", json!({})),
+        RuleName::CardStatus => match &facts.card {
+            CardFact::None => ("NO_CARD", json!({})),
+            CardFact::NotFound => ("CARD_NOT_FOUND", json!({})),
+            CardFact::Found(card) => {
+                let data = json!({ "card_id": card.id, "masked_pan": card.masked_pan });
+                match card.status {
+                    CardStatus::Blocked => ("CARD_BLOCKED", data),
+                    CardStatus::Cancelled => ("CARD_CANCELLED", data),
+                    CardStatus::Normal if card.expiry.expired_at(facts.now) => {
+                        ("CARD_EXPIRED", json!({ "card_id": card.id, "expiry": card.expiry.to_string() }))
+                    }
+                    CardStatus::Normal => ("CARD_NORMAL", data),
+                }
+            }
+        },
+        RuleName::Mode => match (&facts.card, request.mode) {
+            (CardFact::Found(_), None) => ("NO_MODE", json!({})),
+            (CardFact::Found(card), Some(mode)) => {
+                let allowed = matches!(
+                    (card.mode, mode),
+                    (CardMode::Combo, _)
+                        | (CardMode::Credit, RequestMode::Credit)
+                        | (CardMode::Debit, RequestMode::Debit)
+                );
+                let data = json!({ "card_mode": card.mode.as_str(), "requested_mode": mode.as_str() });
+                (if allowed { "MODE_ALLOWED" } else { "MODE_NOT_ALLOWED" }, data)
+            }
+            (CardFact::None | CardFact::NotFound, _) => ("NO_CARD", json!({})),
+        },
+        RuleName::Currency => {
+            let expected = match &facts.original {
+                OriginalFact::Found(original) => original.currency,
+                _ => account?.currency,
+            };
+            let data = json!({ "requested": request.currency.alpha(), "expected": expected.alpha() });
+            (if expected == request.currency { "CURRENCY_MATCH" } else { "CURRENCY_MISMATCH" }, data)
+        }
+        RuleName::Installments if !authorizing => ("NOT_APPLICABLE", json!({})),
+        RuleName::Installments => {
+            let card_mode = match &facts.card {
+                CardFact::Found(card) => Some(card.mode),
+                _ => None,
+            };
+            let debit = request.mode == Some(RequestMode::Debit)
+                || (request.mode.is_none() && card_mode == Some(CardMode::Debit));
+            let data = json!({ "number_of_installments": request.installments });
+            (if request.installments > 1 && debit { "INSTALLMENTS_NOT_ALLOWED" } else { "INSTALLMENTS_ALLOWED" }, data)
+        }
+        RuleName::OriginalAuthorization => match &facts.original {
+            OriginalFact::NotApplicable => ("NOT_APPLICABLE", json!({})),
+            OriginalFact::NotFound => ("ORIGINAL_NOT_FOUND", json!({})),
+            OriginalFact::Found(original) => {
+                let data = json!({ "original_authorization_id": original.id.0, "original_mti": original.mti.as_str() });
+                let named_other = matches!((&request.account, &facts.account), (Some(_), AccountFact::Found(a)) if Some(a.id) != original.account_id);
+                let approved = original.status == DecisionStatus::Approved;
+                let right_state = approved
+                    && match request.mti {
+                        Mti::Confirmation => original.mti == Mti::Authorization && original.held > 0,
+                        Mti::Cancellation => {
+                            matches!(original.mti, Mti::Authorization | Mti::Financial) && original.remaining() > 0
+                        }
+                        Mti::CancellationConfirmation => {
+                            original.mti == Mti::Cancellation && !original.cancellation_confirmed
+                        }
+                        Mti::Authorization | Mti::Financial => false,
+                    };
+                let available = match request.mti {
+                    Mti::Confirmation => original.held,
+                    _ => original.remaining(),
+                };
+                if named_other {
+                    ("ORIGINAL_OTHER_ACCOUNT", data)
+                } else if !right_state {
+                    ("ORIGINAL_WRONG_STATE", data)
+                } else if request.mti != Mti::CancellationConfirmation
+                    && operation_amount(request, original) > available
+                {
+                    (
+                        "AMOUNT_ABOVE_REMAINING",
+                        json!({ "original_authorization_id": original.id.0, "remaining": money(available) }),
+                    )
+                } else {
+                    ("ORIGINAL_FOUND", data)
+                }
+            }
+        },
+        RuleName::Balance if !authorizing => ("NOT_APPLICABLE", json!({})),
+        RuleName::Balance => {
+            let account = account?;
+            let requested = request.amount.unwrap_or(0);
+            let data = json!({ "available": money(account.available), "requested": money(requested) });
+            (if account.available >= requested { "SUFFICIENT_FUNDS" } else { "INSUFFICIENT_FUNDS" }, data)
+        }
+    })
+}
+
+/// Runs every rule in order and decides.
+pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
+    let account = match &facts.account {
+        AccountFact::Found(a) => Some(a),
+        _ => None,
+    };
+    let mut verdict = Verdict {
+        results: Vec::with_capacity(RuleName::ALL.len()),
+        status: DecisionStatus::Approved,
+        response_code: "00".to_owned(),
+        denial_code: None,
+        balance_enforced: false,
+        status_enforced: false,
+        amount: match &facts.original {
+            OriginalFact::Found(original) => operation_amount(facts.request, original),
+            _ => facts.request.amount.unwrap_or(0),
+        },
+    };
+    for &rule in RuleName::ALL {
+        let o = overrides.get(rule);
+        if o.is_some_and(|o| o.disable) {
+            verdict.results.push(ValidationResult {
+                name: rule.as_str().into(),
+                status: RuleStatus::Skipped.as_str().into(),
+                reason: DISABLED.into(),
+                description: "Disabled by the request's validation_rules.".into(),
+                additional_data: json!({}),
+            });
+            continue;
+        }
+        let Some((reason_name, mut data)) = judge(rule, facts, account) else {
+            verdict.results.push(ValidationResult {
+                name: rule.as_str().into(),
+                status: RuleStatus::Skipped.as_str().into(),
+                reason: NOT_EVALUATED.into(),
+                description: "Nothing to check: an earlier rule found no account.".into(),
+                additional_data: json!({}),
+            });
+            continue;
+        };
+        let Some(reason) = reason_of(rule, reason_name) else { continue };
+        let forced = o.is_some_and(|o| o.force);
+        if reason.status == RuleStatus::Rejected {
+            if forced {
+                if let Value::Object(map) = &mut data {
+                    map.insert("forced".into(), Value::Bool(true));
+                    if rule == RuleName::Balance
+                        && let Some(account) = account
+                    {
+                        let overdraft = facts.request.amount.unwrap_or(0) - account.available;
+                        map.insert("overdraft".into(), Value::String(format_minor_units(overdraft, account.currency)));
+                    }
+                }
+            } else if verdict.status == DecisionStatus::Approved {
+                let (response, denial) = o
+                    .and_then(|o| o.denial_reasons.get(reason.name))
+                    .cloned()
+                    .unwrap_or_else(|| (reason.response_code.to_owned(), reason.denial_code.to_owned()));
+                verdict.status = DecisionStatus::Denied;
+                verdict.response_code = response;
+                verdict.denial_code = Some(denial);
+            }
+        }
+        match rule {
+            RuleName::Balance => verdict.balance_enforced = reason.status != RuleStatus::Skipped && !forced,
+            RuleName::AccountStatus => verdict.status_enforced = reason.status != RuleStatus::Skipped && !forced,
+            _ => {}
+        }
+        verdict.results.push(ValidationResult {
+            name: rule.as_str().into(),
+            status: reason.status.as_str().into(),
+            reason: reason.name.into(),
+            description: reason.description.into(),
+            additional_data: data,
+        });
+    }
+    verdict
+}

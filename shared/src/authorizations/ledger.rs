@@ -1,0 +1,120 @@
+use async_trait::async_trait;
+
+use super::account::{Account, AccountId, BankAccount};
+use super::record::{AuthorizationId, AuthorizationRecord, Event, RecordedDecision};
+use crate::crypto::KeyedHash;
+use crate::store::StoreError;
+use crate::tenant::TenantId;
+use crate::tracking::TrackingId;
+
+/// The secondary names an account can be found by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupKey {
+    /// A holder's document number (one entry per program).
+    Document(String),
+    /// A card's PAN hash.
+    Pan(KeyedHash),
+    /// A card's stored id.
+    StoredId(String),
+    /// A bank account.
+    Bank(BankAccount),
+}
+
+/// Where a lookup points.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LookupTarget {
+    /// The account.
+    pub account_id: AccountId,
+    /// Its program.
+    pub program_id: i64,
+    /// The card, for card lookups.
+    pub card_id: Option<i64>,
+}
+
+/// What can be read from the ledger in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerKey {
+    /// The decision recorded for a tracking_id.
+    Recorded(TrackingId),
+    /// An account with its current balance.
+    Account(AccountId),
+    /// An authorization.
+    Authorization(AuthorizationId),
+    /// A lookup.
+    Lookup(LookupKey),
+}
+
+/// What a key reads to.
+#[derive(Debug, Clone)]
+pub enum LedgerItem {
+    /// A recorded decision.
+    Recorded(RecordedDecision),
+    /// An account.
+    Account(Account),
+    /// An authorization.
+    Authorization(AuthorizationRecord),
+    /// A lookup's targets.
+    Lookup(Vec<LookupTarget>),
+}
+
+/// A change to an account's available amount, with the conditions the decision relied on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceChange {
+    /// The account.
+    pub account_id: AccountId,
+    /// Added to `available` (negative to spend).
+    pub delta: i64,
+    /// Refuse if `available + delta` would fall below zero (a BALANCE check that ran unforced).
+    pub keep_non_negative: bool,
+    /// Refuse unless the account is still NORMAL (an ACCOUNT_STATUS check that ran unforced).
+    pub require_normal: bool,
+}
+
+/// Everything one decision writes, committed in one transaction: all of it or none of it.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The ledger change, if money moves.
+    pub balance: Option<BalanceChange>,
+    /// The new authorization (written only if its id is new).
+    pub authorization: AuthorizationRecord,
+    /// The original, updated (written only if still at `expected_version`).
+    pub original: Option<(AuthorizationRecord, u64)>,
+    /// The idempotency record (written only if the tracking_id is new).
+    pub recorded: RecordedDecision,
+    /// The decision's events.
+    pub events: Vec<Event>,
+}
+
+/// Why a commit did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The tracking_id already has a decision: another request with it won.
+    #[error("the tracking_id already has a decision")]
+    Duplicate,
+    /// Something the decision relied on changed (balance, status, original, id taken): decide again.
+    #[error("the ledger changed since it was read")]
+    Conflict,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The port to the ledger: accounts, authorizations, idempotency records and events.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Reads `keys` in one round trip, answering in the same order: `None` where nothing is stored,
+    /// an error where an item is stored but unreadable. The outer error is the round trip's.
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        keys: &[LedgerKey],
+    ) -> Result<Vec<Option<Result<LedgerItem, StoreError>>>, StoreError>;
+
+    /// Applies `commit` atomically.
+    async fn commit(&self, commit: &Commit) -> Result<(), CommitError>;
+
+    /// Inserts `account` and its lookups unless the account exists; `true` if inserted.
+    async fn insert_account(&self, account: &Account) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,35 @@
+//! Card and payment authorizations: request (0100/0200), confirmation (0202), cancellation
+//! (0400/0402), idempotent on `tracking_id`, judged by ordered rules a caller may override, on an
+//! account ledger that races cannot overdraw. See `POST /payment-methods/v1/authorization` and
+//! `docs/authorization-rules.md`.
+
+mod account;
+mod authorizer;
+mod engine;
+mod error;
+mod ledger;
+mod money;
+mod record;
+mod request;
+mod rules;
+mod seed;
+
+pub use account::{
+    Account, AccountId, AccountStatus, BankAccount, Card, CardMode, CardStatus, Expiry, PAN_HASH_DOMAIN, Pan,
+};
+pub use authorizer::{Authorizer, OVERRIDE_SCOPE};
+pub use engine::{AccountFact, CardFact, Facts, OriginalFact, Verdict, evaluate};
+pub use error::AuthorizationError;
+pub use ledger::{BalanceChange, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey, LookupTarget};
+pub use money::{AmountError, Currency, MAX_MINOR_UNITS, format_minor_units, parse_minor_units};
+pub use record::{
+    AuthorizationId, AuthorizationRecord, Category, DecisionStatus, Event, RecordedDecision, decision_events,
+};
+pub use request::{
+    AccountRef, AuthorizationRequest, ClearingType, Mti, OriginalRef, RequestMode, parse_authorization_request,
+};
+pub use rules::{
+    DISABLED, NOT_EVALUATED, Overrides, REASONS, RESPONSE_CODES, Reason, RuleName, RuleOverride, RuleStatus,
+    ValidationResult,
+};
+pub use seed::{AccountSeedError, AccountSeeder};

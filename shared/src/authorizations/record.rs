@@ -1,0 +1,283 @@
+//! What a decision leaves behind: the authorization record, the idempotency record, the events.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+use super::rules::ValidationResult;
+use super::{AccountId, ClearingType, Currency, Mti, format_minor_units};
+use crate::clock::rfc3339;
+use crate::tenant::TenantId;
+use crate::tracking::TrackingId;
+
+/// An authorization id: unique, positive, below 2^53 (safe in any JSON number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AuthorizationId(pub u64);
+
+/// APPROVED or DENIED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DecisionStatus {
+    /// Approved.
+    Approved,
+    /// Denied.
+    Denied,
+}
+
+/// The event category of a decision (Platform authorization created).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Category {
+    /// An approved authorization.
+    Authorization,
+    /// A full cancellation (or a 0202 with `has_error`).
+    Cancellation,
+    /// A partial cancellation.
+    PartialCancellation,
+    /// A denied authorization or confirmation.
+    Denied,
+    /// A denied cancellation.
+    DeniedCancellation,
+    /// A confirmation (of an authorization or of a cancellation).
+    Confirmation,
+}
+
+/// One decision, as stored. For an approved 0100/0200, `held` and `confirmed` are live: what it still
+/// holds awaiting confirmation, and what was confirmed; both fall as it is cancelled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthorizationRecord {
+    /// Id.
+    pub id: AuthorizationId,
+    /// Owner.
+    pub tenant: TenantId,
+    /// The request's tracking_id.
+    pub tracking_id: TrackingId,
+    /// Message type.
+    pub mti: Mti,
+    /// Outcome.
+    pub status: DecisionStatus,
+    /// Event category.
+    pub category: Category,
+    /// The account, when one was found.
+    pub account_id: Option<AccountId>,
+    /// Its program.
+    pub program_id: Option<i64>,
+    /// The card, when the request named one.
+    pub card_id: Option<i64>,
+    /// Currency.
+    pub currency: Currency,
+    /// The amount of this operation, minor units (0 when none applies).
+    pub amount: i64,
+    /// Still held, awaiting confirmation (approved 0100s).
+    pub held: i64,
+    /// Confirmed (approved 0200s, confirmed 0100s).
+    pub confirmed: i64,
+    /// For approved 0400s: whether a 0402 confirmed it.
+    pub cancellation_confirmed: bool,
+    /// The original, for 0202/0400/0402.
+    pub original_authorization_id: Option<AuthorizationId>,
+    /// ONLINE or OFFLINE.
+    pub clearing_type: ClearingType,
+    /// ISO 8583 response code.
+    pub response_code: String,
+    /// Denial code (denials only).
+    pub denial_code: Option<String>,
+    /// Six alphanumerics (approvals only).
+    pub authorization_code: Option<String>,
+    /// Every rule's result.
+    pub validation_results: Vec<ValidationResult>,
+    /// The overrides applied.
+    pub overrides_applied: Vec<String>,
+    /// The request's processing code.
+    pub processing_code: Option<String>,
+    /// Number of installments.
+    pub installments: u32,
+    /// Decision instant.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Bumped on every change: what conditional writes on an original check.
+    pub version: u64,
+}
+
+/// Exact decimal text as a JSON number: amounts never pass through a float (a `serde_json::Value`
+/// would make "10.50" the float 10.5).
+fn decimal(minor: i64, currency: Currency) -> Box<RawValue> {
+    RawValue::from_string(format_minor_units(minor, currency)).unwrap_or_else(|_| zero())
+}
+
+fn zero() -> Box<RawValue> {
+    // "0" is valid JSON; the fallback exists only because from_string is fallible.
+    serde_json::value::to_raw_value(&0).unwrap_or_else(|_| Box::<RawValue>::default())
+}
+
+/// Serializes to raw JSON, keeping raw numbers raw.
+fn raw_json(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| zero())
+}
+
+#[derive(Serialize)]
+struct DecisionBody<'a> {
+    authorization_id: u64,
+    tracking_id: &'a str,
+    mti: &'a str,
+    status: DecisionStatus,
+    response_code: &'a str,
+    denial_code: Option<&'a str>,
+    authorization_code: Option<&'a str>,
+    amount: Box<RawValue>,
+    currency: &'a str,
+    account_id: Option<i64>,
+    original_authorization_id: Option<u64>,
+    clearing_type: &'a str,
+    validation_results: &'a [ValidationResult],
+    overrides_applied: &'a [String],
+    created_at: String,
+}
+
+impl AuthorizationRecord {
+    /// What the caller receives, as raw JSON: the decision, amounts exact, never a PAN.
+    pub fn response(&self) -> Box<RawValue> {
+        raw_json(&DecisionBody {
+            authorization_id: self.id.0,
+            tracking_id: self.tracking_id.as_str(),
+            mti: self.mti.as_str(),
+            status: self.status,
+            response_code: &self.response_code,
+            denial_code: self.denial_code.as_deref(),
+            authorization_code: self.authorization_code.as_deref(),
+            amount: decimal(self.amount, self.currency),
+            currency: self.currency.alpha(),
+            account_id: self.account_id.map(AccountId::get),
+            original_authorization_id: self.original_authorization_id.map(|id| id.0),
+            clearing_type: self.clearing_type.as_str(),
+            validation_results: &self.validation_results,
+            overrides_applied: &self.overrides_applied,
+            created_at: rfc3339(self.created_at),
+        })
+    }
+
+    /// What an approved 0100/0200 can still release: held plus confirmed.
+    pub fn remaining(&self) -> i64 {
+        self.held + self.confirmed
+    }
+}
+
+/// The idempotency record: the decision a tracking_id got, and the body it got it for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordedDecision {
+    /// The key.
+    pub tracking_id: TrackingId,
+    /// SHA-256 of the canonical body.
+    pub digest: String,
+    /// The decision's authorization.
+    pub authorization_id: AuthorizationId,
+    /// The response, replayed byte for byte.
+    pub response: Box<RawValue>,
+}
+
+/// An event, in its envelope.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique id.
+    pub event_id: String,
+    /// `platform-authorization` or `payment-methods`.
+    pub domain: String,
+    /// `platform-authorization` or `authorization`.
+    pub event_type: String,
+    /// 1.
+    pub schema_version: u32,
+    /// The tenant.
+    pub org_id: String,
+    /// The request's tracking_id.
+    pub cid: String,
+    /// When.
+    pub timestamp: String,
+    /// The payload (raw JSON: amounts exact).
+    pub data: Box<RawValue>,
+}
+
+/// "Platform authorization created".
+#[derive(Serialize)]
+struct PlatformAuthorizationCreated<'a> {
+    authorization_id: u64,
+    category: Category,
+    clearing_type: &'a str,
+    code: String,
+    contract_amount: Box<RawValue>,
+    principal_amount: Box<RawValue>,
+    installment_amount: Box<RawValue>,
+    operation: &'a str,
+    original_authorization_id: u64,
+    processing_code: Option<&'a str>,
+    response_code: &'a str,
+    event_datetime: &'a str,
+}
+
+/// "Payment methods authorization created".
+#[derive(Serialize)]
+struct PaymentMethodsAuthorizationCreated<'a> {
+    tracking_id: &'a str,
+    category: &'a str,
+    mti: &'a str,
+    clearing_type: &'a str,
+    account_id: Option<i64>,
+    program_id: Option<i64>,
+    card_id: Option<i64>,
+    card_mode_id: Option<i64>,
+}
+
+/// The two events of a decision.
+pub fn decision_events(record: &AuthorizationRecord, event_ids: [String; 2]) -> Vec<Event> {
+    let amount = |minor| decimal(minor, record.currency);
+    let installment = record.amount / i64::from(record.installments.max(1));
+    let operation = match record.category {
+        Category::Cancellation | Category::PartialCancellation | Category::DeniedCancellation => "CASH_IN",
+        _ => "CASH_OUT",
+    };
+    let original = record.original_authorization_id.unwrap_or(record.id);
+    let when = rfc3339(record.created_at);
+    let platform = raw_json(&PlatformAuthorizationCreated {
+        authorization_id: record.id.0,
+        category: record.category,
+        clearing_type: record.clearing_type.as_str(),
+        code: record.authorization_code.clone().unwrap_or_default(),
+        contract_amount: amount(record.amount),
+        principal_amount: amount(record.amount),
+        installment_amount: amount(installment),
+        operation,
+        original_authorization_id: original.0,
+        processing_code: record.processing_code.as_deref(),
+        response_code: &record.response_code,
+        event_datetime: &when,
+    });
+    let payment_category = match (record.status, record.category) {
+        (DecisionStatus::Denied, _) => "DECLINED",
+        (_, Category::Cancellation | Category::PartialCancellation) => "CANCELLATION",
+        _ => "AUTHORIZATION",
+    };
+    let payment_methods = raw_json(&PaymentMethodsAuthorizationCreated {
+        tracking_id: record.tracking_id.as_str(),
+        category: payment_category,
+        mti: record.mti.as_str(),
+        clearing_type: record.clearing_type.as_str(),
+        account_id: record.account_id.map(AccountId::get),
+        program_id: record.program_id,
+        card_id: record.card_id,
+        card_mode_id: None,
+    });
+    let [platform_id, payment_id] = event_ids;
+    let envelope = |event_id: String, domain: &str, event_type: &str, data: Box<RawValue>| Event {
+        event_id,
+        domain: domain.to_owned(),
+        event_type: event_type.to_owned(),
+        schema_version: 1,
+        org_id: record.tenant.to_string(),
+        cid: record.tracking_id.to_string(),
+        timestamp: when.clone(),
+        data,
+    };
+    vec![
+        envelope(platform_id, "platform-authorization", "platform-authorization", platform),
+        envelope(payment_id, "payment-methods", "authorization", payment_methods),
+    ]
+}

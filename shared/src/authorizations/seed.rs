@@ -1,0 +1,132 @@
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::account::{Account, AccountId, BankAccount, Card, Expiry, Pan};
+use super::{Currency, Ledger, parse_minor_units};
+use crate::crypto::HmacKeySource;
+use crate::tenant::TenantId;
+
+/// Why an account fixture could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountSeedError {
+    /// A record is malformed; says which and why (never a PAN).
+    #[error("accounts[{index}]: {reason}")]
+    Invalid {
+        /// Position in the file.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The HMAC key could not be had.
+    #[error("PAN hashing: {0}")]
+    Crypto(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(String),
+}
+
+/// Loads fixture accounts: PANs are hashed and masked at load, never stored.
+pub struct AccountSeeder {
+    ledger: Arc<dyn Ledger>,
+    hmac: Arc<dyn HmacKeySource>,
+}
+
+impl std::fmt::Debug for AccountSeeder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountSeeder").finish_non_exhaustive()
+    }
+}
+
+fn text<'a>(o: &'a Map<String, Value>, field: &str) -> Result<&'a str, String> {
+    o.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("`{field}` must be a non-empty string"))
+}
+
+fn integer(o: &Map<String, Value>, field: &str) -> Result<i64, String> {
+    o.get(field)
+        .and_then(Value::as_i64)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("`{field}` must be a positive integer"))
+}
+
+fn parse_card(value: &Value, key: &crate::secret::SecretBytes) -> Result<Card, String> {
+    let c = value.as_object().ok_or("each card must be an object")?;
+    let id = integer(c, "id")?;
+    let pan = Pan::parse(text(c, "pan")?).ok_or_else(|| format!("card {id}: `pan` must be 12 to 19 digits"))?;
+    Ok(Card {
+        id,
+        stored_id: text(c, "stored_id")?.to_owned(),
+        status: text(c, "status")?
+            .parse()
+            .map_err(|()| format!("card {id}: `status` must be NORMAL, BLOCKED or CANCELLED"))?,
+        expiry: Expiry::parse(text(c, "expiry")?).ok_or_else(|| format!("card {id}: `expiry` must be YYYY-MM"))?,
+        mode: text(c, "mode")?.parse().map_err(|()| format!("card {id}: `mode` must be CREDIT, DEBIT or COMBO"))?,
+        pan_hash: pan.hash(key),
+        masked_pan: pan.masked(),
+    })
+}
+
+impl AccountSeeder {
+    /// Wires the seeder to the ledger and the PAN-hash key.
+    pub fn new(ledger: Arc<dyn Ledger>, hmac: Arc<dyn HmacKeySource>) -> Self {
+        Self { ledger, hmac }
+    }
+
+    /// Loads `records` (the seed file's `accounts`); existing accounts are left as they are, so seeding
+    /// twice changes nothing. Returns (inserted, unchanged).
+    pub async fn seed(&self, records: &[Value]) -> Result<(usize, usize), AccountSeedError> {
+        let key = self.hmac.hmac_key().await.map_err(|e| AccountSeedError::Crypto(e.to_string()))?;
+        let (mut inserted, mut unchanged) = (0, 0);
+        for (index, record) in records.iter().enumerate() {
+            let invalid = |reason: String| AccountSeedError::Invalid { index, reason };
+            let account = (|| -> Result<Account, String> {
+                let o = record.as_object().ok_or("must be an object")?;
+                let tenant = TenantId::parse(text(o, "tenant_id")?).map_err(|e| e.to_string())?;
+                let currency = Currency::parse(text(o, "currency")?).ok_or("`currency` must be an ISO 4217 code")?;
+                let limit = parse_minor_units(text(o, "limit")?, currency, true).map_err(|e| format!("`limit` {e}"))?;
+                let available = match o.get("available") {
+                    None | Some(Value::Null) => limit,
+                    Some(_) => parse_minor_units(text(o, "available")?, currency, true)
+                        .map_err(|e| format!("`available` {e}"))?,
+                };
+                let bank = match o.get("bank") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Object(b)) => Some(BankAccount {
+                        account: text(b, "account")?.to_owned(),
+                        branch: text(b, "branch")?.to_owned(),
+                    }),
+                    Some(_) => return Err("`bank` must be an object".into()),
+                };
+                let cards = match o.get("cards") {
+                    None => Vec::new(),
+                    Some(Value::Array(cards)) => cards.iter().map(|c| parse_card(c, &key)).collect::<Result<_, _>>()?,
+                    Some(_) => return Err("`cards` must be an array".into()),
+                };
+                Ok(Account {
+                    id: AccountId::new(integer(o, "account_id")?).ok_or("`account_id` must be positive")?,
+                    program_id: integer(o, "program_id")?,
+                    document_number: text(o, "document_number")?.to_owned(),
+                    status: text(o, "status")?
+                        .parse()
+                        .map_err(|()| "`status` must be NORMAL, BLOCKED or CANCELLED".to_owned())?,
+                    tenant,
+                    currency,
+                    limit,
+                    available,
+                    bank,
+                    cards,
+                })
+            })()
+            .map_err(invalid)?;
+            if self.ledger.insert_account(&account).await.map_err(|e| AccountSeedError::Store(e.to_string()))? {
+                inserted += 1;
+            } else {
+                unchanged += 1;
+            }
+        }
+        Ok((inserted, unchanged))
+    }
+}
