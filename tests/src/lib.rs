@@ -17,14 +17,18 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use cofre::adapters::{
-    DynamoCredentialStore, DynamoMerchantStore, EmbeddedStore, HttpPartnerClient, HttpProcessorClient, KmsKeyService,
-    LocalKeyring, SecretsManagerEndpointSettings, SecretsManagerHmacKey,
+    DynamoCredentialStore, DynamoLedger, DynamoMerchantStore, EmbeddedStore, HttpPartnerClient, HttpProcessorClient,
+    KmsKeyService, LocalKeyring, SecretsManagerEndpointSettings, SecretsManagerHmacKey,
 };
+use cofre::authorizations::{Account, AccountId, AccountSeeder, Authorizer, Ledger, LedgerItem, LedgerKey};
 use cofre::clock::SystemClock;
 use cofre::credentials::{CredentialSlot, CredentialStore, CredentialType, CredentialVault, Provider};
 use cofre::crypto::{HmacKeySource, KeyService, open};
 use cofre::endpoints::{EndpointSettings, EndpointSettingsSource};
-use cofre::http::{Authenticator, CredentialApi, LocalTokens, MerchantApi, credential_router, merchant_router};
+use cofre::http::{
+    Authenticator, AuthorizationApi, CredentialApi, LocalTokens, MerchantApi, authorization_router, credential_router,
+    merchant_router,
+};
 use cofre::ids::RandomIds;
 use cofre::merchants::{
     ConnectionId, MerchantConnections, MerchantId, MerchantSeeder, MerchantStore, connection_context,
@@ -162,6 +166,8 @@ pub struct Stack {
     pub merchants: Arc<dyn MerchantStore>,
     /// The HMAC key source.
     pub hmac: Arc<dyn HmacKeySource>,
+    /// The authorization ledger.
+    pub ledger: Arc<dyn Ledger>,
     /// The key service.
     pub keys: Arc<dyn KeyService>,
     /// DynamoDB round trips (AWS only).
@@ -176,6 +182,8 @@ pub struct Stack {
     pub dynamodb: Option<(aws_sdk_dynamodb::Client, String)>,
     /// The merchants table (AWS only).
     pub merchants_table: Option<String>,
+    /// The ledger and events tables (AWS only).
+    pub ledger_tables: Option<(String, String)>,
     /// The raw KMS client and key (AWS only).
     pub kms: Option<(aws_sdk_kms::Client, String)>,
     /// Keeps the local data directory alive.
@@ -196,6 +204,7 @@ impl Stack {
                     backend,
                     store: Arc::new(embedded.clone()),
                     merchants: Arc::new(embedded.clone()),
+                    ledger: Arc::new(embedded.clone()),
                     hmac: Arc::clone(&keyring) as _,
                     keys: keyring,
                     dynamodb_trips,
@@ -204,6 +213,7 @@ impl Stack {
                     embedded: Some(embedded),
                     dynamodb: None,
                     merchants_table: None,
+                    ledger_tables: None,
                     kms: None,
                     data_dir,
                 }
@@ -214,6 +224,8 @@ impl Stack {
                 let kms = kms_client(&sdk, &kms_trips);
                 let table = create_table(&dynamodb).await;
                 let merchants_table = create_table(&dynamodb).await;
+                let ledger_table = create_table(&dynamodb).await;
+                let events_table = create_table(&dynamodb).await;
                 let key_id = create_kms_key(&kms).await;
                 let secrets_trips = RoundTrips::default();
                 let hmac_secret = create_secret(&secrets_client(&sdk, &secrets_trips), &"h".repeat(48)).await;
@@ -222,6 +234,7 @@ impl Stack {
                     backend,
                     store: Arc::new(DynamoCredentialStore::new(dynamodb.clone(), &table)),
                     merchants: Arc::new(DynamoMerchantStore::new(dynamodb.clone(), &merchants_table)),
+                    ledger: Arc::new(DynamoLedger::new(dynamodb.clone(), &ledger_table, &events_table)),
                     hmac: Arc::new(SecretsManagerHmacKey::new(secrets_client(&sdk, &secrets_trips), hmac_secret)),
                     keys: Arc::new(KmsKeyService::new(kms.clone(), &key_id)),
                     dynamodb_trips,
@@ -230,10 +243,11 @@ impl Stack {
                     embedded: None,
                     dynamodb: Some((dynamodb, table)),
                     merchants_table: Some(merchants_table),
+                    ledger_tables: Some((ledger_table, events_table)),
                     kms: Some((kms, key_id)),
                     data_dir,
                 };
-                assert_eq!((dynamo_before, kms_before), (2, 1), "set-up round trips");
+                assert_eq!((dynamo_before, kms_before), (4, 1), "set-up round trips");
                 stack
             }
         }
@@ -279,6 +293,61 @@ impl Stack {
             settings,
             Arc::new(SystemClock),
         )
+    }
+
+    /// The authorization use case over this stack.
+    pub fn authorizer(&self) -> Authorizer {
+        Authorizer::new(
+            Arc::clone(&self.ledger),
+            Arc::clone(&self.hmac),
+            Arc::new(SystemClock),
+            Arc::new(RandomIds::default()),
+        )
+    }
+
+    /// Loads `accounts` (seed-file records) into this stack's ledger.
+    pub async fn seed_accounts(&self, accounts: &[serde_json::Value]) -> (usize, usize) {
+        AccountSeeder::new(Arc::clone(&self.ledger), Arc::clone(&self.hmac)).seed(accounts).await.unwrap()
+    }
+
+    /// An account as stored now.
+    pub async fn account(&self, tenant: &str, id: i64) -> Account {
+        let keys = [LedgerKey::Account(AccountId::new(id).unwrap())];
+        match self.ledger.get(&TenantId::parse(tenant).unwrap(), &keys).await.unwrap().pop().flatten() {
+            Some(Ok(LedgerItem::Account(account))) => account,
+            other => panic!("account {id}: {other:?}"),
+        }
+    }
+
+    /// Every event committed, oldest first on the embedded store (DynamoDB: in key order).
+    pub async fn events(&self) -> Vec<serde_json::Value> {
+        let bodies: Vec<String> = match (&self.embedded, &self.dynamodb, &self.ledger_tables) {
+            (Some(embedded), _, _) => embedded.events().await.unwrap(),
+            (None, Some((client, _)), Some((_, events))) => {
+                let mut bodies = Vec::new();
+                let mut start = None;
+                loop {
+                    let page = client
+                        .scan()
+                        .table_name(events)
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start)
+                        .send()
+                        .await
+                        .unwrap();
+                    for item in page.items() {
+                        bodies.push(item["body"].as_s().unwrap().clone());
+                    }
+                    start = page.last_evaluated_key;
+                    if start.is_none() {
+                        break;
+                    }
+                }
+                bodies
+            }
+            _ => Vec::new(),
+        };
+        bodies.iter().map(|b| serde_json::from_str(b).unwrap()).collect()
     }
 
     /// The seeder over this stack.
@@ -344,6 +413,29 @@ impl TestServer {
         Self::serve(|authenticator| credential_router(CredentialApi { vault: Arc::new(vault), authenticator })).await
     }
 
+    /// Serves `authorizer` over real HTTP.
+    pub async fn start_authorizations(authorizer: Authorizer) -> Self {
+        Self::serve(|authenticator| {
+            authorization_router(AuthorizationApi { authorizer: Arc::new(authorizer), authenticator })
+        })
+        .await
+    }
+
+    /// `POST /payment-methods/v1/authorization` as `tenant`, with `scope` in the token if given.
+    pub async fn authorize(&self, tenant: &str, scope: Option<&str>, body: &serde_json::Value) -> Reply {
+        let token = self.tokens.mint(&TenantId::parse(tenant).unwrap(), scope, Duration::from_secs(600)).unwrap();
+        let response = self
+            .client
+            .post(format!("{}/payment-methods/v1/authorization", self.base_url))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        Reply::read(response).await
+    }
+
     /// Serves `connections` over real HTTP.
     pub async fn start_merchants(connections: MerchantConnections) -> Self {
         Self::serve(|authenticator| merchant_router(MerchantApi { connections: Arc::new(connections), authenticator }))
@@ -404,6 +496,8 @@ pub struct Reply {
     pub body: serde_json::Value,
     /// The response headers.
     pub headers: HashMap<String, String>,
+    /// The body exactly as sent (amounts keep their decimal text here).
+    pub text: String,
 }
 
 impl Reply {
@@ -415,8 +509,9 @@ impl Reply {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
             .collect();
-        let body = response.json().await.unwrap_or(serde_json::Value::Null);
-        Self { status, body, headers }
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Self { status, body, headers, text }
     }
 
     /// The `code` field of an error body.
@@ -533,4 +628,45 @@ pub fn merchant_fixture() -> Vec<serde_json::Value> {
     .as_array()
     .cloned()
     .unwrap_or_default()
+}
+
+/// The accounts the authorization tests start from (seed-file records). Tenant A:
+/// - 1001, program 1, document 11111111111, NORMAL, BRL, limit 1000.00, bank 0001/12345-6, cards
+///   501 (COMBO, 4111111111111111, tok_501), 502 (BLOCKED), 503 (CANCELLED), 504 (expired),
+///   505 (DEBIT), 506 (CREDIT);
+/// - 1002 BLOCKED; 1003, program 2, the same document as 1001; 1004 CANCELLED; 1005 in USD.
+///
+/// Tenant B: 2001.
+pub fn account_fixture() -> Vec<serde_json::Value> {
+    let card = |id: i64, pan: &str, status: &str, expiry: &str, mode: &str| serde_json::json!({ "id": id, "pan": pan, "stored_id": format!("tok_{id}"), "status": status, "expiry": expiry, "mode": mode });
+    let account = |tenant: &str, id: i64, program: i64, document: &str, status: &str, currency: &str, limit: &str| {
+        serde_json::json!({ "tenant_id": tenant, "account_id": id, "program_id": program, "document_number": document,
+            "status": status, "currency": currency, "limit": limit })
+    };
+    let mut main = account("tenant-a", 1001, 1, "11111111111", "NORMAL", "BRL", "1000.00");
+    main["bank"] = serde_json::json!({ "account": "12345-6", "branch": "0001" });
+    main["cards"] = serde_json::json!([
+        card(501, "4111111111111111", "NORMAL", "2030-12", "COMBO"),
+        card(502, "5555555555554444", "BLOCKED", "2030-12", "CREDIT"),
+        card(503, "4000000000000002", "CANCELLED", "2030-12", "CREDIT"),
+        card(504, "4000000000000010", "NORMAL", "2020-01", "CREDIT"),
+        card(505, "4000000000000028", "NORMAL", "2030-12", "DEBIT"),
+        card(506, "4000000000000036", "NORMAL", "2030-12", "CREDIT"),
+    ]);
+    vec![
+        main,
+        account("tenant-a", 1002, 1, "22222222222", "BLOCKED", "BRL", "500.00"),
+        account("tenant-a", 1003, 2, "11111111111", "NORMAL", "BRL", "100.00"),
+        account("tenant-a", 1004, 1, "33333333333", "CANCELLED", "BRL", "100.00"),
+        account("tenant-a", 1005, 1, "44444444444", "NORMAL", "USD", "100.00"),
+        account("tenant-b", 2001, 1, "66666666666", "NORMAL", "BRL", "100.00"),
+    ]
+}
+
+/// A complete 0100 body for `account_id` and `amount` (decimal text, sent as a JSON number).
+pub fn authorization_body(account_id: i64, amount: &str) -> serde_json::Value {
+    let body = format!(
+        r#"{{"mti":"0100","amount":{amount},"currency":"BRL","network":"VISA","account_id":{account_id},"entry_mode":"01","processing_code":"003000"}}"#
+    );
+    serde_json::from_str(&body).unwrap()
 }

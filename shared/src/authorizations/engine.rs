@@ -94,6 +94,11 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
     let authorizing = matches!(request.mti, Mti::Authorization | Mti::Financial);
     let money = |minor: i64| account.map_or_else(|| minor.to_string(), |a| format_minor_units(minor, a.currency));
     Some(match rule {
+        // A confirmation or cancellation takes its account from its original: with no original there is
+        // no account to judge, and ORIGINAL_AUTHORIZATION says why.
+        RuleName::Account if !authorizing && request.account.is_none() && matches!(facts.original, OriginalFact::NotFound) => {
+            return None;
+        }
         RuleName::Account => match &facts.account {
             AccountFact::Found(a) => ("ACCOUNT_FOUND", json!({ "account_id": a.id.get() })),
             AccountFact::NotFound => ("ACCOUNT_NOT_FOUND", json!({})),
@@ -238,7 +243,7 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
                 name: rule.as_str().into(),
                 status: RuleStatus::Skipped.as_str().into(),
                 reason: NOT_EVALUATED.into(),
-                description: "Nothing to check: an earlier rule found no account.".into(),
+                description: "Nothing to check: what it checks (the account, or the original's) was not found.".into(),
                 additional_data: json!({}),
             });
             continue;

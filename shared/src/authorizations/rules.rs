@@ -168,7 +168,7 @@ pub const REASONS: &[Reason] = &[
 
 /// The reason a rule gives when a request disables it.
 pub const DISABLED: &str = "DISABLED_BY_REQUEST";
-/// The reason a rule gives when an earlier rule left it nothing to check.
+/// The reason a rule gives when what it checks (the account, or the original's) was not found.
 pub const NOT_EVALUATED: &str = "NOT_EVALUATED";
 
 /// The response codes Cofre answers, with their meaning.

@@ -1,0 +1,604 @@
+//! `POST /payment-methods/v1/authorization` over real HTTP on both backends: every mti, rule,
+//! reason, override and error path, and what each decision leaves in the ledger and the events.
+
+use cofre_tests::{Backend, Reply, Stack, TestServer, account_fixture, authorization_body};
+use serde_json::{Value, json};
+
+const TENANT: &str = "tenant-a";
+const OVERRIDE: Option<&str> = Some("authorizations:override");
+
+async fn world(backend: Backend) -> (Stack, TestServer) {
+    let stack = Stack::new(backend).await;
+    assert_eq!(stack.seed_accounts(&account_fixture()).await, (6, 0));
+    let server = TestServer::start_authorizations(stack.authorizer()).await;
+    (stack, server)
+}
+
+fn with(mut body: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            body.as_object_mut().unwrap().remove(k);
+        } else {
+            body[k] = v.clone();
+        }
+    }
+    body
+}
+
+fn result<'a>(reply: &'a Reply, rule: &str) -> &'a Value {
+    reply.body["validation_results"].as_array().unwrap().iter().find(|r| r["name"] == rule).unwrap()
+}
+
+fn assert_decision(reply: &Reply, status: &str, response_code: &str, denial_code: Option<&str>) {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["status"], status, "{}", reply.text);
+    assert_eq!(reply.body["response_code"], response_code, "{}", reply.text);
+    assert_eq!(reply.body["denial_code"].as_str(), denial_code, "{}", reply.text);
+}
+
+async fn available(stack: &Stack, id: i64) -> i64 {
+    stack.account(TENANT, id).await.available
+}
+
+#[tokio::test]
+async fn authorize_confirm_and_cancel_move_the_ledger_exactly() {
+    for backend in Backend::ALL {
+        let (stack, server) = world(backend).await;
+        let auth = server
+            .authorize(TENANT, None, &with(authorization_body(1001, "10.00"), json!({ "tracking_id": "auth-1" })))
+            .await;
+        assert_decision(&auth, "APPROVED", "00", None);
+        assert!(auth.text.contains(r#""amount":10.00"#), "amounts are exact decimals: {}", auth.text);
+        assert_eq!(auth.body["clearing_type"], "OFFLINE");
+        assert_eq!(auth.body["currency"], "BRL");
+        let code = auth.body["authorization_code"].as_str().unwrap();
+        assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_alphanumeric()), "{code}");
+        let id = auth.body["authorization_id"].as_u64().unwrap();
+        assert!(id > 0 && id < (1 << 53));
+        assert_eq!(available(&stack, 1001).await, 99_000);
+
+        // Partial confirmation: 6.00 of 10.00; the other 4.00 goes back.
+        let confirm = json!({ "mti": "0202", "currency": "986", "network": "VISA", "original_authorization_id": id, "amount": 6 });
+        let confirmed = server.authorize(TENANT, None, &confirm).await;
+        assert_decision(&confirmed, "APPROVED", "00", None);
+        assert_eq!(confirmed.body["original_authorization_id"], id);
+        assert_eq!(result(&confirmed, "ORIGINAL_AUTHORIZATION")["reason"], "ORIGINAL_FOUND");
+        assert_eq!(available(&stack, 1001).await, 99_400);
+        // Confirmed once: again is the wrong state.
+        let again = server.authorize(TENANT, None, &confirm).await;
+        assert_decision(&again, "DENIED", "12", Some("OWS"));
+
+        // Partial then full cancellation, by tracking id.
+        let cancel = |amount: Option<&str>| {
+            let mut body =
+                json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_tracking_id": "auth-1" });
+            if let Some(a) = amount {
+                body["amount"] = serde_json::from_str(a).unwrap();
+            }
+            body
+        };
+        let partial = server.authorize(TENANT, None, &cancel(Some("2.50"))).await;
+        assert_decision(&partial, "APPROVED", "00", None);
+        assert_eq!(available(&stack, 1001).await, 99_650);
+        let full = server.authorize(TENANT, None, &cancel(None)).await;
+        assert_decision(&full, "APPROVED", "00", None);
+        assert!(full.text.contains(r#""amount":3.50"#), "the rest of the confirmed 6.00: {}", full.text);
+        assert_eq!(available(&stack, 1001).await, 100_000);
+        assert_decision(&server.authorize(TENANT, None, &cancel(None)).await, "DENIED", "12", Some("OWS"));
+
+        // 0402 confirms the cancellation, once.
+        let cancellation_id = full.body["authorization_id"].as_u64().unwrap();
+        let confirm_cancel = json!({ "mti": "0402", "currency": "BRL", "network": "VISA", "original_authorization_id": cancellation_id });
+        assert_decision(&server.authorize(TENANT, None, &confirm_cancel).await, "APPROVED", "00", None);
+        assert_decision(&server.authorize(TENANT, None, &confirm_cancel).await, "DENIED", "12", Some("OWS"));
+        assert_eq!(available(&stack, 1001).await, 100_000, "{backend:?}: confirming a cancellation moves no money");
+
+        // 0200 is confirmed at once; there is nothing to confirm later, but it can be cancelled.
+        let online =
+            server.authorize(TENANT, None, &with(authorization_body(1001, "50"), json!({ "mti": "0200" }))).await;
+        assert_decision(&online, "APPROVED", "00", None);
+        assert_eq!(online.body["clearing_type"], "ONLINE");
+        let online_id = online.body["authorization_id"].as_u64().unwrap();
+        let confirm_online =
+            json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "original_authorization_id": online_id });
+        assert_decision(&server.authorize(TENANT, None, &confirm_online).await, "DENIED", "12", Some("OWS"));
+        assert_eq!(available(&stack, 1001).await, 95_000);
+        let cancel_online =
+            json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_authorization_id": online_id });
+        assert_decision(&server.authorize(TENANT, None, &cancel_online).await, "APPROVED", "00", None);
+        assert_eq!(available(&stack, 1001).await, 100_000);
+
+        // has_error on a confirmation cancels instead; confirmation_mode ONLINE on a 0100 clears at once.
+        let held = server.authorize(TENANT, None, &authorization_body(1001, "20")).await;
+        let held_id = held.body["authorization_id"].as_u64().unwrap();
+        let errored = json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "original_authorization_id": held_id, "has_error": true });
+        assert_decision(&server.authorize(TENANT, None, &errored).await, "APPROVED", "00", None);
+        assert_eq!(available(&stack, 1001).await, 100_000);
+        let online_0100 = server
+            .authorize(TENANT, None, &with(authorization_body(1001, "1"), json!({ "confirmation_mode": "ONLINE" })))
+            .await;
+        assert_eq!(online_0100.body["clearing_type"], "ONLINE");
+        let id_0100 = online_0100.body["authorization_id"].as_u64().unwrap();
+        let confirm_0100 =
+            json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "original_authorization_id": id_0100 });
+        assert_decision(&server.authorize(TENANT, None, &confirm_0100).await, "DENIED", "12", Some("OWS"));
+
+        // Originals that do not exist, that are exceeded, or that are another account's.
+        let missing = json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "original_authorization_id": 42 });
+        assert_decision(&server.authorize(TENANT, None, &missing).await, "DENIED", "12", Some("ONF"));
+        let missing_tracking =
+            json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_tracking_id": "never-used" });
+        assert_decision(&server.authorize(TENANT, None, &missing_tracking).await, "DENIED", "12", Some("ONF"));
+        let held = server.authorize(TENANT, None, &authorization_body(1001, "5")).await;
+        let held_id = held.body["authorization_id"].as_u64().unwrap();
+        let above = json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "original_authorization_id": held_id, "amount": 5.01 });
+        assert_decision(&server.authorize(TENANT, None, &above).await, "DENIED", "12", Some("OAR"));
+        let other = json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_authorization_id": held_id, "account_id": 1003 });
+        assert_decision(&server.authorize(TENANT, None, &other).await, "DENIED", "12", Some("OOA"));
+        let other_currency =
+            json!({ "mti": "0400", "currency": "USD", "network": "VISA", "original_authorization_id": held_id });
+        assert_decision(&server.authorize(TENANT, None, &other_currency).await, "DENIED", "12", Some("CMM"));
+        // Another tenant cannot see it at all.
+        let foreign =
+            json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_authorization_id": held_id });
+        assert_decision(&server.authorize("tenant-b", None, &foreign).await, "DENIED", "12", Some("ONF"));
+        assert_eq!(available(&stack, 1001).await, 99_400, "{backend:?}: the 5.00 hold and the 1.00 cleared online remain");
+    }
+}
+
+#[tokio::test]
+async fn every_way_of_naming_an_account_finds_it_and_contradictions_are_denied() {
+    for backend in Backend::ALL {
+        let (stack, server) = world(backend).await;
+        let base = authorization_body(1001, "1");
+        let by = |extra: Value| with(base.clone(), with(json!({ "account_id": null }), extra));
+        let found = [
+            by(json!({ "account_id": 1001 })),
+            by(json!({ "document_number": "11111111111", "program_id": 1 })),
+            by(json!({ "card": { "pan": "4111111111111111" }, "mode": "CREDIT" })),
+            by(json!({ "card": { "stored_id": "tok_501" }, "mode": "DEBIT" })),
+            by(json!({ "bank": { "account": "12345-6", "branch": "0001" } })),
+            by(
+                json!({ "account_id": 1001, "document_number": "11111111111", "card": { "stored_id": "tok_501" }, "mode": "CREDIT" }),
+            ),
+        ];
+        for body in found {
+            let reply = server.authorize(TENANT, None, &body).await;
+            assert_decision(&reply, "APPROVED", "00", None);
+            assert_eq!(reply.body["account_id"], 1001, "{body}");
+        }
+        assert_eq!(available(&stack, 1001).await, 99_400);
+        let denied = [
+            (by(json!({ "account_id": 9999 })), "62", "IAD", "ACCOUNT_NOT_FOUND"),
+            (by(json!({ "card": { "pan": "4999999999999999" }, "mode": "CREDIT" })), "62", "IAD", "ACCOUNT_NOT_FOUND"),
+            (by(json!({ "bank": { "account": "0", "branch": "0001" } })), "62", "IAD", "ACCOUNT_NOT_FOUND"),
+            (by(json!({ "document_number": "11111111111" })), "62", "DND", "AMBIGUOUS_DOCUMENT"),
+            (by(json!({ "account_id": 1001, "document_number": "22222222222" })), "62", "IDN", "DOCUMENT_MISMATCH"),
+            (by(json!({ "account_id": 2001 })), "62", "IAD", "ACCOUNT_NOT_FOUND"),
+        ];
+        for (body, response, denial, reason) in denied {
+            let reply = server.authorize(TENANT, None, &body).await;
+            assert_decision(&reply, "DENIED", response, Some(denial));
+            assert_eq!(result(&reply, "ACCOUNT")["reason"], reason, "{body}");
+            assert_eq!(result(&reply, "BALANCE")["reason"], "NOT_EVALUATED");
+        }
+        // The program disambiguates a document with accounts in two programs.
+        let reply =
+            server.authorize(TENANT, None, &by(json!({ "document_number": "11111111111", "program_id": 2 }))).await;
+        assert_eq!((reply.body["status"].as_str(), reply.body["account_id"].as_i64()), (Some("APPROVED"), Some(1003)));
+        assert_eq!(available(&stack, 1001).await, 99_400, "{backend:?}: denials move nothing");
+    }
+}
+
+#[tokio::test]
+async fn each_rule_denies_with_its_codes() {
+    for backend in Backend::ALL {
+        let (stack, server) = world(backend).await;
+        let card = |stored: &str, mode: &str| {
+            with(authorization_body(1001, "1"), json!({ "card": { "stored_id": stored }, "mode": mode }))
+        };
+        let cases = [
+            (authorization_body(1002, "1"), "ACCOUNT_STATUS", "ACCOUNT_BLOCKED", "57", "ABL"),
+            (authorization_body(1004, "1"), "ACCOUNT_STATUS", "ACCOUNT_CANCELLED", "62", "ACN"),
+            (card("tok_502", "CREDIT"), "CARD_STATUS", "CARD_BLOCKED", "57", "CBL"),
+            (card("tok_503", "CREDIT"), "CARD_STATUS", "CARD_CANCELLED", "14", "CCN"),
+            (card("tok_504", "CREDIT"), "CARD_STATUS", "CARD_EXPIRED", "54", "CEX"),
+            (
+                with(authorization_body(1003, "1"), json!({ "card": { "stored_id": "tok_501" }, "mode": "CREDIT" })),
+                "CARD_STATUS",
+                "CARD_NOT_FOUND",
+                "14",
+                "CNF",
+            ),
+            (card("tok_505", "CREDIT"), "MODE", "MODE_NOT_ALLOWED", "57", "MNA"),
+            (card("tok_506", "DEBIT"), "MODE", "MODE_NOT_ALLOWED", "57", "MNA"),
+            (authorization_body(1005, "1"), "CURRENCY", "CURRENCY_MISMATCH", "12", "CMM"),
+            (
+                with(authorization_body(1001, "1"), json!({ "mode": "DEBIT", "number_of_installments": 3 })),
+                "INSTALLMENTS",
+                "INSTALLMENTS_NOT_ALLOWED",
+                "12",
+                "INA",
+            ),
+            (authorization_body(1001, "1000.01"), "BALANCE", "INSUFFICIENT_FUNDS", "51", "NSF"),
+        ];
+        for (body, rule, reason, response, denial) in cases {
+            let reply = server.authorize(TENANT, None, &body).await;
+            assert_decision(&reply, "DENIED", response, Some(denial));
+            let r = result(&reply, rule);
+            assert_eq!(
+                (r["status"].as_str(), r["reason"].as_str()),
+                (Some("REJECTED"), Some(reason)),
+                "{backend:?} {body}"
+            );
+            assert!(reply.body["authorization_code"].is_null(), "denials carry no authorization code");
+        }
+        // Installments in CREDIT are fine, and the exact available amount is enough.
+        let credit =
+            with(authorization_body(1001, "1000.00"), json!({ "mode": "CREDIT", "number_of_installments": 10 }));
+        assert_decision(&server.authorize(TENANT, None, &credit).await, "APPROVED", "00", None);
+        assert_eq!(available(&stack, 1001).await, 0);
+        let r = server.authorize(TENANT, None, &authorization_body(1001, "0.01")).await;
+        assert_decision(&r, "DENIED", "51", Some("NSF"));
+        assert_eq!(result(&r, "BALANCE")["additional_data"], json!({ "available": "0.00", "requested": "0.01" }));
+    }
+}
+
+#[tokio::test]
+async fn overrides_need_the_scope_and_are_recorded() {
+    for backend in Backend::ALL {
+        let (stack, server) = world(backend).await;
+        let forced =
+            with(authorization_body(1001, "1500.00"), json!({ "validation_rules": { "BALANCE": { "force": true } } }));
+        let refused = server.authorize(TENANT, None, &forced).await;
+        assert_eq!((refused.status, refused.code()), (403, "FORBIDDEN"));
+        assert_eq!(available(&stack, 1001).await, 100_000);
+
+        let reply = server.authorize(TENANT, OVERRIDE, &forced).await;
+        assert_decision(&reply, "APPROVED", "00", None);
+        let balance = result(&reply, "BALANCE");
+        assert_eq!(
+            (balance["status"].as_str(), balance["reason"].as_str()),
+            (Some("REJECTED"), Some("INSUFFICIENT_FUNDS"))
+        );
+        assert_eq!(balance["additional_data"]["forced"], true);
+        assert_eq!(balance["additional_data"]["overdraft"], "500.00");
+        assert_eq!(reply.body["overrides_applied"], json!(["BALANCE:force"]));
+        assert_eq!(available(&stack, 1001).await, -50_000, "{backend:?}: a forced BALANCE may overdraw, and says so");
+
+        let disabled = with(
+            authorization_body(1002, "1"),
+            json!({ "validation_rules": { "ACCOUNT_STATUS": { "disable": true } } }),
+        );
+        let reply = server.authorize(TENANT, OVERRIDE, &disabled).await;
+        assert_decision(&reply, "APPROVED", "00", None);
+        assert_eq!(result(&reply, "ACCOUNT_STATUS")["reason"], "DISABLED_BY_REQUEST");
+        assert_eq!(reply.body["overrides_applied"], json!(["ACCOUNT_STATUS:disable"]));
+
+        let remapped = with(
+            authorization_body(1003, "100.01"),
+            json!({ "validation_rules": { "BALANCE": { "denial_reasons": {
+            "INSUFFICIENT_FUNDS": { "response_code": "05", "denial_code": "XYZ" } } } } }),
+        );
+        let reply = server.authorize(TENANT, OVERRIDE, &remapped).await;
+        assert_decision(&reply, "DENIED", "05", Some("XYZ"));
+        assert_eq!(reply.body["overrides_applied"], json!(["BALANCE:denial_reason:INSUFFICIENT_FUNDS"]));
+
+        for (rules, code, message) in [
+            (
+                json!({ "LEDGER": { "disable": true } }),
+                "UNKNOWN_VALIDATION_RULE",
+                "validation_rules.LEDGER is not a rule",
+            ),
+            (
+                json!({ "BALANCE": { "denial_reasons": { "CARD_EXPIRED": {} } } }),
+                "UNKNOWN_DENIAL_REASON",
+                "validation_rules.BALANCE.denial_reasons.CARD_EXPIRED is not a rejection reason of BALANCE",
+            ),
+            (
+                json!({ "BALANCE": { "denial_reasons": { "SUFFICIENT_FUNDS": {} } } }),
+                "UNKNOWN_DENIAL_REASON",
+                "validation_rules.BALANCE.denial_reasons.SUFFICIENT_FUNDS is not a rejection reason of BALANCE",
+            ),
+            (
+                json!({ "ACCOUNT": { "force": true } }),
+                "INVALID_FIELD",
+                "validation_rules.ACCOUNT cannot be disabled or forced: without it there is nothing to authorize against",
+            ),
+            (
+                json!({ "BALANCE": { "force": true, "disable": true } }),
+                "INVALID_FIELD",
+                "validation_rules.BALANCE cannot both disable and force",
+            ),
+            (
+                json!({ "BALANCE": { "force": "yes" } }),
+                "INVALID_FIELD",
+                "validation_rules.BALANCE.force must be a boolean",
+            ),
+            (json!({ "BALANCE": { "skip": true } }), "UNKNOWN_FIELD", "validation_rules.BALANCE.skip is not a field"),
+            (
+                json!({ "BALANCE": { "denial_reasons": { "INSUFFICIENT_FUNDS": { "response_code": "00" } } } }),
+                "INVALID_FIELD",
+                "validation_rules.BALANCE.denial_reasons.INSUFFICIENT_FUNDS.response_code must be a denial response code (05, 12, 14, 30, 51, 54, 55, 57, 59, 62, 63, 75, 92, 96)",
+            ),
+            (
+                json!({ "BALANCE": { "denial_reasons": { "INSUFFICIENT_FUNDS": { "denial_code": "x1" } } } }),
+                "INVALID_FIELD",
+                "validation_rules.BALANCE.denial_reasons.INSUFFICIENT_FUNDS.denial_code must be three capital letters",
+            ),
+        ] {
+            let reply = server
+                .authorize(TENANT, OVERRIDE, &with(authorization_body(1001, "1"), json!({ "validation_rules": rules })))
+                .await;
+            assert_eq!((reply.status, reply.code(), reply.body["message"].as_str()), (400, code, Some(message)));
+        }
+        // An empty validation_rules overrides nothing and needs no scope.
+        let empty = with(authorization_body(1003, "1"), json!({ "validation_rules": {} }));
+        assert_decision(&server.authorize(TENANT, None, &empty).await, "APPROVED", "00", None);
+    }
+}
+
+#[tokio::test]
+async fn tracking_ids_make_requests_idempotent() {
+    for backend in Backend::ALL {
+        let (stack, server) = world(backend).await;
+        let body = with(authorization_body(1001, "10.00"), json!({ "tracking_id": "once-only" }));
+        let first = server.authorize(TENANT, None, &body).await;
+        assert_decision(&first, "APPROVED", "00", None);
+        let events = stack.events().await.len();
+        // Same body (keys in another order, other spacing): the recorded response, byte for byte.
+        let reordered: Value =
+            serde_json::from_str(&format!(" {{ \"tracking_id\" : \"once-only\", {} ", &body.to_string()[1..])).unwrap();
+        let replay = server.authorize(TENANT, None, &reordered).await;
+        assert_eq!(replay.text, first.text, "{backend:?}");
+        assert_eq!(available(&stack, 1001).await, 99_000, "no second hold");
+        assert_eq!(stack.events().await.len(), events, "no second event pair");
+        // Same tracking_id, another body: 422, nothing changes.
+        let changed = server.authorize(TENANT, None, &with(body.clone(), json!({ "amount": 11 }))).await;
+        assert_eq!((changed.status, changed.code()), (422, "TRACKING_ID_REUSED"));
+        assert_eq!(available(&stack, 1001).await, 99_000);
+        // Denials are decisions too, and replay the same way.
+        let denied = with(authorization_body(1002, "1"), json!({ "tracking_id": "denied-once" }));
+        let first = server.authorize(TENANT, None, &denied).await;
+        assert_eq!(server.authorize(TENANT, None, &denied).await.text, first.text);
+        // Tracking ids are per tenant.
+        let other_tenant = server
+            .authorize(
+                "tenant-b",
+                None,
+                &with(authorization_body(2001, "10.00"), json!({ "tracking_id": "once-only" })),
+            )
+            .await;
+        assert_decision(&other_tenant, "APPROVED", "00", None);
+    }
+}
+
+#[tokio::test]
+async fn every_decision_writes_its_two_events_in_their_envelope() {
+    for backend in Backend::ALL {
+        let (stack, server) = world(backend).await;
+        let auth = server
+            .authorize(
+                TENANT,
+                None,
+                &with(
+                    authorization_body(1001, "12.34"),
+                    json!({ "tracking_id": "evt-1", "number_of_installments": 2, "mode": "CREDIT" }),
+                ),
+            )
+            .await;
+        let id = auth.body["authorization_id"].as_u64().unwrap();
+        server.authorize(TENANT, None, &with(authorization_body(1002, "1"), json!({ "tracking_id": "evt-2" }))).await;
+        let cancel = json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_authorization_id": id, "amount": 2, "tracking_id": "evt-3" });
+        server.authorize(TENANT, None, &cancel).await;
+        let events = stack.events().await;
+        assert_eq!(events.len(), 6, "{backend:?}");
+        let find =
+            |cid: &str, domain: &str| events.iter().find(|e| e["cid"] == cid && e["domain"] == domain).unwrap().clone();
+        for event in &events {
+            for field in ["event_id", "domain", "event_type", "schema_version", "org_id", "cid", "timestamp", "data"] {
+                assert!(!event[field].is_null(), "{field} in {event}");
+            }
+            assert_eq!(event["org_id"], TENANT);
+            assert_eq!(event["schema_version"], 1);
+        }
+        let platform = find("evt-1", "platform-authorization");
+        assert_eq!(platform["event_type"], "platform-authorization");
+        let data = &platform["data"];
+        assert_eq!(
+            (data["authorization_id"].as_u64(), data["original_authorization_id"].as_u64()),
+            (Some(id), Some(id))
+        );
+        assert_eq!(
+            (data["category"].as_str(), data["operation"].as_str(), data["clearing_type"].as_str()),
+            (Some("AUTHORIZATION"), Some("CASH_OUT"), Some("OFFLINE"))
+        );
+        assert_eq!((data["principal_amount"].as_f64(), data["installment_amount"].as_f64()), (Some(12.34), Some(6.17)));
+        assert_eq!(
+            (data["code"].clone(), &data["response_code"], &data["processing_code"]),
+            (auth.body["authorization_code"].clone(), &json!("00"), &json!("003000"))
+        );
+        let payment = find("evt-1", "payment-methods");
+        assert_eq!(payment["event_type"], "authorization");
+        assert_eq!(
+            payment["data"],
+            json!({ "tracking_id": "evt-1", "category": "AUTHORIZATION", "mti": "0100", "clearing_type": "OFFLINE",
+            "account_id": 1001, "program_id": 1, "card_id": null, "card_mode_id": null })
+        );
+        assert_eq!(find("evt-2", "platform-authorization")["data"]["category"], "DENIED");
+        assert_eq!(find("evt-2", "payment-methods")["data"]["category"], "DECLINED");
+        let partial = find("evt-3", "platform-authorization");
+        assert_eq!(
+            (partial["data"]["category"].as_str(), partial["data"]["operation"].as_str()),
+            (Some("PARTIAL_CANCELLATION"), Some("CASH_IN"))
+        );
+        assert_eq!(partial["data"]["original_authorization_id"].as_u64(), Some(id));
+        assert_eq!(find("evt-3", "payment-methods")["data"]["category"], "CANCELLATION");
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_are_400_naming_the_field_and_change_nothing() {
+    let (stack, server) = world(Backend::Local).await;
+    let base = authorization_body(1001, "1");
+    let send_raw = |text: String| {
+        let server = server.clone();
+        async move {
+            let token = server.token(TENANT);
+            let response = server
+                .client
+                .post(format!("{}/payment-methods/v1/authorization", server.base_url))
+                .bearer_auth(token)
+                .body(text)
+                .send()
+                .await
+                .unwrap();
+            Reply::read(response).await
+        }
+    };
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            with(base.clone(), json!({ "mti": "0300" })),
+            "INVALID_FIELD",
+            "mti must be one of 0100, 0200, 0202, 0400, 0402",
+        ),
+        (
+            with(base.clone(), json!({ "mti": "0120" })),
+            "UNSUPPORTED_MTI",
+            "mti 0120 and 0420 (advices) are not supported",
+        ),
+        (
+            with(base.clone(), json!({ "mti": "0420" })),
+            "UNSUPPORTED_MTI",
+            "mti 0120 and 0420 (advices) are not supported",
+        ),
+        (with(base.clone(), json!({ "mti": null })), "MISSING_FIELD", "mti is required "),
+        (
+            with(base.clone(), json!({ "currency": "XYZ" })),
+            "INVALID_FIELD",
+            "currency must be an ISO 4217 code, alphabetic (BRL) or numeric (986)",
+        ),
+        (with(base.clone(), json!({ "currency": 986 })), "INVALID_FIELD", "currency must be a string"),
+        (
+            with(base.clone(), json!({ "number_of_installments": 0 })),
+            "INVALID_FIELD",
+            "number_of_installments must be an integer from 1 to 100",
+        ),
+        (
+            with(base.clone(), json!({ "number_of_installments": 101 })),
+            "INVALID_FIELD",
+            "number_of_installments must be an integer from 1 to 100",
+        ),
+        (with(base.clone(), json!({ "entry_mode": "1" })), "INVALID_FIELD", "entry_mode must be 2 or 3 digits"),
+        (with(base.clone(), json!({ "entry_mode": "ab" })), "INVALID_FIELD", "entry_mode must be 2 or 3 digits"),
+        (with(base.clone(), json!({ "entry_mode": "1234" })), "INVALID_FIELD", "entry_mode must be 1 to 3 characters"),
+        (with(base.clone(), json!({ "entry_mode": null })), "MISSING_FIELD", "entry_mode is required for mti 0100"),
+        (with(base.clone(), json!({ "amount": null })), "MISSING_FIELD", "amount is required for mti 0100"),
+        (with(base.clone(), json!({ "amount": -1 })), "INVALID_FIELD", "amount must be a decimal number"),
+        (
+            with(base.clone(), json!({ "amount": 0 })),
+            "INVALID_FIELD",
+            "amount must be greater than zero and at most 1000000000000000 minor units",
+        ),
+        (
+            with(base.clone(), json!({ "amount": 1.001 })),
+            "INVALID_FIELD",
+            "amount has more decimal places than BRL allows (2)",
+        ),
+        (with(base.clone(), json!({ "amount": "ten" })), "INVALID_FIELD", "amount must be a decimal number"),
+        (
+            with(base.clone(), json!({ "processing_code": null })),
+            "MISSING_FIELD",
+            "processing_code is required for mti 0100",
+        ),
+        (with(base.clone(), json!({ "network": null })), "MISSING_FIELD", "network is required "),
+        (
+            with(base.clone(), json!({ "account_id": null })),
+            "MISSING_FIELD",
+            "one of account_id, document_number, card.pan, card.stored_id or bank is required for mti 0100",
+        ),
+        (
+            with(base.clone(), json!({ "account_id": "1001" })),
+            "INVALID_FIELD",
+            "account_id must be an integer from 1 to 9223372036854775807",
+        ),
+        (
+            with(base.clone(), json!({ "card": { "pan": "4111111111111111" } })),
+            "MISSING_FIELD",
+            "mode is required for card authorizations (mti 0100)",
+        ),
+        (
+            with(base.clone(), json!({ "card": { "pan": "4111-1111-1111-1111" }, "mode": "CREDIT" })),
+            "INVALID_FIELD",
+            "card.pan must be 12 to 19 digits",
+        ),
+        (
+            with(base.clone(), json!({ "card": {} })),
+            "MISSING_FIELD",
+            "card.pan or card.stored_id is required when card is given",
+        ),
+        (
+            with(base.clone(), json!({ "card": { "pan": "4111111111111111", "track2": "x" } })),
+            "UNKNOWN_FIELD",
+            "card.track2 is not a field",
+        ),
+        (with(base.clone(), json!({ "mode": "PREPAID" })), "INVALID_FIELD", "mode must be one of CREDIT, DEBIT"),
+        (
+            with(base.clone(), json!({ "confirmation_mode": "LATER" })),
+            "INVALID_FIELD",
+            "confirmation_mode must be one of ONLINE, OFFLINE",
+        ),
+        (
+            with(base.clone(), json!({ "has_error": true })),
+            "INVALID_FIELD",
+            "has_error may be true only for confirmations (mti 0202)",
+        ),
+        (
+            with(base.clone(), json!({ "bank": { "account": "1" } })),
+            "MISSING_FIELD",
+            "bank.branch is required when bank is given",
+        ),
+        (
+            with(base.clone(), json!({ "local_date_time": "yesterday" })),
+            "INVALID_FIELD",
+            "local_date_time must be an RFC 3339 date-time",
+        ),
+        (
+            with(base.clone(), json!({ "posting_date": "2026-02-30" })),
+            "INVALID_FIELD",
+            "posting_date must be a date, YYYY-MM-DD",
+        ),
+        (with(base.clone(), json!({ "metadata": "x" })), "INVALID_FIELD", "metadata must be an object"),
+        (
+            with(base.clone(), json!({ "tracking_id": "has spaces" })),
+            "INVALID_FIELD",
+            "tracking_id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -",
+        ),
+        (with(base.clone(), json!({ "surprise": 1 })), "UNKNOWN_FIELD", "surprise is not a field of this request"),
+        (
+            json!({ "mti": "0202", "currency": "BRL", "network": "VISA" }),
+            "MISSING_FIELD",
+            "original_authorization_id or original_tracking_id is required for mti 0202",
+        ),
+    ];
+    for (body, code, message) in cases {
+        let reply = server.authorize(TENANT, None, &body).await;
+        assert_eq!((reply.status, reply.code(), reply.body["message"].as_str()), (400, code, Some(message)), "{body}");
+        assert!(!reply.text.contains("4111111111111111"), "a PAN never comes back");
+    }
+    for text in ["{nope", "[]", "", "null"] {
+        let reply = send_raw(text.to_owned()).await;
+        assert_eq!((reply.status, reply.code()), (400, "MALFORMED_JSON"), "{text}");
+    }
+    let unauthenticated = server
+        .client
+        .post(format!("{}/payment-methods/v1/authorization", server.base_url))
+        .body(base.to_string())
+        .send()
+        .await
+        .unwrap();
+    let reply = Reply::read(unauthenticated).await;
+    assert_eq!((reply.status, reply.code()), (401, "UNAUTHORIZED"));
+    assert_eq!(available(&stack, 1001).await, 100_000);
+    assert!(stack.events().await.is_empty(), "no event for a request that was not decided");
+}
