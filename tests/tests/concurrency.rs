@@ -144,3 +144,78 @@ async fn fifty_concurrent_rotations_on_the_embedded_store() {
 async fn fifty_concurrent_rotations_on_dynamodb() {
     concurrent_rotations(Backend::Aws).await;
 }
+
+/// 100 concurrent 0100s of 10.00 on 100.00 available: exactly 10 approved, 90 denied with 51,
+/// 0.00 left, 10 approval and 90 denial event pairs.
+async fn hundred_authorizations(backend: Backend) {
+    let stack = Stack::new(backend).await;
+    let account = serde_json::json!({ "tenant_id": "tenant-a", "account_id": 7001, "program_id": 1, "document_number": "70010000000",
+        "status": "NORMAL", "currency": "BRL", "limit": "100.00", "cards": [] });
+    stack.seed_accounts(&[account]).await;
+    let server = TestServer::start_authorizations(stack.authorizer()).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let server = server.clone();
+        tasks.spawn(async move {
+            let body = cofre_tests::authorization_body(7001, "10.00");
+            let mut body = body;
+            body["tracking_id"] = serde_json::json!(format!("race-{i:03}"));
+            server.authorize("tenant-a", None, &body).await
+        });
+    }
+    let replies = tasks.join_all().await;
+    let approved = replies.iter().filter(|r| r.body["status"] == "APPROVED").count();
+    let denied: Vec<_> = replies.iter().filter(|r| r.body["status"] == "DENIED").collect();
+    assert!(replies.iter().all(|r| r.status == 200), "{backend:?}: every request got a decision");
+    assert_eq!((approved, denied.len()), (10, 90), "{backend:?}");
+    assert!(denied.iter().all(|r| r.body["response_code"] == "51" && r.body["denial_code"] == "NSF"), "{backend:?}");
+    assert_eq!(stack.account("tenant-a", 7001).await.available, 0, "{backend:?}: 0.00 left, never below");
+    let events = stack.events().await;
+    let platform = |category: &str| {
+        events.iter().filter(|e| e["domain"] == "platform-authorization" && e["data"]["category"] == category).count()
+    };
+    let payment = |category: &str| {
+        events.iter().filter(|e| e["domain"] == "payment-methods" && e["data"]["category"] == category).count()
+    };
+    assert_eq!((platform("AUTHORIZATION"), platform("DENIED")), (10, 90), "{backend:?}");
+    assert_eq!((payment("AUTHORIZATION"), payment("DECLINED")), (10, 90), "{backend:?}");
+    assert_eq!(events.len(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_authorizations_on_the_embedded_store() {
+    hundred_authorizations(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_authorizations_on_dynamodb() {
+    hundred_authorizations(Backend::Aws).await;
+}
+
+/// 20 concurrent requests with one tracking_id: one effect, one event pair, identical answers.
+async fn one_tracking_id_twenty_times(backend: Backend) {
+    let stack = Stack::new(backend).await;
+    stack.seed_accounts(&cofre_tests::account_fixture()).await;
+    let server = TestServer::start_authorizations(stack.authorizer()).await;
+    let mut body = cofre_tests::authorization_body(1001, "10.00");
+    body["tracking_id"] = serde_json::json!("the-same-one");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (server, body) = (server.clone(), body.clone());
+        tasks.spawn(async move { server.authorize("tenant-a", None, &body).await });
+    }
+    let replies = tasks.join_all().await;
+    let decided: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+    assert!(replies.iter().all(|r| r.status == 200 || (r.status == 409 && r.code() == "IN_PROGRESS")), "{backend:?}");
+    assert!(decided.windows(2).all(|pair| pair[0].text == pair[1].text), "{backend:?}: identical answers");
+    assert_eq!(decided[0].body["status"], "APPROVED");
+    assert_eq!(stack.account("tenant-a", 1001).await.available, 99_000, "{backend:?}: one effect");
+    assert_eq!(stack.events().await.len(), 2, "{backend:?}: one event pair");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_duplicates_have_one_effect_on_both_stores() {
+    for backend in Backend::ALL {
+        one_tracking_id_twenty_times(backend).await;
+    }
+}

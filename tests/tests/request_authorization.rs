@@ -142,7 +142,11 @@ async fn authorize_confirm_and_cancel_move_the_ledger_exactly() {
         let foreign =
             json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_authorization_id": held_id });
         assert_decision(&server.authorize("tenant-b", None, &foreign).await, "DENIED", "12", Some("ONF"));
-        assert_eq!(available(&stack, 1001).await, 99_400, "{backend:?}: the 5.00 hold and the 1.00 cleared online remain");
+        assert_eq!(
+            available(&stack, 1001).await,
+            99_400,
+            "{backend:?}: the 5.00 hold and the 1.00 cleared online remain"
+        );
     }
 }
 

@@ -96,7 +96,9 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
     Some(match rule {
         // A confirmation or cancellation takes its account from its original: with no original there is
         // no account to judge, and ORIGINAL_AUTHORIZATION says why.
-        RuleName::Account if !authorizing && request.account.is_none() && matches!(facts.original, OriginalFact::NotFound) => {
+        RuleName::Account
+            if !authorizing && request.account.is_none() && matches!(facts.original, OriginalFact::NotFound) =>
+        {
             return None;
         }
         RuleName::Account => match &facts.account {

@@ -1,0 +1,158 @@
+//! Random sequences of authorize / confirm / cancel / replay on one account (proptest, embedded
+//! store, through the use case): after every step the available amount equals the limit minus what
+//! approved authorizations still hold or have confirmed, it is never negative unless a forced
+//! BALANCE allowed it, and replays change nothing.
+
+use cofre::authorizations::{AuthorizationId, Authorizer, LedgerItem, LedgerKey, parse_authorization_request};
+use cofre::tenant::{Identity, TenantId};
+use cofre::tracking::TrackingId;
+use cofre_tests::{Backend, Stack};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const LIMIT_MINOR: i64 = 10_000;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Authorize { cents: i64, online: bool, forced: bool },
+    Confirm { pick: usize, partial: Option<u8>, has_error: bool },
+    Cancel { pick: usize, partial: Option<u8> },
+    Replay { pick: usize },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (1_i64..4_000, any::<bool>(), prop::bool::weighted(0.1)).prop_map(|(cents, online, forced)| Op::Authorize { cents, online, forced }),
+        2 => (any::<usize>(), prop::option::of(1_u8..100), prop::bool::weighted(0.2)).prop_map(|(pick, partial, has_error)| Op::Confirm { pick, partial, has_error }),
+        2 => (any::<usize>(), prop::option::of(1_u8..100)).prop_map(|(pick, partial)| Op::Cancel { pick, partial }),
+        1 => any::<usize>().prop_map(|pick| Op::Replay { pick }),
+    ]
+}
+
+fn decimal(cents: i64) -> Value {
+    serde_json::from_str(&format!("{}.{:02}", cents / 100, cents % 100)).unwrap()
+}
+
+struct Run {
+    stack: Stack,
+    authorizer: Authorizer,
+    caller: Identity,
+    sent: Vec<(Value, String)>,
+    authorizations: Vec<(u64, i64)>,
+    decisions: usize,
+    overdraft_allowed: bool,
+}
+
+impl Run {
+    async fn send(&mut self, body: Value) -> Value {
+        let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
+        let fallback = TrackingId::generate();
+        let raw = self.authorizer.authorize(&self.caller, &fallback, request).await.unwrap();
+        self.sent.push((body, raw.get().to_owned()));
+        self.decisions += 1;
+        serde_json::from_str(raw.get()).unwrap()
+    }
+
+    async fn check(&self) {
+        let tenant = TenantId::parse("tenant-a").unwrap();
+        let account = self.stack.account("tenant-a", 1).await;
+        let keys: Vec<LedgerKey> =
+            self.authorizations.iter().map(|(id, _)| LedgerKey::Authorization(AuthorizationId(*id))).collect();
+        let mut outstanding = 0;
+        for item in self.stack.ledger.get(&tenant, &keys).await.unwrap() {
+            match item {
+                Some(Ok(LedgerItem::Authorization(a))) => {
+                    assert!(a.held >= 0 && a.confirmed >= 0, "{a:?}");
+                    outstanding += a.held + a.confirmed;
+                }
+                other => panic!("an approved authorization is missing: {other:?}"),
+            }
+        }
+        assert_eq!(account.available, LIMIT_MINOR - outstanding, "available = limit - held - confirmed");
+        assert!(account.available >= 0 || self.overdraft_allowed, "negative only after a forced BALANCE");
+        assert_eq!(self.stack.events().await.len(), 2 * self.decisions, "one event pair per decision, none per replay");
+    }
+}
+
+fn run(ops: Vec<Op>) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let stack = Stack::new(Backend::Local).await;
+        stack
+            .seed_accounts(&[json!({ "tenant_id": "tenant-a", "account_id": 1, "program_id": 1, "document_number": "1",
+                "status": "NORMAL", "currency": "BRL", "limit": "100.00", "cards": [] })])
+            .await;
+        let authorizer = stack.authorizer();
+        let caller = Identity { tenant: TenantId::parse("tenant-a").unwrap(), principal: "p".into(), scopes: vec!["authorizations:override".into()] };
+        let mut run = Run { stack, authorizer, caller, sent: Vec::new(), authorizations: Vec::new(), decisions: 0, overdraft_allowed: false };
+        for (step, op) in ops.into_iter().enumerate() {
+            let tracking = format!("op-{step}");
+            match op {
+                Op::Authorize { cents, online, forced } => {
+                    let mut body = json!({ "mti": if online { "0200" } else { "0100" }, "amount": decimal(cents), "currency": "BRL",
+                        "network": "VISA", "account_id": 1, "entry_mode": "01", "processing_code": "003000", "tracking_id": tracking });
+                    if forced {
+                        body["validation_rules"] = json!({ "BALANCE": { "force": true } });
+                    }
+                    let reply = run.send(body).await;
+                    if reply["status"] == "APPROVED" {
+                        run.authorizations.push((reply["authorization_id"].as_u64().unwrap(), cents));
+                        run.overdraft_allowed |= forced;
+                    } else {
+                        assert_eq!((reply["response_code"].as_str(), forced), (Some("51"), false), "only funds deny here: {reply}");
+                    }
+                }
+                Op::Confirm { pick, partial, .. } | Op::Cancel { pick, partial } if !run.authorizations.is_empty() => {
+                    let (id, cents) = run.authorizations[pick % run.authorizations.len()];
+                    let (confirm, has_error) = match op {
+                        Op::Confirm { has_error, .. } => (true, has_error),
+                        _ => (false, false),
+                    };
+                    let mut body = json!({ "mti": if confirm { "0202" } else { "0400" }, "currency": "BRL", "network": "VISA",
+                        "original_authorization_id": id, "tracking_id": tracking });
+                    if let Some(p) = partial {
+                        body["amount"] = decimal((cents * i64::from(p) / 100).max(1));
+                    }
+                    if confirm && has_error {
+                        body["has_error"] = json!(true);
+                    }
+                    let reply = run.send(body).await;
+                    if reply["status"] == "DENIED" {
+                        assert_eq!(reply["response_code"], "12", "settlements are denied only for their original's state: {reply}");
+                    }
+                }
+                Op::Replay { pick } if !run.sent.is_empty() => {
+                    let (body, response) = run.sent[pick % run.sent.len()].clone();
+                    let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
+                    let replayed = run.authorizer.authorize(&run.caller, &TrackingId::generate(), request).await.unwrap();
+                    assert_eq!(replayed.get(), response, "a replay answers the recorded decision");
+                }
+                _ => {}
+            }
+            run.check().await;
+        }
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, max_shrink_iters: 64, .. ProptestConfig::default() })]
+
+    #[test]
+    fn the_ledger_always_balances(ops in prop::collection::vec(op(), 1..40)) {
+        run(ops);
+    }
+}
+
+#[test]
+fn the_property_holds_on_a_hand_written_sequence() {
+    run(vec![
+        Op::Authorize { cents: 6_000, online: false, forced: false },
+        Op::Authorize { cents: 5_000, online: true, forced: false },
+        Op::Authorize { cents: 5_000, online: true, forced: true },
+        Op::Confirm { pick: 0, partial: Some(50), has_error: false },
+        Op::Cancel { pick: 1, partial: Some(10) },
+        Op::Cancel { pick: 1, partial: None },
+        Op::Replay { pick: 2 },
+        Op::Confirm { pick: 0, partial: None, has_error: true },
+    ]);
+}
