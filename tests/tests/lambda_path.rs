@@ -145,3 +145,26 @@ async fn an_api_gateway_event_with_path_parameters_rotates_a_merchant_connection
     assert_eq!((status, record["message"].as_str()), (401, Some("Unauthorized")));
     processor.verify().await;
 }
+
+#[tokio::test]
+async fn an_api_gateway_event_authorizes_with_the_scope_from_the_claims() {
+    use cofre::http::{AuthorizationApi, authorization_router};
+    let stack = Stack::new(Backend::Local).await;
+    stack.seed_accounts(&cofre_tests::account_fixture()).await;
+    let router = authorization_router(AuthorizationApi {
+        authorizer: Arc::new(stack.authorizer()),
+        authenticator: Authenticator::ApiGatewayJwt,
+    });
+    let path = "/payment-methods/v1/authorization";
+    let forced = r#"{"mti":"0100","amount":2000.00,"currency":"BRL","network":"VISA","account_id":1001,"entry_mode":"01","processing_code":"003000","validation_rules":{"BALANCE":{"force":true}}}"#;
+    let plain = json!({ "tenant_id": "tenant-a", "sub": "k" });
+    let (status, body, _) =
+        invoke(router.clone(), &route_event("POST", path, path, None, forced, Some(plain), "t")).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("FORBIDDEN")));
+    let scoped = json!({ "tenant_id": "tenant-a", "sub": "k", "scope": "payments:write authorizations:override" });
+    let (status, body, tracking) =
+        invoke(router, &route_event("POST", path, path, None, forced, Some(scoped), "lambda-auth")).await;
+    assert_eq!((status, body["status"].as_str(), tracking.as_str()), (200, Some("APPROVED"), "lambda-auth"), "{body}");
+    assert_eq!(body["overrides_applied"], json!(["BALANCE:force"]));
+    assert_eq!(stack.account("tenant-a", 1001).await.available, -100_000);
+}

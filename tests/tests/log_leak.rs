@@ -136,6 +136,7 @@ async fn no_key_reaches_any_log_line_on_any_path() {
     }
 
     scenarios.extend(merchant_scenarios().await);
+    let pans = authorization_scenarios().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     // The Lambda runtime logs whole events (body, Authorization header) at TRACE: held back.
     tracing::trace!(target: "lambda_runtime::layers::api_response", payload = %key("runtime-event"), "raw event");
@@ -153,6 +154,9 @@ async fn no_key_reaches_any_log_line_on_any_path() {
                 "{scenario}{suffix}: a credential reached the logs"
             );
         }
+    }
+    for pan in &pans {
+        assert!(!logs.contains(pan.as_str()), "a PAN reached the logs");
     }
     // The credentials seeded as "old" (see merchant_fixture) never appear either.
     for old in ["sk_old", "cp_user", "cp_pass", "496160873888", "sk_b"] {
@@ -277,4 +281,67 @@ async fn merchant_scenarios() -> Vec<(String, String)> {
         scenarios.push((unauthenticated.clone(), format!("track-{unauthenticated}")));
     }
     scenarios
+}
+
+/// Authorizations by PAN on every path (approved, each denial, bad requests, overrides, replays) on
+/// both backends; returns every PAN used. Responses are checked too: a PAN never comes back.
+async fn authorization_scenarios() -> Vec<String> {
+    let pans: Vec<String> = [
+        "4111111111111111",
+        "5555555555554444",
+        "4000000000000002",
+        "4000000000000010",
+        "4000000000000028",
+        "4999999999999999",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for backend in Backend::ALL {
+        let stack = Stack::new(backend).await;
+        stack.seed_accounts(&cofre_tests::account_fixture()).await;
+        let server = TestServer::start_authorizations(stack.authorizer()).await;
+        let mut bodies = Vec::new();
+        for (i, pan) in pans.iter().enumerate() {
+            for (mode, amount) in [("CREDIT", "1.00"), ("DEBIT", "5000.00")] {
+                bodies.push(format!(
+                    r#"{{"mti":"0100","amount":{amount},"currency":"BRL","network":"VISA","card":{{"pan":"{pan}","cvv":"123"}},"mode":"{mode}","entry_mode":"051","processing_code":"003000","tracking_id":"pan-{backend:?}-{i}-{mode}"}}"#
+                ));
+            }
+            bodies.push(format!(r#"{{"mti":"0100","amount":1,"currency":"BRL","network":"VISA","card":{{"pan":"{pan}x"}},"mode":"CREDIT","entry_mode":"01","processing_code":"1"}}"#));
+            bodies.push(format!(r#"{{"mti":"0100","amount":1,"currency":"BRL","network":"VISA","card":{{"pan":"{pan}","track":"{pan}"}},"mode":"CREDIT","entry_mode":"01","processing_code":"1"}}"#));
+            bodies.push(format!(r#"{{"mti":"0100","amount":1,"currency":"BRL","network":"VISA","card":{{"pan":{pan}}},"mode":"CREDIT","entry_mode":"01","processing_code":"1"}}"#));
+            bodies.push(format!(r#"{{"mti":"0100","amount":1,"currency":"BRL","network":"VISA","card":{{"pan":"{pan}"}},"mode":"CREDIT","entry_mode":"01","processing_code":"1","validation_rules":{{"BALANCE":{{"force":true}}}}}}"#));
+        }
+        for body in bodies.iter().chain(bodies.iter().take(4)) {
+            for scope in [None, Some("authorizations:override")] {
+                let token = server
+                    .tokens
+                    .mint(
+                        &cofre::tenant::TenantId::parse("tenant-a").unwrap(),
+                        scope,
+                        std::time::Duration::from_secs(60),
+                    )
+                    .unwrap();
+                let response = server
+                    .client
+                    .post(format!("{}/payment-methods/v1/authorization", server.base_url))
+                    .bearer_auth(token)
+                    .header("tracking_id", "track-pan")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                let text = response.text().await.unwrap();
+                for pan in &pans {
+                    assert!(!text.contains(pan.as_str()), "{backend:?}: a PAN came back in a response: {text}");
+                }
+            }
+        }
+        for event in stack.events().await {
+            for pan in &pans {
+                assert!(!event.to_string().contains(pan.as_str()), "{backend:?}: a PAN reached an event");
+            }
+        }
+    }
+    pans
 }

@@ -87,3 +87,51 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
     assert_eq!(processor.received_requests().await.unwrap().len(), 2);
     println!("rotation: 1 GetItem + 1 processor call + 1 GenerateDataKey + 1 conditional UpdateItem; 409: 1 GetItem");
 }
+
+#[tokio::test]
+async fn a_decision_costs_one_read_and_one_transactional_write_and_a_replay_one_read() {
+    let stack = Stack::new(Backend::Aws).await;
+    stack.seed_accounts(&cofre_tests::account_fixture()).await;
+    let server = TestServer::start_authorizations(stack.authorizer()).await;
+    let operations = |from: usize| stack.dynamodb_trips.operations()[from..].to_vec();
+
+    let mut body = cofre_tests::authorization_body(1001, "10.00");
+    body["tracking_id"] = serde_json::json!("trips-1");
+    let before = stack.dynamodb_trips.count();
+    let first = server.authorize("tenant-a", None, &body).await;
+    assert_eq!(first.body["status"], "APPROVED");
+    assert_eq!(operations(before), ["BatchGetItem", "TransactWriteItems"], "decision by account_id");
+
+    let before = stack.dynamodb_trips.count();
+    assert_eq!(server.authorize("tenant-a", None, &body).await.text, first.text);
+    assert_eq!(operations(before), ["BatchGetItem"], "a replay is one read");
+
+    let before = stack.dynamodb_trips.count();
+    let denied = server.authorize("tenant-a", None, &cofre_tests::authorization_body(1002, "1")).await;
+    assert_eq!(denied.body["status"], "DENIED");
+    assert_eq!(operations(before), ["BatchGetItem", "TransactWriteItems"], "a denial is recorded the same way");
+
+    let id = first.body["authorization_id"].as_u64().unwrap();
+    let before = stack.dynamodb_trips.count();
+    let confirm =
+        serde_json::json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "original_authorization_id": id });
+    assert_eq!(server.authorize("tenant-a", None, &confirm).await.body["status"], "APPROVED");
+    assert_eq!(
+        operations(before),
+        ["BatchGetItem", "BatchGetItem", "TransactWriteItems"],
+        "confirmation: original, then its account"
+    );
+
+    let before = stack.dynamodb_trips.count();
+    let by_card = serde_json::json!({ "mti": "0100", "amount": 1, "currency": "BRL", "network": "VISA", "card": { "stored_id": "tok_501" },
+        "mode": "CREDIT", "entry_mode": "01", "processing_code": "003000" });
+    assert_eq!(server.authorize("tenant-a", None, &by_card).await.body["status"], "APPROVED");
+    assert_eq!(
+        operations(before),
+        ["BatchGetItem", "BatchGetItem", "TransactWriteItems"],
+        "by card: lookup, then the account"
+    );
+    println!(
+        "decision: 1 BatchGetItem + 1 TransactWriteItems (account_id); replay: 1 BatchGetItem; by card/document/bank or original: +1 BatchGetItem"
+    );
+}
