@@ -369,3 +369,160 @@ mod merchant_store {
         assert!(missing.hmac_key().await.is_err());
     }
 }
+
+mod ledger {
+    use cofre::authorizations::{
+        AccountId, AuthorizationId, BalanceChange, Commit, CommitError, LedgerItem, LedgerKey, LookupKey,
+        parse_authorization_request,
+    };
+    use cofre::tenant::TenantId;
+    use cofre::tracking::TrackingId;
+    use cofre_tests::{Backend, Stack, account_fixture};
+
+    fn tenant() -> TenantId {
+        TenantId::parse("tenant-a").unwrap()
+    }
+
+    /// A real decision's commit, made by the use case's own code path on a throwaway stack.
+    async fn decision(
+        tracking: &str,
+        amount: &str,
+    ) -> (cofre::authorizations::AuthorizationRecord, cofre::authorizations::RecordedDecision) {
+        let stack = Stack::new(Backend::Local).await;
+        stack.seed_accounts(&account_fixture()).await;
+        let mut body = cofre_tests::authorization_body(1001, amount);
+        body["tracking_id"] = serde_json::json!(tracking);
+        let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
+        let caller = cofre::tenant::Identity { tenant: tenant(), principal: "p".into(), scopes: vec![] };
+        stack.authorizer().authorize(&caller, &TrackingId::generate(), request).await.unwrap();
+        let keys = [LedgerKey::Recorded(TrackingId::parse(tracking).unwrap())];
+        let Some(Ok(LedgerItem::Recorded(recorded))) =
+            stack.ledger.get(&tenant(), &keys).await.unwrap().pop().flatten()
+        else {
+            panic!()
+        };
+        let keys = [LedgerKey::Authorization(recorded.authorization_id)];
+        let Some(Ok(LedgerItem::Authorization(record))) =
+            stack.ledger.get(&tenant(), &keys).await.unwrap().pop().flatten()
+        else {
+            panic!()
+        };
+        (record, recorded)
+    }
+
+    async fn contract(backend: Backend) {
+        let stack = Stack::new(backend).await;
+        let ledger = stack.ledger.as_ref();
+        assert_eq!(stack.seed_accounts(&account_fixture()).await, (6, 0), "{backend:?}");
+        assert_eq!(stack.seed_accounts(&account_fixture()).await, (0, 6), "{backend:?}: seeding twice changes nothing");
+        let account = stack.account("tenant-a", 1001).await;
+        assert_eq!((account.available, account.limit, account.cards.len()), (100_000, 100_000, 6));
+        assert_eq!(account.cards[0].masked_pan, "411111******1111", "only first six and last four are kept");
+
+        // One round trip answers in key order, None for what is absent; lookups find their account.
+        let keys = [
+            LedgerKey::Recorded(TrackingId::parse("nothing").unwrap()),
+            LedgerKey::Lookup(LookupKey::StoredId("tok_502".into())),
+            LedgerKey::Lookup(LookupKey::Document("11111111111".into())),
+            LedgerKey::Account(AccountId::new(1002).unwrap()),
+            LedgerKey::Account(AccountId::new(9).unwrap()),
+        ];
+        let items = ledger.get(&tenant(), &keys).await.unwrap();
+        assert!(items[0].is_none() && items[4].is_none(), "{backend:?}");
+        match &items[1] {
+            Some(Ok(LedgerItem::Lookup(t))) => assert_eq!((t[0].account_id.get(), t[0].card_id), (1001, Some(502))),
+            other => panic!("{backend:?}: {other:?}"),
+        }
+        match &items[2] {
+            Some(Ok(LedgerItem::Lookup(t))) => {
+                let mut programs: Vec<i64> = t.iter().map(|t| t.program_id).collect();
+                programs.sort();
+                assert_eq!(programs, [1, 2], "{backend:?}: a document lists its accounts in every program");
+            }
+            other => panic!("{backend:?}: {other:?}"),
+        }
+        assert!(matches!(&items[3], Some(Ok(LedgerItem::Account(a))) if a.id.get() == 1002));
+        assert!(
+            ledger.get(&TenantId::parse("tenant-b").unwrap(), &keys[3..4]).await.unwrap()[0].is_none(),
+            "tenant-scoped"
+        );
+
+        // A commit is all or nothing.
+        let (record, recorded) = decision("contract-1", "60.00").await;
+        let commit = |delta: i64, keep: bool, normal: bool, account: i64| Commit {
+            tenant: tenant(),
+            balance: Some(BalanceChange {
+                account_id: AccountId::new(account).unwrap(),
+                delta,
+                keep_non_negative: keep,
+                require_normal: normal,
+            }),
+            authorization: record.clone(),
+            original: None,
+            recorded: recorded.clone(),
+            events: vec![],
+        };
+        let refusals = [
+            ("overdraw", commit(-100_001, true, true, 1001)),
+            ("not NORMAL", commit(-1, true, true, 1002)),
+            ("no such account", commit(-1, false, false, 9)),
+        ];
+        for (label, c) in refusals {
+            assert!(matches!(ledger.commit(&c).await, Err(CommitError::Conflict)), "{backend:?}: {label}");
+        }
+        assert_eq!(
+            stack.account("tenant-a", 1001).await.available,
+            100_000,
+            "{backend:?}: refused commits change nothing"
+        );
+        assert!(ledger.get(&tenant(), &[LedgerKey::Authorization(record.id)]).await.unwrap()[0].is_none());
+
+        ledger.commit(&commit(-6_000, true, true, 1001)).await.unwrap();
+        assert_eq!(stack.account("tenant-a", 1001).await.available, 94_000);
+        assert!(
+            matches!(ledger.commit(&commit(-6_000, true, true, 1001)).await, Err(CommitError::Duplicate)),
+            "{backend:?}: same tracking id"
+        );
+        let mut other_tracking = commit(-6_000, true, true, 1001);
+        other_tracking.recorded.tracking_id = TrackingId::parse("contract-2").unwrap();
+        assert!(
+            matches!(ledger.commit(&other_tracking).await, Err(CommitError::Conflict)),
+            "{backend:?}: authorization id already taken"
+        );
+        // A forced overdraft is allowed when the commit does not ask for a non-negative balance.
+        let mut forced = commit(-200_000, false, false, 1001);
+        forced.recorded.tracking_id = TrackingId::parse("contract-3").unwrap();
+        forced.authorization.id = AuthorizationId(record.id.0 + 1);
+        ledger.commit(&forced).await.unwrap();
+        assert_eq!(stack.account("tenant-a", 1001).await.available, -106_000);
+
+        // The original is updated only at the version read.
+        let mut next = record.clone();
+        next.held = 0;
+        next.version = 2;
+        let mut settle = commit(6_000, false, false, 1001);
+        settle.recorded.tracking_id = TrackingId::parse("contract-4").unwrap();
+        settle.authorization.id = AuthorizationId(record.id.0 + 2);
+        settle.original = Some((next.clone(), 7));
+        assert!(matches!(ledger.commit(&settle).await, Err(CommitError::Conflict)), "{backend:?}: stale original");
+        settle.original = Some((next, 1));
+        ledger.commit(&settle).await.unwrap();
+        let Some(Ok(LedgerItem::Authorization(stored))) =
+            ledger.get(&tenant(), &[LedgerKey::Authorization(record.id)]).await.unwrap().pop().flatten()
+        else {
+            panic!()
+        };
+        assert_eq!((stored.held, stored.version), (0, 2), "{backend:?}");
+        assert_eq!(stack.account("tenant-a", 1001).await.available, -100_000);
+    }
+
+    #[tokio::test]
+    async fn embedded_store_honours_the_ledger_contract() {
+        contract(Backend::Local).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_honours_the_ledger_contract() {
+        contract(Backend::Aws).await;
+    }
+}

@@ -27,6 +27,7 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     let (dynamodb, kms) = (dynamodb_client(&sdk, &trips), kms_client(&sdk, &trips));
     let table = create_table(&dynamodb).await;
     let merchants_table = create_table(&dynamodb).await;
+    let (ledger_table, events_table) = (create_table(&dynamodb).await, create_table(&dynamodb).await);
     let key_id = create_kms_key(&kms).await;
     let secrets = cofre_tests::secrets_client(&sdk, &trips);
     let hmac_secret = cofre_tests::create_secret(&secrets, &"k".repeat(40)).await;
@@ -62,6 +63,8 @@ async fn the_aws_backend_is_configured_from_the_environment() {
             ("MERCHANTS_TABLE", merchants_table.clone()),
             ("PROCESSOR_CONFIG_SECRET", processor_secret),
             ("HMAC_KEY_SECRET", hmac_secret),
+            ("LEDGER_TABLE", ledger_table.clone()),
+            ("EVENTS_TABLE", events_table.clone()),
         ] {
             std::env::set_var(name, value);
         }
@@ -129,6 +132,24 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     .unwrap()
     .unwrap();
     assert_eq!(record.connections[1].version, 2, "the rotation is in the DynamoDB table");
+
+    // The authorization side: accounts seeded through the AWS seeder, a decision through the router.
+    let auth_settings = cofre::aws::AuthorizationSettings::from_env().unwrap();
+    let accounts = cofre::aws::account_seeder(&cofre::aws::sdk_config().await, &auth_settings);
+    assert_eq!(accounts.seed(&cofre_tests::account_fixture()).await.unwrap(), (6, 0));
+    let decision = Reply::read(
+        client
+            .post(format!("{base}/payment-methods/v1/authorization"))
+            .bearer_auth(&token_a)
+            .body(cofre_tests::authorization_body(1001, "10.00").to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((decision.status, decision.body["status"].as_str()), (200, Some("APPROVED")), "{decision:?}");
+    let events = dynamodb.scan().table_name(&events_table).send().await.unwrap();
+    assert_eq!(events.count(), 2, "both events are in the events table");
 
     // Unknown routes and wrong methods answer JSON like every other error.
     let missing = Reply::read(client.get(format!("{base}/nowhere")).send().await.unwrap()).await;

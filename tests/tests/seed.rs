@@ -70,3 +70,44 @@ async fn malformed_fixtures_are_refused_with_their_position_and_write_nothing() 
         stack.merchants.merchant(&TenantId::parse("t").unwrap(), &MerchantId::parse("mid_x").unwrap()).await.unwrap();
     assert!(merchant.is_none());
 }
+
+#[tokio::test]
+async fn account_fixtures_load_once_and_refuse_bad_records_without_showing_a_pan() {
+    for backend in Backend::ALL {
+        let stack = Stack::new(backend).await;
+        assert_eq!(stack.seed_accounts(&cofre_tests::account_fixture()).await, (6, 0));
+        let before = stack.account("tenant-a", 1001).await;
+        assert_eq!(stack.seed_accounts(&cofre_tests::account_fixture()).await, (0, 6), "{backend:?}");
+        assert_eq!(stack.account("tenant-a", 1001).await, before, "{backend:?}: unchanged");
+        assert_eq!(stack.account("tenant-a", 1002).await.available, 50_000, "available defaults to the limit");
+    }
+    let stack = Stack::new(Backend::Local).await;
+    let seeder = cofre::authorizations::AccountSeeder::new(stack.ledger.clone(), stack.hmac.clone());
+    let base = json!({ "tenant_id": "t", "account_id": 1, "program_id": 1, "document_number": "d", "status": "NORMAL", "currency": "BRL", "limit": "10.00" });
+    let with = |extra: serde_json::Value| {
+        let mut record = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            record[k] = v.clone();
+        }
+        record
+    };
+    let card = |pan: &str| json!([{ "id": 1, "pan": pan, "stored_id": "s", "status": "NORMAL", "expiry": "2030-01", "mode": "CREDIT" }]);
+    for (record, message) in [
+        (with(json!({ "currency": "XXX" })), "accounts[0]: `currency` must be an ISO 4217 code"),
+        (with(json!({ "limit": "10.001" })), "accounts[0]: `limit` has more decimal places than BRL allows (2)"),
+        (with(json!({ "available": "abc" })), "accounts[0]: `available` must be a decimal number"),
+        (with(json!({ "status": "FROZEN" })), "accounts[0]: `status` must be NORMAL, BLOCKED or CANCELLED"),
+        (with(json!({ "account_id": -1 })), "accounts[0]: `account_id` must be a positive integer"),
+        (with(json!({ "cards": card("4111-1111-1111-1111") })), "accounts[0]: card 1: `pan` must be 12 to 19 digits"),
+        (
+            with(
+                json!({ "cards": [{ "id": 1, "pan": "4111111111111111", "stored_id": "s", "status": "NORMAL", "expiry": "2030-13", "mode": "CREDIT" }] }),
+            ),
+            "accounts[0]: card 1: `expiry` must be YYYY-MM",
+        ),
+    ] {
+        let err = seeder.seed(&[record]).await.unwrap_err().to_string();
+        assert_eq!(err, message);
+        assert!(!err.contains("4111"), "a PAN never appears in an error");
+    }
+}

@@ -118,7 +118,10 @@ async fn token_refuses_a_malformed_tenant() {
 async fn seed_the_example_then_set_and_rotate_through_the_sandbox() {
     let data = tempfile::tempdir().unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../seed.example.json");
-    for expected in ["merchants: 1 inserted, 0 unchanged", "merchants: 0 inserted, 1 unchanged"] {
+    for expected in [
+        "merchants: 1 inserted, 0 unchanged\naccounts: 2 inserted, 0 unchanged",
+        "merchants: 0 inserted, 1 unchanged\naccounts: 0 inserted, 2 unchanged",
+    ] {
         let output =
             Command::new(BIN).args(["seed", example]).env("COFRE_DATA_DIR", data.path()).output().await.unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -153,4 +156,51 @@ async fn seed_the_example_then_set_and_rotate_through_the_sandbox() {
                 .await;
         assert_eq!(got, status, "{secret}: {reply}");
     }
+}
+
+#[tokio::test]
+async fn accounts_seed_authorize_and_events_print_as_json_lines() {
+    let data = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../seed.example.json");
+    let output = Command::new(BIN).args(["seed", example]).env("COFRE_DATA_DIR", data.path()).output().await.unwrap();
+    assert!(String::from_utf8(output.stdout).unwrap().contains("accounts: 2 inserted, 0 unchanged"));
+    let served = serve(data.path()).await;
+    let body = serde_json::json!({ "mti": "0100", "amount": 10.5, "currency": "BRL", "network": "VISA", "card": { "stored_id": "tok_card_501" },
+        "mode": "CREDIT", "entry_mode": "051", "processing_code": "003000", "tracking_id": "cli-1" });
+    let response = reqwest::Client::new()
+        .post(format!("{}/payment-methods/v1/authorization", served.base_url))
+        .bearer_auth(&served.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    assert!(text.contains(r#""status":"APPROVED""#) && text.contains(r#""amount":10.50"#), "{text}");
+    // A token with the override scope, minted by the CLI, may force a rule.
+    let output = Command::new(BIN)
+        .args(["token", "--tenant", "demo-tenant", "--scope", "authorizations:override"])
+        .env("COFRE_DATA_DIR", data.path())
+        .output()
+        .await
+        .unwrap();
+    let scoped = String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_owned();
+    let forced = serde_json::json!({ "mti": "0100", "amount": 5000, "currency": "BRL", "network": "VISA", "account_id": 1001,
+        "entry_mode": "01", "processing_code": "003000", "validation_rules": { "BALANCE": { "force": true } } });
+    for (token, status) in [(&served.token, 403), (&scoped, 200)] {
+        let response = reqwest::Client::new()
+            .post(format!("{}/payment-methods/v1/authorization", served.base_url))
+            .bearer_auth(token)
+            .json(&forced)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status);
+    }
+    let output = Command::new(BIN).arg("events").env("COFRE_DATA_DIR", data.path()).output().await.unwrap();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 4, "two decisions, two events each");
+    assert_eq!(lines[0]["cid"], "cli-1");
+    assert_eq!(lines[0]["domain"], "platform-authorization");
+    assert_eq!(lines[1]["domain"], "payment-methods");
 }
