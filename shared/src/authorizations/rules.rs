@@ -252,3 +252,42 @@ pub struct ValidationResult {
     /// Rule-specific detail (`forced`, amounts…).
     pub additional_data: Value,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rules document is the table's twin: every row of `REASONS` and of `RESPONSE_CODES` appears in
+    /// it exactly as the code has it.
+    #[test]
+    fn the_documentation_lists_every_rule_reason_and_code() {
+        let doc = include_str!("../../../docs/authorization-rules.md");
+        for r in REASONS {
+            let dash = |s: &str| if s.is_empty() { "–".to_owned() } else { s.to_owned() };
+            let row = format!(
+                "| {} | {} | {} | {} | {} | {} |",
+                r.rule, r.name, r.status, dash(r.response_code), dash(r.denial_code), r.description
+            );
+            assert!(doc.contains(&row), "docs/authorization-rules.md lacks: {row}");
+        }
+        for (code, meaning) in RESPONSE_CODES {
+            assert!(doc.contains(&format!("| {code} | {meaning} |")), "missing response code {code}");
+        }
+        for rule in RuleName::ALL {
+            assert!(doc.contains(rule.as_str()), "missing rule {rule}");
+        }
+    }
+
+    #[test]
+    fn every_rejection_has_codes_and_every_other_reason_has_none_to_deny_with() {
+        for r in REASONS {
+            match r.status {
+                RuleStatus::Rejected => {
+                    assert!(RESPONSE_CODES.iter().any(|(c, _)| *c == r.response_code) && r.response_code != "00", "{}", r.name);
+                    assert!(r.denial_code.len() == 3 && r.denial_code.bytes().all(|b| b.is_ascii_uppercase()), "{}", r.name);
+                }
+                _ => assert!(r.denial_code.is_empty(), "{}", r.name),
+            }
+        }
+    }
+}
