@@ -266,7 +266,12 @@ mod tests {
             let dash = |s: &str| if s.is_empty() { "–".to_owned() } else { s.to_owned() };
             let row = format!(
                 "| {} | {} | {} | {} | {} | {} |",
-                r.rule, r.name, r.status, dash(r.response_code), dash(r.denial_code), r.description
+                r.rule,
+                r.name,
+                r.status,
+                dash(r.response_code),
+                dash(r.denial_code),
+                r.description
             );
             assert!(doc.contains(&row), "docs/authorization-rules.md lacks: {row}");
         }
@@ -283,8 +288,16 @@ mod tests {
         for r in REASONS {
             match r.status {
                 RuleStatus::Rejected => {
-                    assert!(RESPONSE_CODES.iter().any(|(c, _)| *c == r.response_code) && r.response_code != "00", "{}", r.name);
-                    assert!(r.denial_code.len() == 3 && r.denial_code.bytes().all(|b| b.is_ascii_uppercase()), "{}", r.name);
+                    assert!(
+                        RESPONSE_CODES.iter().any(|(c, _)| *c == r.response_code) && r.response_code != "00",
+                        "{}",
+                        r.name
+                    );
+                    assert!(
+                        r.denial_code.len() == 3 && r.denial_code.bytes().all(|b| b.is_ascii_uppercase()),
+                        "{}",
+                        r.name
+                    );
                 }
                 _ => assert!(r.denial_code.is_empty(), "{}", r.name),
             }
