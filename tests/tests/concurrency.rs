@@ -219,3 +219,38 @@ async fn twenty_concurrent_duplicates_have_one_effect_on_both_stores() {
         one_tracking_id_twenty_times(backend).await;
     }
 }
+
+/// A confirmation and a cancellation of the same hold, racing: whatever the order, the hold is settled
+/// once and the ledger adds up.
+async fn confirm_and_cancel_race(backend: Backend) {
+    let stack = Stack::new(backend).await;
+    stack.seed_accounts(&cofre_tests::account_fixture()).await;
+    let server = TestServer::start_authorizations(stack.authorizer()).await;
+    for round in 0..10 {
+        let hold = server.authorize("tenant-a", None, &cofre_tests::authorization_body(1001, "10.00")).await;
+        let id = hold.body["authorization_id"].as_u64().unwrap();
+        let confirm = serde_json::json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "original_authorization_id": id, "amount": 4 });
+        let cancel =
+            serde_json::json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_authorization_id": id });
+        let (a, b) = (server.clone(), server.clone());
+        let (confirmed, cancelled) =
+            tokio::join!(async move { a.authorize("tenant-a", None, &confirm).await }, async move {
+                b.authorize("tenant-a", None, &cancel).await
+            });
+        let available = stack.account("tenant-a", 1001).await.available;
+        match (confirmed.body["status"].as_str(), cancelled.body["status"].as_str()) {
+            // Confirmed 4.00 (6.00 released), then the cancellation released the 4.00 confirmed.
+            (Some("APPROVED"), Some("APPROVED")) => assert_eq!(available, 100_000, "{backend:?} round {round}"),
+            // Cancelled first: nothing left to confirm.
+            (Some("DENIED"), Some("APPROVED")) => assert_eq!(available, 100_000, "{backend:?} round {round}"),
+            other => panic!("{backend:?} round {round}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confirmations_and_cancellations_of_one_hold_race_safely() {
+    for backend in Backend::ALL {
+        confirm_and_cancel_race(backend).await;
+    }
+}

@@ -108,6 +108,24 @@ async fn authorize_confirm_and_cancel_move_the_ledger_exactly() {
         assert_decision(&server.authorize(TENANT, None, &cancel_online).await, "APPROVED", "00", None);
         assert_eq!(available(&stack, 1001).await, 100_000);
 
+        // A 0200 held with confirmation_mode OFFLINE is confirmed like a 0100.
+        let held_0200 = server
+            .authorize(
+                TENANT,
+                None,
+                &with(authorization_body(1001, "3"), json!({ "mti": "0200", "confirmation_mode": "OFFLINE" })),
+            )
+            .await;
+        assert_eq!(held_0200.body["clearing_type"], "OFFLINE");
+        let held_0200_id = held_0200.body["authorization_id"].as_u64().unwrap();
+        let confirm_0200 = json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "original_authorization_id": held_0200_id, "amount": 1 });
+        assert_decision(&server.authorize(TENANT, None, &confirm_0200).await, "APPROVED", "00", None);
+        assert_eq!(available(&stack, 1001).await, 99_900, "{backend:?}: 1.00 confirmed, 2.00 released");
+        let cancel_0200 =
+            json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_authorization_id": held_0200_id });
+        assert_decision(&server.authorize(TENANT, None, &cancel_0200).await, "APPROVED", "00", None);
+        assert_eq!(available(&stack, 1001).await, 100_000);
+
         // has_error on a confirmation cancels instead; confirmation_mode ONLINE on a 0100 clears at once.
         let held = server.authorize(TENANT, None, &authorization_body(1001, "20")).await;
         let held_id = held.body["authorization_id"].as_u64().unwrap();
@@ -349,6 +367,7 @@ async fn tracking_ids_make_requests_idempotent() {
         let body = with(authorization_body(1001, "10.00"), json!({ "tracking_id": "once-only" }));
         let first = server.authorize(TENANT, None, &body).await;
         assert_decision(&first, "APPROVED", "00", None);
+        assert_eq!(first.headers["tracking_id"], "once-only", "the response names the key it is recorded under");
         let events = stack.events().await.len();
         // Same body (keys in another order, other spacing): the recorded response, byte for byte.
         let reordered: Value =
@@ -361,6 +380,22 @@ async fn tracking_ids_make_requests_idempotent() {
         let changed = server.authorize(TENANT, None, &with(body.clone(), json!({ "amount": 11 }))).await;
         assert_eq!((changed.status, changed.code()), (422, "TRACKING_ID_REUSED"));
         assert_eq!(available(&stack, 1001).await, 99_000);
+        // The same tracking_id with another card is another request.
+        let by_pan = |pan: &str| {
+            with(
+                authorization_body(1001, "1"),
+                json!({ "account_id": null, "card": { "pan": pan, "cvv": "123" }, "mode": "CREDIT", "tracking_id": "pan-key" }),
+            )
+        };
+        assert_decision(&server.authorize(TENANT, None, &by_pan("4111111111111111")).await, "APPROVED", "00", None);
+        let other_cvv =
+            with(by_pan("4111111111111111"), json!({ "card": { "pan": "4111111111111111", "cvv": "999" } }));
+        assert_eq!(
+            server.authorize(TENANT, None, &other_cvv).await.status,
+            200,
+            "the CVV is not part of the request's identity"
+        );
+        assert_eq!(server.authorize(TENANT, None, &by_pan("4000000000000036")).await.code(), "TRACKING_ID_REUSED");
         // Denials are decisions too, and replay the same way.
         let denied = with(authorization_body(1002, "1"), json!({ "tracking_id": "denied-once" }));
         let first = server.authorize(TENANT, None, &denied).await;
@@ -432,6 +467,12 @@ async fn every_decision_writes_its_two_events_in_their_envelope() {
         assert_eq!(find("evt-2", "platform-authorization")["data"]["category"], "DENIED");
         assert_eq!(find("evt-2", "payment-methods")["data"]["category"], "DECLINED");
         let partial = find("evt-3", "platform-authorization");
+        assert_eq!(
+            partial["data"]["installment_amount"].as_f64(),
+            Some(1.0),
+            "a cancellation takes its original's installments"
+        );
+        assert_eq!(partial["data"]["processing_code"], "003000", "and its processing code");
         assert_eq!(
             (partial["data"]["category"].as_str(), partial["data"]["operation"].as_str()),
             (Some("PARTIAL_CANCELLATION"), Some("CASH_IN"))
@@ -579,6 +620,26 @@ async fn bad_requests_are_400_naming_the_field_and_change_nothing() {
             "tracking_id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -",
         ),
         (with(base.clone(), json!({ "surprise": 1 })), "UNKNOWN_FIELD", "surprise is not a field of this request"),
+        (
+            with(base.clone(), json!({ "4111111111111111": 1 })),
+            "UNKNOWN_FIELD",
+            "(a field name not shown) is not a field of this request",
+        ),
+        (
+            with(base.clone(), json!({ "bank": { "account": "1#2", "branch": "3" } })),
+            "INVALID_FIELD",
+            "bank.account must be 1 to 32 letters, digits, '.', '_' or '-'",
+        ),
+        (
+            with(base.clone(), json!({ "document_number": "1#2" })),
+            "INVALID_FIELD",
+            "document_number must be letters, digits, '.', '_' or '-'",
+        ),
+        (
+            with(base.clone(), json!({ "card": { "stored_id": "tok#1" }, "mode": "CREDIT" })),
+            "INVALID_FIELD",
+            "card.stored_id must be 1 to 64 letters, digits, '.', '_' or '-'",
+        ),
         (
             json!({ "mti": "0202", "currency": "BRL", "network": "VISA" }),
             "MISSING_FIELD",

@@ -11,7 +11,7 @@ use super::record::{
 };
 use super::{AccountId, AccountRef, AuthorizationError, AuthorizationRequest, ClearingType, Mti, OriginalRef};
 use crate::clock::Clock;
-use crate::crypto::HmacKeySource;
+use crate::crypto::{HmacKeySource, KeyedHash};
 use crate::ids::IdSource;
 use crate::store::StoreError;
 use crate::tenant::{Identity, TenantId};
@@ -54,8 +54,11 @@ fn internal(e: StoreError) -> AuthorizationError {
     AuthorizationError::Internal(e.to_string())
 }
 
-fn replay(recorded: RecordedDecision, request: &AuthorizationRequest) -> Result<Box<RawValue>, AuthorizationError> {
-    if recorded.digest == request.digest {
+/// The domain of request digests.
+const REQUEST_DIGEST_DOMAIN: &str = "cofre:authorization-request:v1";
+
+fn replay(recorded: RecordedDecision, digest: &str) -> Result<Box<RawValue>, AuthorizationError> {
+    if recorded.digest == digest {
         tracing::info!(authorization_id = recorded.authorization_id.0, "replayed the recorded decision");
         Ok(recorded.response)
     } else {
@@ -89,16 +92,23 @@ impl Authorizer {
             return Err(AuthorizationError::Forbidden);
         }
         let tracking = request.tracking_id.clone().unwrap_or_else(|| fallback_tracking.clone());
+        // Keyed: the body holds the PAN, and its plain hash could be searched given first six / last four.
+        let key = self.hmac.hmac_key().await.map_err(|e| AuthorizationError::Internal(e.to_string()))?;
+        let digest: String = KeyedHash::compute(&key, REQUEST_DIGEST_DOMAIN, request.canonical.expose())
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         for attempt in 1..=MAX_ATTEMPTS {
             let read = self.read(&caller.tenant, &tracking, &request).await?;
             if let Some(recorded) = read.recorded {
-                return replay(recorded, &request);
+                return replay(recorded, &digest);
             }
             let now = self.clock.now();
             let facts =
                 Facts { request: &request, account: read.account, card: read.card, original: read.original, now };
             let verdict = evaluate(&facts, &request.overrides);
-            let commit = self.commit_for(&caller.tenant, &tracking, &request, &facts, verdict, now);
+            let commit = self.commit_for(&caller.tenant, &tracking, &request, &digest, &facts, verdict, now);
             match self.ledger.commit(&commit).await {
                 Ok(()) => {
                     let a = &commit.authorization;
@@ -278,6 +288,7 @@ impl Authorizer {
         tenant: &TenantId,
         tracking: &TrackingId,
         request: &AuthorizationRequest,
+        digest: &str,
         facts: &Facts<'_>,
         verdict: Verdict,
         now: OffsetDateTime,
@@ -372,15 +383,16 @@ impl Authorizer {
             authorization_code: approved.then(|| self.authorization_code()),
             validation_results: verdict.results,
             overrides_applied: request.overrides.applied(),
-            processing_code: request.processing_code.clone(),
-            installments: request.installments,
+            // Confirmations and cancellations take their original's processing code and installments.
+            processing_code: original.map_or_else(|| request.processing_code.clone(), |o| o.processing_code.clone()),
+            installments: original.map_or(request.installments, |o| o.installments),
             created_at: now,
             version: 1,
         };
         let events = decision_events(&record, [uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string()]);
         let recorded = RecordedDecision {
             tracking_id: tracking.clone(),
-            digest: request.digest.clone(),
+            digest: digest.to_owned(),
             authorization_id: record.id,
             response: record.response(),
         };

@@ -171,7 +171,9 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
                 let approved = original.status == DecisionStatus::Approved;
                 let right_state = approved
                     && match request.mti {
-                        Mti::Confirmation => original.mti == Mti::Authorization && original.held > 0,
+                        Mti::Confirmation => {
+                            matches!(original.mti, Mti::Authorization | Mti::Financial) && original.held > 0
+                        }
                         Mti::Cancellation => {
                             matches!(original.mti, Mti::Authorization | Mti::Financial) && original.remaining() > 0
                         }
@@ -259,7 +261,7 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
                     if rule == RuleName::Balance
                         && let Some(account) = account
                     {
-                        let overdraft = facts.request.amount.unwrap_or(0) - account.available;
+                        let overdraft = facts.request.amount.unwrap_or(0).saturating_sub(account.available);
                         map.insert("overdraft".into(), Value::String(format_minor_units(overdraft, account.currency)));
                     }
                 }

@@ -88,8 +88,9 @@ pub struct AuthorizationRequest {
     pub tracking_id: Option<TrackingId>,
     /// `validation_rules`.
     pub overrides: Overrides,
-    /// SHA-256 of the canonical body: same tracking_id with another body is a 422.
-    pub digest: String,
+    /// The canonical body (sorted keys, the amount as written, `card.cvv` left out): secret, since it
+    /// holds the PAN. The authorizer keys a digest of it (HMAC) to tell replays from reuse.
+    pub canonical: crate::secret::SecretBytes,
 }
 
 impl AuthorizationRequest {
@@ -141,6 +142,12 @@ const FIELDS: &[&str] = &[
     "authorization_validations",
 ];
 
+/// Whether `value` may be part of a storage key: letters, digits and `. _ -` only (never `#`, the
+/// key separator), so two different names can never share a key.
+pub(crate) fn key_safe(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 fn invalid(field: &str, rule: &str) -> AuthorizationError {
     AuthorizationError::invalid("INVALID_FIELD", format!("{field} {rule}"))
 }
@@ -149,11 +156,14 @@ fn missing(field: &str, why: &str) -> AuthorizationError {
     AuthorizationError::invalid("MISSING_FIELD", format!("{field} is required {why}"))
 }
 
-/// A field name fit to echo in a message.
+/// A field name fit to echo in a message: a plain identifier, starting with a letter, with no run of
+/// six or more digits (a PAN or a key sent as a field name is never echoed, nor logged).
 fn echo(name: &str) -> String {
-    let plain =
-        (1..=40).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
-    if plain { name.to_owned() } else { "(unprintable name)".to_owned() }
+    let identifier = (1..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    let longest_digits = name.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0);
+    if identifier && longest_digits < 6 { name.to_owned() } else { "(a field name not shown)".to_owned() }
 }
 
 struct Body {
@@ -239,16 +249,19 @@ fn canonical(value: &Value, out: &mut String) {
     }
 }
 
-fn digest(fields: &BTreeMap<String, Value>, raw_amount: Option<&str>) -> String {
+fn canonical_body(fields: &BTreeMap<String, Value>, raw_amount: Option<&str>) -> crate::secret::SecretBytes {
     let mut text = String::new();
     let mut object: Map<String, Value> = fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    // The amount digests as written ("10.00" and "10.0" are different requests), not as a float.
+    // The amount as written ("10.00" and "10.0" are different requests), not as a float.
     if let Some(raw) = raw_amount {
         object.insert("amount".into(), Value::String(raw.to_owned()));
     }
+    // PCI DSS: nothing derived from a card verification code is ever stored.
+    if let Some(Value::Object(card)) = object.get_mut("card") {
+        card.remove("cvv");
+    }
     canonical(&Value::Object(object), &mut text);
-    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::secret::SecretBytes::new(text.into_bytes())
 }
 
 fn parse_overrides(rules: &Map<String, Value>) -> Result<Overrides, AuthorizationError> {
@@ -353,8 +366,10 @@ fn parse_card(card: &Map<String, Value>) -> Result<AccountRef, AuthorizationErro
         (Some(pan), _) => {
             Pan::parse(pan).map(AccountRef::Pan).ok_or_else(|| invalid("card.pan", "must be 12 to 19 digits"))
         }
-        (None, Some(stored)) if (1..=64).contains(&stored.len()) => Ok(AccountRef::StoredId(stored.to_owned())),
-        (None, Some(_)) => Err(invalid("card.stored_id", "must be 1 to 64 characters")),
+        (None, Some(stored)) if (1..=64).contains(&stored.len()) && key_safe(stored) => {
+            Ok(AccountRef::StoredId(stored.to_owned()))
+        }
+        (None, Some(_)) => Err(invalid("card.stored_id", "must be 1 to 64 letters, digits, '.', '_' or '-'")),
         (None, None) => Err(missing("card.pan or card.stored_id", "when card is given")),
     }
 }
@@ -408,6 +423,9 @@ pub fn parse_authorization_request(body: &[u8]) -> Result<AuthorizationRequest, 
     let account_id = body.integer("account_id", 1, i64::MAX)?.and_then(AccountId::new);
     let program_id = body.integer("program_id", 1, i64::MAX)?;
     let document_number = body.string("document_number", 32)?.map(str::to_owned);
+    if document_number.as_deref().is_some_and(|d| !key_safe(d)) {
+        return Err(invalid("document_number", "must be letters, digits, '.', '_' or '-'"));
+    }
     let card = body.object("card")?.map(parse_card).transpose()?;
     let bank = match body.object("bank")? {
         None => None,
@@ -419,8 +437,10 @@ pub fn parse_authorization_request(body: &[u8]) -> Result<AuthorizationRequest, 
                 ));
             }
             let part = |name: &str| match bank.get(name) {
-                Some(Value::String(s)) if (1..=32).contains(&s.len()) => Ok(s.clone()),
-                Some(Value::String(_)) => Err(invalid(&format!("bank.{name}"), "must be 1 to 32 characters")),
+                Some(Value::String(s)) if (1..=32).contains(&s.len()) && key_safe(s) => Ok(s.clone()),
+                Some(Value::String(_)) => {
+                    Err(invalid(&format!("bank.{name}"), "must be 1 to 32 letters, digits, '.', '_' or '-'"))
+                }
                 Some(_) => Err(invalid(&format!("bank.{name}"), "must be a string")),
                 None => Err(missing(&format!("bank.{name}"), "when bank is given")),
             };
@@ -507,7 +527,7 @@ pub fn parse_authorization_request(body: &[u8]) -> Result<AuthorizationRequest, 
         return Err(invalid("has_error", "may be true only for confirmations (mti 0202)"));
     }
 
-    let digest = digest(&body.fields, body.raw_amount.as_deref());
+    let canonical = canonical_body(&body.fields, body.raw_amount.as_deref());
     Ok(AuthorizationRequest {
         mti,
         amount,
@@ -525,6 +545,6 @@ pub fn parse_authorization_request(body: &[u8]) -> Result<AuthorizationRequest, 
         original,
         tracking_id,
         overrides,
-        digest,
+        canonical,
     })
 }

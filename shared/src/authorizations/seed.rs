@@ -58,7 +58,10 @@ fn parse_card(value: &Value, key: &crate::secret::SecretBytes) -> Result<Card, S
     let pan = Pan::parse(text(c, "pan")?).ok_or_else(|| format!("card {id}: `pan` must be 12 to 19 digits"))?;
     Ok(Card {
         id,
-        stored_id: text(c, "stored_id")?.to_owned(),
+        stored_id: Some(text(c, "stored_id")?)
+            .filter(|s| super::request::key_safe(s))
+            .ok_or_else(|| format!("card {id}: `stored_id` must be letters, digits, '.', '_' or '-'"))?
+            .to_owned(),
         status: text(c, "status")?
             .parse()
             .map_err(|()| format!("card {id}: `status` must be NORMAL, BLOCKED or CANCELLED"))?,
@@ -108,7 +111,10 @@ impl AccountSeeder {
                 Ok(Account {
                     id: AccountId::new(integer(o, "account_id")?).ok_or("`account_id` must be positive")?,
                     program_id: integer(o, "program_id")?,
-                    document_number: text(o, "document_number")?.to_owned(),
+                    document_number: Some(text(o, "document_number")?)
+                        .filter(|d| super::request::key_safe(d))
+                        .ok_or("`document_number` must be letters, digits, '.', '_' or '-'")?
+                        .to_owned(),
                     status: text(o, "status")?
                         .parse()
                         .map_err(|()| "`status` must be NORMAL, BLOCKED or CANCELLED".to_owned())?,

@@ -47,17 +47,24 @@ async fn authorize(
     identity: Result<Identity, AuthError>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let mut effective = tracking_id.clone();
     let outcome = async {
         let identity = identity.map_err(|_| AuthorizationError::Unauthorized)?;
         let body = body.map_err(|e| AuthorizationError::invalid_body(e.body_text()))?;
         let request = parse_authorization_request(&body)?;
         if let Some(own) = &request.tracking_id {
             tracing::Span::current().record("cid", own.as_str());
+            effective = own.clone();
         }
         api.authorizer.authorize(&identity, &tracking_id, request).await
     };
-    match outcome.await {
+    let mut response = match outcome.await {
         Ok(decision) => ([(http::header::CONTENT_TYPE, "application/json")], decision.get().to_owned()).into_response(),
         Err(e) => e.into_response(),
+    };
+    // The response names the key the decision is recorded under: the body's tracking_id if it had one.
+    if let Ok(value) = http::HeaderValue::from_str(effective.as_str()) {
+        response.headers_mut().insert(super::TRACKING_HEADER, value);
     }
+    response
 }

@@ -36,7 +36,11 @@ pub async fn track_request(mut request: Request, next: Next) -> Response {
             "request finished"
         );
     });
-    if let Ok(value) = HeaderValue::from_str(tracking_id.as_str()) {
+    // A handler that keyed the request by another id (an authorization's body `tracking_id`) has set
+    // the header already; it stands.
+    if let (Ok(value), false) =
+        (HeaderValue::from_str(tracking_id.as_str()), response.headers().contains_key(TRACKING_HEADER))
+    {
         response.headers_mut().insert(TRACKING_HEADER, value);
     }
     response

@@ -26,6 +26,9 @@ pub struct DynamoLedger {
 
 type Item = HashMap<String, AttributeValue>;
 
+/// Cancellation reasons a fresh decision can get past.
+const RETRYABLE_CANCELLATIONS: [&str; 3] = ["ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"];
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -117,8 +120,11 @@ impl Ledger for DynamoLedger {
                 .build(),
         )?;
         let mut found: HashMap<(String, String), Item> = HashMap::new();
-        // BatchGetItem may leave keys unprocessed under load: ask again for those.
-        for _ in 0..8 {
+        // BatchGetItem may leave keys unprocessed under load: ask again for those, backing off.
+        for attempt in 0..8_u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            }
             let output = self
                 .client
                 .batch_get_item()
@@ -213,8 +219,20 @@ impl Ledger for DynamoLedger {
             Ok(()) => Ok(()),
             Err(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
                 let reasons = cancelled.cancellation_reasons();
-                let duplicate = reasons.get(recorded_index).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-                if duplicate { Err(CommitError::Duplicate) } else { Err(CommitError::Conflict) }
+                let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
+                if reasons.get(recorded_index).and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
+                    Err(CommitError::Duplicate)
+                } else if codes.iter().all(|c| RETRYABLE_CANCELLATIONS.contains(c)) {
+                    // A condition the decision relied on no longer holds, or a concurrent transaction or
+                    // throttling got in the way: decide again on a fresh read.
+                    Err(CommitError::Conflict)
+                } else {
+                    // ValidationError, ItemCollectionSizeLimitExceeded…: retrying cannot help.
+                    Err(CommitError::Store(StoreError::Unavailable(format!(
+                        "transaction cancelled: {}",
+                        codes.join(", ")
+                    ))))
+                }
             }
             Err(TransactWriteItemsError::TransactionInProgressException(_)) => Err(CommitError::Conflict),
             Err(other) => Err(CommitError::Store(StoreError::Unavailable(describe_service(&other)))),

@@ -45,7 +45,8 @@ impl Ledger for EmbeddedStore {
                 let Some(body) = read_body(tx, &pk, &sk)? else { return Err(CommitError::Conflict) };
                 let mut account: Account =
                     serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let next = account.available + change.delta;
+                // Beyond i64 no ledger can go; refusing is the only honest answer.
+                let Some(next) = account.available.checked_add(change.delta) else { return Err(CommitError::Conflict) };
                 if (change.keep_non_negative && next < 0)
                     || (change.require_normal && account.status != AccountStatus::Normal)
                 {
