@@ -108,7 +108,7 @@ impl Authorizer {
             let facts =
                 Facts { request: &request, account: read.account, card: read.card, original: read.original, now };
             let verdict = evaluate(&facts, &request.overrides);
-            let commit = self.commit_for(&caller.tenant, &tracking, &request, &digest, &facts, verdict, now);
+            let commit = self.commit_for(&caller.tenant, &tracking, &request, &digest, &facts, verdict);
             match self.ledger.commit(&commit).await {
                 Ok(()) => {
                     let a = &commit.authorization;
@@ -291,8 +291,8 @@ impl Authorizer {
         digest: &str,
         facts: &Facts<'_>,
         verdict: Verdict,
-        now: OffsetDateTime,
     ) -> Commit {
+        let now = facts.now;
         let approved = verdict.status == DecisionStatus::Approved;
         let account = match &facts.account {
             AccountFact::Found(a) => Some(a),
