@@ -667,3 +667,60 @@ async fn bad_requests_are_400_naming_the_field_and_change_nothing() {
     assert_eq!(available(&stack, 1001).await, 100_000);
     assert!(stack.events().await.is_empty(), "no event for a request that was not decided");
 }
+
+#[tokio::test]
+async fn an_unreadable_account_is_denied_96_and_a_dead_store_is_500() {
+    for backend in Backend::ALL {
+        let (stack, server) = world(backend).await;
+        match backend {
+            Backend::Local => {
+                let db = rusqlite::Connection::open(stack.embedded.as_ref().unwrap().path()).unwrap();
+                db.execute(
+                    "UPDATE items SET body = 'garbage' WHERE pk = 'TENANT#tenant-a' AND sk = 'ACCOUNT#1003'",
+                    (),
+                )
+                .unwrap();
+            }
+            Backend::Aws => {
+                let (client, _) = stack.dynamodb.as_ref().unwrap();
+                let (ledger, _) = stack.ledger_tables.as_ref().unwrap();
+                client
+                    .put_item()
+                    .table_name(ledger)
+                    .item("pk", aws_sdk_dynamodb::types::AttributeValue::S("TENANT#tenant-a".into()))
+                    .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("ACCOUNT#1003".into()))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        let reply = server.authorize(TENANT, None, &authorization_body(1003, "1")).await;
+        assert_decision(&reply, "DENIED", "96", Some("SED"));
+        assert_eq!(result(&reply, "ACCOUNT")["reason"], "ACCOUNT_ERROR");
+
+        // The store itself gone: no decision can be recorded, so none is made.
+        match backend {
+            Backend::Local => {
+                let db = rusqlite::Connection::open(stack.embedded.as_ref().unwrap().path()).unwrap();
+                db.execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'no'); END;")
+                    .unwrap();
+            }
+            Backend::Aws => {
+                let (client, _) = stack.dynamodb.as_ref().unwrap();
+                client.delete_table().table_name(&stack.ledger_tables.as_ref().unwrap().1).send().await.unwrap();
+            }
+        }
+        let before = available(&stack, 1001).await;
+        let reply = server.authorize(TENANT, None, &authorization_body(1001, "1")).await;
+        assert_eq!(
+            (reply.status, reply.code(), reply.body["message"].as_str()),
+            (500, "INTERNAL_ERROR", Some("Internal server error")),
+            "{backend:?}"
+        );
+        assert_eq!(
+            available(&stack, 1001).await,
+            before,
+            "{backend:?}: the ledger is untouched: the transaction is all or nothing"
+        );
+    }
+}
