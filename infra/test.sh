@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 MOTO_VERSION=5.2.1
 CFN_LINT_VERSION=1.51.0
+SCHEMATHESIS_VERSION=4.32.5
+TOOLS_VENV="${COFRE_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/cofre/venv}"
 
 if ! "$PYTHON" -c "import moto.moto_server.werkzeug_app, werkzeug" >/dev/null 2>&1; then
   "$PYTHON" -m pip install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}"
@@ -41,6 +43,30 @@ trap 'kill "$moto_pid" 2>/dev/null || true; rm -f "$moto_log" "$cargo_log"' EXIT
 cargo test --workspace --all-targets 2>&1 | tee "$cargo_log"
 cfn-lint template.yaml
 echo "cfn-lint: template.yaml passed"
+
+# The API contract: openapi.yaml against the local server (the binary cargo test just built), seeded
+# with the example fixtures. schemathesis generates valid and invalid requests for every operation
+# and fails on any 5xx, undocumented status, response outside its schema, or invalid request accepted.
+if [ ! -x "$TOOLS_VENV/bin/schemathesis" ] || [ "$("$TOOLS_VENV/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+  "$PYTHON" -m venv "$TOOLS_VENV"
+  "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}"
+fi
+local_bin="${CARGO_TARGET_DIR:-target}/debug/cofre-local"
+api_dir=$(mktemp -d -t cofre-api.XXXXXX)
+api_port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$local_bin" --data-dir "$api_dir/data" seed infra/seed.example.json >/dev/null
+"$local_bin" --data-dir "$api_dir/data" serve --addr "127.0.0.1:${api_port}" >"$api_dir/server.log" 2>&1 &
+api_pid=$!
+trap 'kill "$moto_pid" "$api_pid" 2>/dev/null || true; rm -rf "$moto_log" "$cargo_log" "$api_dir"' EXIT
+for _ in $(seq 1 100); do
+  grep -q "^Bearer token" "$api_dir/server.log" 2>/dev/null && break
+  sleep 0.1
+done
+api_token=$(sed -n '/^Bearer token/{n;p;q}' "$api_dir/server.log")
+"$TOOLS_VENV/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:${api_port}" \
+  -H "Authorization: Bearer ${api_token}" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
+  --max-examples 100 --seed 1 --no-color
 
 # One closing line for the whole run (cargo's own last line is whichever binary ran last).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$cargo_log"
