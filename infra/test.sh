@@ -9,6 +9,8 @@ PYTHON=${PYTHON:-python3}
 MOTO_VERSION=5.2.1
 CFN_LINT_VERSION=1.51.0
 SCHEMATHESIS_VERSION=4.32.5
+CARGO_LAMBDA_VERSION=1.9.2
+SAM_CLI_VERSION=1.170.0
 TOOLS_VENV="${COFRE_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/cofre/venv}"
 
 if ! "$PYTHON" -c "import moto.moto_server.werkzeug_app, werkzeug" >/dev/null 2>&1; then
@@ -47,10 +49,15 @@ echo "cfn-lint: template.yaml passed"
 # The API contract: openapi.yaml against the local server (the binary cargo test just built), seeded
 # with the example fixtures. schemathesis generates valid and invalid requests for every operation
 # and fails on any 5xx, undocumented status, response outside its schema, or invalid request accepted.
-if [ ! -x "$TOOLS_VENV/bin/schemathesis" ] || [ "$("$TOOLS_VENV/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+if [ ! -x "$TOOLS_VENV/bin/schemathesis" ] || [ "$("$TOOLS_VENV/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ] \
+  || ! "$TOOLS_VENV/bin/pip" show cargo-lambda 2>/dev/null | grep -q "^Version: ${CARGO_LAMBDA_VERSION}$" \
+  || ! "$TOOLS_VENV/bin/pip" show aws-sam-cli 2>/dev/null | grep -q "^Version: ${SAM_CLI_VERSION}$"; then
   "$PYTHON" -m venv "$TOOLS_VENV"
-  "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}"
+  "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "schemathesis==${SCHEMATHESIS_VERSION}" "cargo-lambda==${CARGO_LAMBDA_VERSION}" "aws-sam-cli==${SAM_CLI_VERSION}"
 fi
+SAM_CLI_TELEMETRY=0 "$TOOLS_VENV/bin/sam" validate --lint
+SAM_CLI_TELEMETRY=0 "$TOOLS_VENV/bin/sam" validate --region us-east-1
 local_bin="${CARGO_TARGET_DIR:-target}/debug/cofre-local"
 api_dir=$(mktemp -d -t cofre-api.XXXXXX)
 api_port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -67,6 +74,14 @@ api_token=$(sed -n '/^Bearer token/{n;p;q}' "$api_dir/server.log")
   -H "Authorization: Bearer ${api_token}" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
   --max-examples 100 --seed 1 --no-color
+
+# The Lambda-level run: the three functions in `cargo lambda watch` (the Lambda runtime emulator) on
+# moto, seeded through `cofre-local seed --backend aws`, partners and processors on the sandbox of the
+# server above; each events/*.json invoked with `cargo lambda invoke`, status and body checked.
+sandbox_url=$(sed -n 's/^Partner sandbox: //p' "$api_dir/server.log")
+"$PYTHON" infra/moto_resources.py "$COFRE_TEST_AWS_ENDPOINT" "$sandbox_url" >"$api_dir/lambda.env"
+(set -a; . "$api_dir/lambda.env"; set +a; "$local_bin" --data-dir "$api_dir/aws" seed infra/seed.example.json --backend aws)
+PATH="$TOOLS_VENV/bin:$PATH" "$PYTHON" infra/lambda_events.py "$api_dir/lambda.env"
 
 # One closing line for the whole run (cargo's own last line is whichever binary ran last).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$cargo_log"

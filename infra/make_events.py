@@ -1,0 +1,61 @@
+"""Writes events/*.json: API Gateway HTTP API (payload 2.0) events for each route, a success and an
+error case each, JWT claims in the request context.
+
+Each starts from `sam local generate-event apigateway http-api-proxy` (so the shape is SAM's own)
+and sets the route, path parameters, headers, claims and body. Run from the repository root with
+`sam` on PATH: python3 infra/make_events.py
+"""
+
+import base64
+import json
+import subprocess
+
+CLAIMS = {"tenant_id": "demo-tenant", "sub": "lambda-events", "name": "Lambda Events"}
+
+CASES = {
+    "create-credential.created": ("POST", "/banking-auth/v1/credentials", None,
+        {"key": "lambda-demo-key", "provider": "BTG", "type": "PIX", "provider_data": {"client_id": "Jk10014812"}}),
+    "create-credential.missing-fields": ("POST", "/banking-auth/v1/credentials", None, {}),
+    "patch-merchant-connection.rotated": ("PATCH", "/v1/merchants/{merchantId}/connection/{connectionId}",
+        {"merchantId": "mid_test_2f428vcgdf94kv6y7rjwms59hf", "connectionId": "midCon_test_stripe0000000000000000001"},
+        {"secret": "sk_test_rotated", "existingCredentials": {"secret": "sk_test_seeded_old_secret"}}),
+    "patch-merchant-connection.not-found": ("PATCH", "/v1/merchants/{merchantId}/connection/{connectionId}",
+        {"merchantId": "mid_test_unknown", "connectionId": "midCon_test_unknown"}, {"secret": "s"}),
+    "request-authorization.approved": ("POST", "/payment-methods/v1/authorization", None,
+        {"mti": "0100", "amount": 10.5, "currency": "BRL", "network": "VISA", "account_id": 1001,
+         "entry_mode": "051", "processing_code": "003000", "tracking_id": "lambda-events-1"}),
+    "request-authorization.invalid-mti": ("POST", "/payment-methods/v1/authorization", None,
+        {"mti": "0300", "currency": "BRL", "network": "VISA", "account_id": 1001}),
+}
+
+
+def event(method, route, params, body):
+    path = route
+    for name, value in (params or {}).items():
+        path = path.replace("{" + name + "}", value)
+    raw = subprocess.run(
+        ["sam", "local", "generate-event", "apigateway", "http-api-proxy", "--method", method, "--path", path.lstrip("/"),
+         "--body", json.dumps(body)],
+        check=True, capture_output=True, text=True, env={"SAM_CLI_TELEMETRY": "0", "PATH": __import__("os").environ["PATH"]},
+    ).stdout
+    e = json.loads(raw)
+    e["routeKey"] = e["requestContext"]["routeKey"] = f"{method} {route}"
+    e["rawQueryString"] = ""
+    e.pop("queryStringParameters", None)
+    e.pop("cookies", None)
+    e["headers"] = {"content-type": "application/json", "tracking_id": "lambda-events", "authorization": "Bearer verified-by-api-gateway"}
+    e["requestContext"]["authorizer"] = {"jwt": {"claims": CLAIMS, "scopes": None}}
+    e["requestContext"].pop("authentication", None)
+    if params:
+        e["pathParameters"] = params
+    # Keep SAM's base64 body, but make sure it is this body.
+    e["body"] = base64.b64encode(json.dumps(body).encode()).decode()
+    e["isBase64Encoded"] = True
+    return e
+
+
+for name, case in CASES.items():
+    with open(f"events/{name}.json", "w") as f:
+        json.dump(event(*case), f, indent=2)
+        f.write("\n")
+    print(f"events/{name}.json")
