@@ -7,6 +7,7 @@ The env file holds the functions' environment (infra/moto_resources.py writes it
 """
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -52,6 +53,17 @@ try:
             ok, answer = False, run.stdout + run.stderr
         print(f"{'ok  ' if ok else 'FAIL'} {function} {event}: expected {status}" + ("" if ok else f", got {str(answer)[:400]}"))
         failed += not ok
+    # Peak resident memory of each function process after its invocations (what Lambda bills as
+    # "Max Memory Used"), to size MemorySize in template.yaml.
+    for pid in os.listdir("/proc"):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode()
+            function = os.path.basename(cmdline)
+            if function in {name for name, *_ in EXPECTED}:
+                peak = next(line for line in open(f"/proc/{pid}/status") if line.startswith("VmHWM"))
+                print(f"peak memory {function}: {int(peak.split()[1]) // 1024} MiB")
+        except (OSError, StopIteration, ValueError):
+            continue
 finally:
     watch.terminate()
     watch.wait(timeout=30)
