@@ -83,5 +83,15 @@ sandbox_url=$(sed -n 's/^Partner sandbox: //p' "$api_dir/server.log")
 (set -a; . "$api_dir/lambda.env"; set +a; "$local_bin" --data-dir "$api_dir/aws" seed infra/seed.example.json --backend aws)
 PATH="$TOOLS_VENV/bin:$PATH" "$PYTHON" infra/lambda_events.py "$api_dir/lambda.env"
 
+# The deployable artifacts: sam build (cargo-lambda, release, arm64) of all three functions, and the
+# size of each bootstrap against the 10 MB goal.
+rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+PATH="$TOOLS_VENV/bin:$PATH" SAM_CLI_TELEMETRY=0 sam build --no-cached --build-dir "$api_dir/sam-build"
+for function in CreateCredentialFunction PatchMerchantConnectionFunction RequestAuthorizationFunction; do
+  size=$(stat -c %s "$api_dir/sam-build/$function/bootstrap")
+  echo "bootstrap $function: $size bytes"
+  [ "$size" -lt 10485760 ] || { echo "bootstrap $function is over 10 MB"; exit 1; }
+done
+
 # One closing line for the whole run (cargo's own last line is whichever binary ran last).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$cargo_log"
