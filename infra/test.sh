@@ -73,7 +73,7 @@ api_token=$(sed -n '/^Bearer token/{n;p;q}' "$api_dir/server.log")
 "$TOOLS_VENV/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:${api_port}" \
   -H "Authorization: Bearer ${api_token}" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
-  --max-examples 100 --seed 1 --no-color
+  --max-examples 100 --seed 1 --no-color --generation-database none
 
 # The Lambda-level run: the three functions in `cargo lambda watch` (the Lambda runtime emulator) on
 # moto, seeded through `cofre-local seed --backend aws`, partners and processors on the sandbox of the
