@@ -18,6 +18,7 @@ mod keyring;
 mod kms;
 mod ledger_item;
 mod merchant_item;
+mod outbound_http;
 mod partner_http;
 mod processor_http;
 mod sdk_error;

@@ -15,6 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::Client;
 
+use super::outbound_http::{TransportFailure, third_party_client};
+
 use crate::credentials::{CredentialRequest, PartnerAuthenticator, PartnerError, Provider};
 use crate::endpoints::Endpoint;
 
@@ -31,12 +33,7 @@ impl HttpPartnerClient {
     /// A client that never follows redirects (a credential is never re-sent to a host we did not
     /// configure) and gives up connecting after `connect_timeout`.
     pub fn new(connect_timeout: Duration) -> Result<Self, reqwest::Error> {
-        let client = Client::builder()
-            .connect_timeout(connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("cofre/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client })
+        Ok(Self { client: third_party_client(connect_timeout)? })
     }
 
     fn url(endpoint: &Endpoint, default_path: &str) -> String {
@@ -76,14 +73,10 @@ async fn classify(response: reqwest::Response, oauth: bool) -> Result<(), Partne
 }
 
 fn transport(e: &reqwest::Error) -> PartnerError {
-    // A connection that could not be made (refused, or timed out connecting) is unreachable (502);
-    // only a request that connected and then waited too long is a timeout (504).
-    if e.is_connect() {
-        PartnerError::Unavailable("connection failed".into())
-    } else if e.is_timeout() {
-        PartnerError::Timeout
-    } else {
-        PartnerError::Unavailable("transport error".into())
+    match TransportFailure::from(e) {
+        TransportFailure::Connect => PartnerError::Unavailable("connection failed".into()),
+        TransportFailure::Timeout => PartnerError::Timeout,
+        TransportFailure::Other => PartnerError::Unavailable("transport error".into()),
     }
 }
 

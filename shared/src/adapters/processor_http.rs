@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{Client, Response};
+
+use super::outbound_http::{TransportFailure, third_party_client};
 use serde_json::json;
 
 use crate::endpoints::Endpoint;
@@ -39,12 +41,7 @@ pub struct HttpProcessorClient {
 impl HttpProcessorClient {
     /// A client that never follows redirects and gives up connecting after `connect_timeout`.
     pub fn new(connect_timeout: Duration) -> Result<Self, reqwest::Error> {
-        let client = Client::builder()
-            .connect_timeout(connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("cofre/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client })
+        Ok(Self { client: third_party_client(connect_timeout)? })
     }
 }
 
@@ -53,14 +50,10 @@ fn url(endpoint: &Endpoint, default_path: &str) -> String {
 }
 
 fn transport(e: &reqwest::Error) -> ProcessorError {
-    // A connection that could not be made (refused, or timed out connecting) is unreachable (502);
-    // only a request that connected and then waited too long is a timeout (504).
-    if e.is_connect() {
-        ProcessorError::Unavailable("connection failed".into())
-    } else if e.is_timeout() {
-        ProcessorError::Timeout
-    } else {
-        ProcessorError::Unavailable("transport error".into())
+    match TransportFailure::from(e) {
+        TransportFailure::Connect => ProcessorError::Unavailable("connection failed".into()),
+        TransportFailure::Timeout => ProcessorError::Timeout,
+        TransportFailure::Other => ProcessorError::Unavailable("transport error".into()),
     }
 }
 
