@@ -131,6 +131,15 @@ async fn a_decision_costs_one_read_and_one_transactional_write_and_a_replay_one_
         ["BatchGetItem", "BatchGetItem", "TransactWriteItems"],
         "by card: lookup, then the account"
     );
+    let before = stack.dynamodb_trips.count();
+    let cancel =
+        serde_json::json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_tracking_id": "trips-1" });
+    assert_eq!(server.authorize("tenant-a", None, &cancel).await.body["status"], "APPROVED");
+    assert_eq!(
+        operations(before),
+        ["BatchGetItem", "BatchGetItem", "BatchGetItem", "TransactWriteItems"],
+        "by original_tracking_id: its decision, the original, then its account"
+    );
     println!(
         "decision: 1 BatchGetItem + 1 TransactWriteItems (account_id); replay: 1 BatchGetItem; by card/document/bank or original: +1 BatchGetItem"
     );

@@ -13,6 +13,7 @@ use super::{AccountId, AccountRef, AuthorizationError, AuthorizationRequest, Cle
 use crate::clock::Clock;
 use crate::crypto::{HmacKeySource, KeyedHash};
 use crate::ids::IdSource;
+use crate::secret::SecretBytes;
 use crate::store::StoreError;
 use crate::tenant::{Identity, TenantId};
 use crate::tracking::TrackingId;
@@ -100,7 +101,7 @@ impl Authorizer {
             .map(|b| format!("{b:02x}"))
             .collect();
         for attempt in 1..=MAX_ATTEMPTS {
-            let read = self.read(&caller.tenant, &tracking, &request).await?;
+            let read = self.read(&caller.tenant, &tracking, &request, &key).await?;
             if let Some(recorded) = read.recorded {
                 return replay(recorded, &digest);
             }
@@ -139,26 +140,21 @@ impl Authorizer {
         tenant: &TenantId,
         tracking: &TrackingId,
         request: &AuthorizationRequest,
+        key: &SecretBytes,
     ) -> Result<Read, AuthorizationError> {
-        let lookup = |r: &AccountRef| -> Option<LookupKey> {
-            match r {
-                AccountRef::Id(_) => None,
-                AccountRef::StoredId(s) => Some(LookupKey::StoredId(s.clone())),
-                AccountRef::Document(d) => Some(LookupKey::Document(d.clone())),
-                AccountRef::Bank(b) => Some(LookupKey::Bank(b.clone())),
-                AccountRef::Pan(_) => None,
-            }
-        };
-        let hmac_key = match (&request.account, &request.card) {
-            (Some(AccountRef::Pan(_)), _) | (_, Some(AccountRef::Pan(_))) => {
-                Some(self.hmac.hmac_key().await.map_err(|e| AuthorizationError::Internal(e.to_string()))?)
-            }
+        // The PAN, wherever the request names it, is only ever handled as its keyed hash: made once.
+        let pan_hash = match &request.card {
+            Some(AccountRef::Pan(pan)) => Some(pan.hash(key)),
             _ => None,
         };
-        let account_key = request.account.as_ref().and_then(|r| match (r, &hmac_key) {
-            (AccountRef::Id(id), _) => Some(LedgerKey::Account(*id)),
-            (AccountRef::Pan(pan), Some(key)) => Some(LedgerKey::Lookup(LookupKey::Pan(pan.hash(key)))),
-            (other, _) => lookup(other).map(LedgerKey::Lookup),
+        let account_key = request.account.as_ref().map(|r| match r {
+            AccountRef::Id(id) => LedgerKey::Account(*id),
+            AccountRef::Pan(pan) => {
+                LedgerKey::Lookup(LookupKey::Pan(pan_hash.clone().unwrap_or_else(|| pan.hash(key))))
+            }
+            AccountRef::StoredId(s) => LedgerKey::Lookup(LookupKey::StoredId(s.clone())),
+            AccountRef::Document(d) => LedgerKey::Lookup(LookupKey::Document(d.clone())),
+            AccountRef::Bank(b) => LedgerKey::Lookup(LookupKey::Bank(b.clone())),
         });
         let settles = matches!(request.mti, Mti::Confirmation | Mti::Cancellation | Mti::CancellationConfirmation);
         let original_key = request.original.as_ref().filter(|_| settles).map(|o| match o {
@@ -255,7 +251,7 @@ impl Authorizer {
             (None, _) => CardFact::None,
             (Some(named), AccountFact::Found(a)) => {
                 let found = a.cards.iter().find(|c| match named {
-                    AccountRef::Pan(pan) => hmac_key.as_ref().is_some_and(|k| pan.hash(k).matches(&c.pan_hash)),
+                    AccountRef::Pan(_) => pan_hash.as_ref().is_some_and(|h| h.matches(&c.pan_hash)),
                     AccountRef::StoredId(s) => &c.stored_id == s,
                     _ => card_from_lookup == Some(c.id),
                 });
