@@ -60,6 +60,7 @@ fn bench(c: &mut Criterion) {
                 created_at: now,
                 updated_at: now,
                 tracking_id: "bench".to_owned(),
+                last_used_at: None,
             };
             store.save(&record, ExpectedVersion::Absent).await.unwrap();
         }

@@ -15,6 +15,7 @@ use crate::authorizations::{AccountSeeder, Authorizer};
 use crate::clock::SystemClock;
 use crate::credentials::CredentialVault;
 use crate::crypto::HmacKeySource;
+use crate::gateway::PartnerGateway;
 use crate::ids::RandomIds;
 use crate::merchants::{MerchantConnections, MerchantSeeder};
 
@@ -79,6 +80,25 @@ pub fn credential_vault(sdk: &SdkConfig, settings: &CredentialSettings) -> Resul
     let partners =
         HttpPartnerClient::new(settings.partner_connect_timeout).map_err(|e| WiringError::HttpClient(e.to_string()))?;
     Ok(CredentialVault::new(
+        Arc::new(DynamoCredentialStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table)),
+        Arc::new(KmsKeyService::new(aws_sdk_kms::Client::new(sdk), &settings.key_id)),
+        Arc::new(partners),
+        Arc::new(SecretsManagerEndpointSettings::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            &settings.partner_config_secret,
+        )),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds::default()),
+    ))
+}
+
+/// The partner gateway over DynamoDB, KMS (the only use case that unwraps data keys), Secrets
+/// Manager and real partners; the use-credential function reads the same settings as
+/// create-credential.
+pub fn partner_gateway(sdk: &SdkConfig, settings: &CredentialSettings) -> Result<PartnerGateway, WiringError> {
+    let partners =
+        HttpPartnerClient::new(settings.partner_connect_timeout).map_err(|e| WiringError::HttpClient(e.to_string()))?;
+    Ok(PartnerGateway::new(
         Arc::new(DynamoCredentialStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table)),
         Arc::new(KmsKeyService::new(aws_sdk_kms::Client::new(sdk), &settings.key_id)),
         Arc::new(partners),

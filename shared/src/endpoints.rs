@@ -23,6 +23,61 @@ pub struct Endpoint {
     /// How long to wait for the partner, whole request included.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// What a tenant may call through the partner gateway, per credential type (`PIX`, `BAAS`,
+    /// `PAY2ALL`). Configuration rather than code, so an operator can open a partner operation
+    /// without a release; a type with no entry may call nothing.
+    #[serde(default)]
+    pub routes: BTreeMap<String, Vec<RouteRule>>,
+}
+
+/// One allowed operation: a method and a path pattern relative to the base URL, where `{name}`
+/// stands for exactly one path segment (`/pix/v1/transfers/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub method: String,
+    /// The pattern, starting with `/`.
+    pub path: String,
+}
+
+/// The methods the gateway forwards.
+pub const GATEWAY_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+impl RouteRule {
+    fn check(&self) -> Result<(), String> {
+        if !GATEWAY_METHODS.contains(&self.method.as_str()) {
+            return Err(format!("route method {:?} is not one of GET, POST, PUT, PATCH, DELETE", self.method));
+        }
+        let Some(rest) = self.path.strip_prefix('/') else {
+            return Err(format!("route path {:?} must start with /", self.path));
+        };
+        for segment in rest.split('/') {
+            let literal = !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+            let placeholder = segment.len() > 2
+                && segment.starts_with('{')
+                && segment.ends_with('}')
+                && segment[1..segment.len() - 1].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !(literal || placeholder) {
+                return Err(format!(
+                    "route path {:?} has a segment that is neither a name nor {{placeholder}}",
+                    self.path
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `segments` (an already validated partner path, split on `/`) matches this pattern.
+    pub fn matches(&self, method: &str, segments: &[&str]) -> bool {
+        let pattern: Vec<&str> = self.path.trim_start_matches('/').split('/').collect();
+        self.method == method
+            && pattern.len() == segments.len()
+            && pattern.iter().zip(segments).all(|(expected, actual)| expected.starts_with('{') || expected == actual)
+    }
 }
 
 fn default_timeout_ms() -> u64 {
@@ -61,6 +116,9 @@ impl EndpointSettings {
             }
             if !(1..=Self::MAX_TIMEOUT_MS).contains(&endpoint.timeout_ms) {
                 return Err(invalid("timeout_ms must be between 1 and 8000"));
+            }
+            for rule in endpoint.routes.values().flatten() {
+                rule.check().map_err(|why| invalid(&why))?;
             }
         }
         Ok(settings)
@@ -109,6 +167,32 @@ mod tests {
         assert_eq!((btg.timeout_ms, btg.token_path.as_deref()), (5_000, None));
         assert!(s.endpoint("CELCOIN").is_none());
         assert!(EndpointSettings::from_json(r#"{"BTG":{"base_url":"https://x","tiemout":1}}"#).is_err());
+    }
+
+    #[test]
+    fn routes_parse_check_and_match_segment_by_segment() {
+        let s = EndpointSettings::from_json(
+            r#"{"BTG":{"base_url":"https://x","routes":{"PIX":[{"method":"POST","path":"/pix/v1/transfers"},{"method":"GET","path":"/pix/v1/transfers/{id}"}]}}}"#,
+        )
+        .unwrap();
+        let rules = &s.endpoint("BTG").unwrap().routes["PIX"];
+        assert!(rules[0].matches("POST", &["pix", "v1", "transfers"]));
+        assert!(!rules[0].matches("GET", &["pix", "v1", "transfers"]));
+        assert!(!rules[0].matches("POST", &["pix", "v1", "transfers", "x"]));
+        assert!(!rules[0].matches("POST", &["pix", "v1"]));
+        assert!(rules[1].matches("GET", &["pix", "v1", "transfers", "E123"]));
+        assert!(!rules[1].matches("GET", &["pix", "v1", "transfers", "E123", "x"]));
+        for bad in [
+            r#"{"method":"TRACE","path":"/x"}"#,
+            r#"{"method":"GET","path":"x"}"#,
+            r#"{"method":"GET","path":"/a/../b"}"#,
+            r#"{"method":"GET","path":"/a//b"}"#,
+            r#"{"method":"GET","path":"/a/{}"}"#,
+            r#"{"method":"GET","path":"/a/b@c"}"#,
+        ] {
+            let json = format!(r#"{{"BTG":{{"base_url":"https://x","routes":{{"PIX":[{bad}]}}}}}}"#);
+            assert!(EndpointSettings::from_json(&json).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod credentials;
 pub mod crypto;
 pub mod endpoints;
+pub mod gateway;
 pub mod http;
 pub mod ids;
 pub mod merchants;

@@ -61,6 +61,8 @@ pub struct Identity {
     pub tenant: TenantId,
     /// A human-readable name of the calling key or user (claim `name`, else `sub`), for audit fields.
     pub principal: String,
+    /// The token's subject (claim `sub`): who, within the tenant, is calling.
+    pub subject: String,
     /// OAuth scopes (claim `scope`, space-separated).
     pub scopes: Vec<String>,
 }

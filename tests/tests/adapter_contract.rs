@@ -36,6 +36,7 @@ fn record(slot: CredentialSlot, version: u64, marker: u8) -> StoredCredential {
         created_at: now,
         updated_at: now,
         tracking_id: format!("t-{marker}"),
+        last_used_at: None,
     }
 }
 
@@ -393,7 +394,8 @@ mod ledger {
         let mut body = cofre_tests::authorization_body(1001, amount);
         body["tracking_id"] = serde_json::json!(tracking);
         let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
-        let caller = cofre::tenant::Identity { tenant: tenant(), principal: "p".into(), scopes: vec![] };
+        let caller =
+            cofre::tenant::Identity { tenant: tenant(), principal: "p".into(), subject: "p".into(), scopes: vec![] };
         stack.authorizer().authorize(&caller, &TrackingId::generate(), request).await.unwrap();
         let keys = [LedgerKey::Recorded(TrackingId::parse(tracking).unwrap())];
         let Some(Ok(LedgerItem::Recorded(recorded))) =

@@ -154,7 +154,7 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     // Unknown routes and wrong methods answer JSON like every other error.
     let missing = Reply::read(client.get(format!("{base}/nowhere")).send().await.unwrap()).await;
     assert_eq!((missing.status, missing.code()), (404, "NOT_FOUND"));
-    let wrong = Reply::read(client.get(format!("{base}/banking-auth/v1/credentials")).send().await.unwrap()).await;
+    let wrong = Reply::read(client.put(format!("{base}/banking-auth/v1/credentials")).send().await.unwrap()).await;
     assert_eq!((wrong.status, wrong.code()), (405, "METHOD_NOT_ALLOWED"));
     partner.verify().await;
 }

@@ -83,7 +83,7 @@ fn run(ops: Vec<Op>) {
                 "status": "NORMAL", "currency": "BRL", "limit": "100.00", "cards": [] })])
             .await;
         let authorizer = stack.authorizer();
-        let caller = Identity { tenant: TenantId::parse("tenant-a").unwrap(), principal: "p".into(), scopes: vec!["authorizations:override".into()] };
+        let caller = Identity { tenant: TenantId::parse("tenant-a").unwrap(), principal: "p".into(), subject: "p".into(), scopes: vec!["authorizations:override".into()] };
         let mut run = Run { stack, authorizer, caller, sent: Vec::new(), authorizations: Vec::new(), decisions: 0, overdraft_allowed: false };
         for (step, op) in ops.into_iter().enumerate() {
             let tracking = format!("op-{step}");

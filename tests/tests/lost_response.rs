@@ -6,8 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cofre::adapters::EmbeddedStore;
 use cofre::credentials::{
-    CredentialSlot, CredentialStore, CredentialType, ExpectedVersion, Provider, SaveError, StoreError, StoredCredential,
+    BeginUseError, CredentialSlot, CredentialStore, CredentialType, CredentialUse, ExpectedVersion, Provider,
+    ProxyValue, SaveError, StoreError, StoredCredential, UseId,
 };
+use cofre::tenant::TenantId;
 use cofre_tests::wiremock::matchers::method;
 use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use cofre_tests::{Backend, Stack, TestServer, credential_body, partners_at};
@@ -26,6 +28,36 @@ impl CredentialStore for LostResponses {
         self.0.save(record, expected).await?;
         let current = self.0.get(&record.slot).await.map_err(SaveError::Read)?;
         Err(SaveError::Conflict { current: current.map(Box::new) })
+    }
+
+    async fn find_by_proxy(&self, t: &TenantId, p: &ProxyValue) -> Result<Option<StoredCredential>, StoreError> {
+        self.0.find_by_proxy(t, p).await
+    }
+
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<StoredCredential>, StoreError> {
+        self.0.list(tenant).await
+    }
+
+    async fn revoke(&self, tenant: &TenantId, proxy: &ProxyValue) -> Result<bool, StoreError> {
+        self.0.revoke(tenant, proxy).await
+    }
+
+    async fn begin_use(&self, record: &CredentialUse) -> Result<(), BeginUseError> {
+        self.0.begin_use(record).await
+    }
+
+    async fn finish_use(&self, record: &CredentialUse) -> Result<(), StoreError> {
+        self.0.finish_use(record).await
+    }
+
+    async fn uses(
+        &self,
+        t: &TenantId,
+        p: &ProxyValue,
+        before: Option<&UseId>,
+        limit: usize,
+    ) -> Result<Vec<CredentialUse>, StoreError> {
+        self.0.uses(t, p, before, limit).await
     }
 }
 

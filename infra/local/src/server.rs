@@ -10,9 +10,10 @@ use cofre::authorizations::{AccountSeeder, Authorizer};
 use cofre::clock::SystemClock;
 use cofre::credentials::CredentialVault;
 use cofre::endpoints::EndpointSettings;
+use cofre::gateway::PartnerGateway;
 use cofre::http::{
-    Authenticator, AuthorizationApi, CredentialApi, LocalTokens, MerchantApi, authorization_router, credential_router,
-    merchant_router, with_json_fallbacks,
+    Authenticator, AuthorizationApi, CredentialApi, GatewayApi, LocalTokens, MerchantApi, authorization_router,
+    credential_router, gateway_router, merchant_router, with_json_fallbacks,
 };
 use cofre::ids::RandomIds;
 use cofre::merchants::{MerchantConnections, MerchantSeeder};
@@ -125,16 +126,27 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
     let keyring = Arc::new(LocalKeyring::open_or_create(&options.data_dir)?);
     let tokens = Arc::new(LocalTokens::new(keyring.token_signing_key().clone()));
     let sandbox_url = crate::sandbox::start().await?;
-    let (vault, connections, authorizer) = match options.backend {
+    let (vault, gateway, connections, authorizer) = match options.backend {
         Backend::Local => {
             let store = Arc::new(EmbeddedStore::open(&options.data_dir)?);
             let partners = HttpPartnerClient::new(Duration::from_secs(2)).map_err(http_client_error)?;
             let processors = HttpProcessorClient::new(Duration::from_secs(2)).map_err(http_client_error)?;
+            let partners = Arc::new(partners);
+            let partner_settings =
+                Arc::new(endpoint_settings(options.partners_file.as_deref(), SANDBOX_PARTNERS, &sandbox_url)?);
             let vault = CredentialVault::new(
                 Arc::clone(&store) as _,
                 Arc::clone(&keyring) as _,
-                Arc::new(partners),
-                Arc::new(endpoint_settings(options.partners_file.as_deref(), SANDBOX_PARTNERS, &sandbox_url)?),
+                Arc::clone(&partners) as _,
+                Arc::clone(&partner_settings) as _,
+                Arc::new(SystemClock),
+                Arc::new(RandomIds::default()),
+            );
+            let gateway = PartnerGateway::new(
+                Arc::clone(&store) as _,
+                Arc::clone(&keyring) as _,
+                partners,
+                partner_settings,
                 Arc::new(SystemClock),
                 Arc::new(RandomIds::default()),
             );
@@ -152,21 +164,27 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
                 Arc::new(endpoint_settings(options.processors_file.as_deref(), SANDBOX_PROCESSORS, &sandbox_url)?),
                 Arc::new(SystemClock),
             );
-            (vault, connections, authorizer)
+            (vault, gateway, connections, authorizer)
         }
         Backend::Aws => {
             let sdk = cofre::aws::sdk_config().await;
-            let vault = cofre::aws::credential_vault(&sdk, &cofre::aws::CredentialSettings::from_env()?)?;
+            let credential_settings = cofre::aws::CredentialSettings::from_env()?;
+            let vault = cofre::aws::credential_vault(&sdk, &credential_settings)?;
+            let gateway = cofre::aws::partner_gateway(&sdk, &credential_settings)?;
             let connections = cofre::aws::merchant_connections(&sdk, &cofre::aws::MerchantSettings::from_env()?)?;
             let authorizer = cofre::aws::authorizer(&sdk, &cofre::aws::AuthorizationSettings::from_env()?);
-            (vault, connections, authorizer)
+            (vault, gateway, connections, authorizer)
         }
     };
     let authenticator = Authenticator::LocalHs256(Arc::clone(&tokens));
     let credentials = credential_router(CredentialApi { vault: Arc::new(vault), authenticator: authenticator.clone() });
     let merchants =
         merchant_router(MerchantApi { connections: Arc::new(connections), authenticator: authenticator.clone() });
-    let authorizations = authorization_router(AuthorizationApi { authorizer: Arc::new(authorizer), authenticator });
-    let router = with_json_fallbacks(credentials.merge(merchants).merge(authorizations));
+    let authorizations = authorization_router(AuthorizationApi {
+        authorizer: Arc::new(authorizer),
+        authenticator: authenticator.clone(),
+    });
+    let gateway = gateway_router(GatewayApi { gateway: Arc::new(gateway), authenticator: authenticator.clone() });
+    let router = with_json_fallbacks(credentials.merge(gateway).merge(merchants).merge(authorizations));
     Ok(LocalApp { router, tokens, sandbox_url })
 }

@@ -17,8 +17,11 @@ pub(crate) fn partition_key(tenant: &TenantId) -> String {
 
 /// Sort key of a credential slot.
 pub(crate) fn credential_sort_key(slot: &CredentialSlot) -> String {
-    format!("CREDENTIAL#{}#{}", slot.provider, slot.credential_type)
+    format!("{CREDENTIAL_PREFIX}{}#{}", slot.provider, slot.credential_type)
 }
+
+/// The sort-key prefix of every credential slot of a tenant.
+pub(crate) const CREDENTIAL_PREFIX: &str = "CREDENTIAL#";
 
 /// A credential as an item: flat, strings and numbers only, binary as base64.
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,6 +39,8 @@ pub(crate) struct CredentialItem {
     pub created_at: String,
     pub updated_at: String,
     pub tracking_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
 }
 
 impl From<&StoredCredential> for CredentialItem {
@@ -53,6 +58,7 @@ impl From<&StoredCredential> for CredentialItem {
             created_at: rfc3339(record.created_at),
             updated_at: rfc3339(record.updated_at),
             tracking_id: record.tracking_id.clone(),
+            last_used_at: record.last_used_at.map(rfc3339),
         }
     }
 }
@@ -82,6 +88,7 @@ impl TryFrom<CredentialItem> for StoredCredential {
             created_at: instant(&item.created_at, "created_at")?,
             updated_at: instant(&item.updated_at, "updated_at")?,
             tracking_id: item.tracking_id,
+            last_used_at: item.last_used_at.as_deref().map(|v| instant(v, "last_used_at")).transpose()?,
             slot,
         })
     }

@@ -5,7 +5,7 @@
 //! | `CredentialStore` | [`DynamoCredentialStore`] | [`EmbeddedStore`] (SQLite file) |
 //! | `KeyService` | [`KmsKeyService`] | [`LocalKeyring`] (file) |
 //! | `EndpointSettingsSource` | [`SecretsManagerEndpointSettings`] | `EndpointSettings` read from a file |
-//! | `PartnerAuthenticator` | [`HttpPartnerClient`] | [`HttpPartnerClient`] against the sandbox |
+//! | `PartnerAuthenticator`, `PartnerApi` | [`HttpPartnerClient`] | [`HttpPartnerClient`] against the sandbox |
 //! | `MerchantStore` | [`DynamoMerchantStore`] | [`EmbeddedStore`] |
 //! | `ProcessorValidator` | [`HttpProcessorClient`] | [`HttpProcessorClient`] against the sandbox |
 //! | `HmacKeySource` | [`SecretsManagerHmacKey`] | [`LocalKeyring`] |
@@ -24,6 +24,7 @@ mod processor_http;
 mod sdk_error;
 mod sealed_item;
 mod secrets_manager;
+mod use_item;
 
 pub use dynamodb::{DynamoCredentialStore, DynamoLedger, DynamoMerchantStore};
 pub use embedded::EmbeddedStore;

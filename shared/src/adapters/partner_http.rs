@@ -7,18 +7,29 @@
 //! | JDPI | `POST /auth/jdpi/connect/token`, form `client_id`, `client_secret`, `grant_type`, `scope` |
 //! | Pay2all | `POST /api/v1/login`, JSON `{"username", "password"}` |
 //!
-//! Whatever the partner answers is read for its status only: the body (which may hold an access
-//! token) is dropped unread and never logged.
+//! To test a key (create-credential), the answer is read for its status only: the body (which may
+//! hold an access token) is dropped unread. To use a key (the gateway), the token and its
+//! `expires_in` are kept in a [`SecretString`], and calls carry it as `Authorization: Bearer`.
+//! No body, token or key is ever logged.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::Client;
+use reqwest::{Client, RequestBuilder, Url};
 
 use super::outbound_http::{TransportFailure, third_party_client};
 
-use crate::credentials::{CredentialRequest, PartnerAuthenticator, PartnerError, Provider};
+use crate::credentials::{CredentialRequest, PartnerAuthenticator, PartnerError, PartnerLogin, Provider};
 use crate::endpoints::Endpoint;
+use crate::gateway::{AccessToken, MAX_RESPONSE_BODY, PartnerApi, PartnerRequest, PartnerResponse};
+use crate::secret::SecretString;
+
+/// The most of a token answer read.
+const MAX_TOKEN_BODY: usize = 16 * 1024;
+/// A token's life when the partner does not say (Pay2all's login answer has no `expires_in`).
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+/// The longest a token is kept, whatever the partner says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// JDPI's scopes when the configuration names none.
 const JDPI_DEFAULT_SCOPE: &str = "dict_api spi_api qrcode_api";
@@ -80,13 +91,13 @@ fn transport(e: &reqwest::Error) -> PartnerError {
     }
 }
 
-#[async_trait]
-impl PartnerAuthenticator for HttpPartnerClient {
-    async fn authenticate(&self, endpoint: &Endpoint, request: &CredentialRequest) -> Result<(), PartnerError> {
-        let key = request.key.expose().as_str();
-        let builder = match request.provider {
+impl HttpPartnerClient {
+    /// The partner's token call for `login`, in the partner's own shape.
+    fn token_request(&self, endpoint: &Endpoint, login: PartnerLogin<'_>) -> RequestBuilder {
+        let key = login.key.expose().as_str();
+        let builder = match login.provider {
             Provider::Celcoin => self.client.post(Self::url(endpoint, "/v5/token")).form(&[
-                ("client_id", request.provider_field("client_id")),
+                ("client_id", login.field("client_id")),
                 ("client_secret", key),
                 ("grant_type", "client_credentials"),
             ]),
@@ -97,11 +108,11 @@ impl PartnerAuthenticator for HttpPartnerClient {
                 }
                 self.client
                     .post(Self::url(endpoint, "/oauth2/token"))
-                    .basic_auth(request.provider_field("client_id"), Some(key))
+                    .basic_auth(login.field("client_id"), Some(key))
                     .form(&form)
             }
             Provider::Jdpi => self.client.post(Self::url(endpoint, "/auth/jdpi/connect/token")).form(&[
-                ("client_id", request.provider_field("client_id")),
+                ("client_id", login.field("client_id")),
                 ("client_secret", key),
                 ("grant_type", "client_credentials"),
                 ("scope", endpoint.scope.as_deref().unwrap_or(JDPI_DEFAULT_SCOPE)),
@@ -109,9 +120,144 @@ impl PartnerAuthenticator for HttpPartnerClient {
             Provider::Pay2all => self
                 .client
                 .post(Self::url(endpoint, "/api/v1/login"))
-                .json(&serde_json::json!({ "username": request.provider_field("username"), "password": key })),
+                .json(&serde_json::json!({ "username": login.field("username"), "password": key })),
         };
-        let response = builder.timeout(endpoint.timeout()).send().await.map_err(|e| transport(&e))?;
+        builder.timeout(endpoint.timeout())
+    }
+}
+
+/// Reads at most `limit` bytes of a body; `None` if it is longer.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// The token and its life from an OAuth2 token answer (`access_token`, `expires_in`) or a login
+/// answer (`token`), wiping the body it was read from.
+fn parse_token(mut body: Vec<u8>) -> Result<AccessToken, PartnerError> {
+    let parsed = serde_json::from_slice::<serde_json::Value>(&body).ok();
+    zeroize::Zeroize::zeroize(&mut body);
+    let mut value = parsed.ok_or_else(|| PartnerError::Unavailable("token answer is not JSON".into()))?;
+    let lifetime = match value.get("expires_in") {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+    .map_or(DEFAULT_TOKEN_LIFETIME, |secs| Duration::from_secs(secs.max(1)).min(MAX_TOKEN_LIFETIME));
+    let token = ["access_token", "token"]
+        .into_iter()
+        .find_map(|name| match value.get_mut(name).map(serde_json::Value::take) {
+            Some(serde_json::Value::String(token))
+                if !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Some(token)
+            }
+            _ => None,
+        })
+        .ok_or_else(|| PartnerError::Unavailable("token answer has no usable access_token".into()))?;
+    Ok(AccessToken { value: SecretString::new(token), lifetime })
+}
+
+/// The URL of `path` under `endpoint`'s base, refused unless it stays on the base's origin and
+/// under its path: the second line behind the gateway's own path checks.
+fn partner_url(endpoint: &Endpoint, path: &str, query: Option<&str>) -> Result<Url, PartnerError> {
+    let refused = || PartnerError::Unavailable("partner URL would leave the configured base".into());
+    let base = Url::parse(&endpoint.base_url).map_err(|_| refused())?;
+    let mut url = Url::parse(&format!("{}{path}", endpoint.base_url.trim_end_matches('/'))).map_err(|_| refused())?;
+    let base_path = base.path().trim_end_matches('/');
+    let stays = url.origin() == base.origin()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path().starts_with(base_path)
+        && url.path()[base_path.len()..].starts_with('/');
+    if !stays {
+        return Err(refused());
+    }
+    url.set_query(query);
+    url.set_fragment(None);
+    Ok(url)
+}
+
+#[async_trait]
+impl PartnerAuthenticator for HttpPartnerClient {
+    async fn authenticate(&self, endpoint: &Endpoint, request: &CredentialRequest) -> Result<(), PartnerError> {
+        let response = self.token_request(endpoint, request.into()).send().await.map_err(|e| transport(&e))?;
         classify(response, request.provider != Provider::Pay2all).await
+    }
+}
+
+#[async_trait]
+impl PartnerApi for HttpPartnerClient {
+    async fn issue_token(&self, endpoint: &Endpoint, login: PartnerLogin<'_>) -> Result<AccessToken, PartnerError> {
+        let response = self.token_request(endpoint, login).send().await.map_err(|e| transport(&e))?;
+        if !response.status().is_success() {
+            return classify(response, login.provider != Provider::Pay2all)
+                .await
+                .and(Err(PartnerError::Unavailable("partner answered without a token".into())));
+        }
+        let body = read_capped(response, MAX_TOKEN_BODY)
+            .await
+            .map_err(|e| transport(&e))?
+            .ok_or_else(|| PartnerError::Unavailable("token answer too large".into()))?;
+        parse_token(body)
+    }
+
+    async fn forward(
+        &self,
+        endpoint: &Endpoint,
+        token: &SecretString,
+        request: &PartnerRequest,
+    ) -> Result<PartnerResponse, PartnerError> {
+        let url = partner_url(endpoint, &request.path, request.query.as_deref())?;
+        let mut builder = self.client.request(request.method.clone(), url).timeout(endpoint.timeout());
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let response =
+            builder.bearer_auth(token.expose()).body(request.body.clone()).send().await.map_err(|e| transport(&e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        let body = read_capped(response, MAX_RESPONSE_BODY)
+            .await
+            .map_err(|e| transport(&e))?
+            .ok_or_else(|| PartnerError::Unavailable("partner answer over 1 MiB".into()))?;
+        Ok(PartnerResponse { status, headers, body: body.into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(base_url: &str) -> Endpoint {
+        serde_json::from_value(serde_json::json!({ "base_url": base_url })).unwrap()
+    }
+
+    #[test]
+    fn token_answers_keep_the_token_and_its_life_within_bounds() {
+        let t = parse_token(br#"{"access_token":"abc","token_type":"Bearer","expires_in":600}"#.to_vec()).unwrap();
+        assert_eq!((t.value.expose().as_str(), t.lifetime), ("abc", Duration::from_secs(600)));
+        let t = parse_token(br#"{"token":"p2a","expires_in":"99999999"}"#.to_vec()).unwrap();
+        assert_eq!((t.value.expose().as_str(), t.lifetime), ("p2a", MAX_TOKEN_LIFETIME));
+        assert_eq!(parse_token(br#"{"access_token":"x"}"#.to_vec()).unwrap().lifetime, DEFAULT_TOKEN_LIFETIME);
+        for bad in [&br#"{"access_token":""}"#[..], br#"{"access_token":"a b"}"#, br#"{"expires_in":1}"#, b"<html>"] {
+            assert!(parse_token(bad.to_vec()).is_err());
+        }
+    }
+
+    #[test]
+    fn partner_urls_stay_under_the_base() {
+        let e = endpoint("https://api.partner.example/base");
+        let url = partner_url(&e, "/pix/v1/transfers", Some("a=1")).unwrap();
+        assert_eq!(url.as_str(), "https://api.partner.example/base/pix/v1/transfers?a=1");
+        for path in ["/../admin", "/%2e%2e/admin", "@evil.example/x", ".evil.example/x", "/..\\x"] {
+            assert!(partner_url(&e, path, None).is_err(), "{path}");
+        }
     }
 }

@@ -47,6 +47,10 @@ pub enum CredentialError {
     /// The store refused or failed the write (`EBAA0011`).
     #[error("credential store save failed: {0}")]
     Save(String),
+    /// No credential of the caller's tenant has this proxy (`EBAA0101`): unknown, revoked, or
+    /// another tenant's, which are indistinguishable on purpose.
+    #[error("credential not found")]
+    NotFound,
     /// The store failed to read or returned an unreadable item (`EBAA0012`).
     #[error("credential store get failed: {0}")]
     Get(String),

@@ -18,6 +18,14 @@ impl ProxyValue {
         Self(ids.opaque(Self::PREFIX))
     }
 
+    /// Accepts a caller's proxy only in the shape [`ProxyValue::mint`] makes (`cfp_` and 43 base64url
+    /// characters); anything else cannot name a credential.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let body = raw.strip_prefix(Self::PREFIX)?;
+        let ok = body.len() == 43 && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        ok.then(|| Self(raw.to_owned()))
+    }
+
     /// Rebuilds a stored proxy.
     pub fn from_stored(value: String) -> Self {
         Self(value)

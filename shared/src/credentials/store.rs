@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{CredentialType, Provider, ProviderData, ProxyValue};
+use super::{BeginUseError, CredentialType, CredentialUse, Provider, ProviderData, ProxyValue, UseId};
 use crate::crypto::{EncryptionContext, SealedValue};
 pub use crate::store::StoreError;
 use crate::tenant::TenantId;
@@ -49,6 +49,8 @@ pub struct StoredCredential {
     pub updated_at: OffsetDateTime,
     /// The `tracking_id` of the request that wrote this version, for audit.
     pub tracking_id: String,
+    /// When the gateway last used it.
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 /// The version a conditional write expects to replace.
@@ -87,4 +89,34 @@ pub trait CredentialStore: Send + Sync {
     /// Writes `record` whole, only if the slot is at `expected`: two writers that read the same version
     /// can never both succeed, and no write is ever half-applied.
     async fn save(&self, record: &StoredCredential, expected: ExpectedVersion) -> Result<(), SaveError>;
+
+    /// The tenant's credential whose proxy is `proxy`, read consistently in one round trip: a
+    /// revoked or replaced credential is never served from a stale read.
+    async fn find_by_proxy(
+        &self,
+        tenant: &TenantId,
+        proxy: &ProxyValue,
+    ) -> Result<Option<StoredCredential>, StoreError>;
+
+    /// Every credential of the tenant, in slot order.
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<StoredCredential>, StoreError>;
+
+    /// Deletes the credential whose proxy is `proxy`; `false` if there was none. Its uses stay.
+    async fn revoke(&self, tenant: &TenantId, proxy: &ProxyValue) -> Result<bool, StoreError>;
+
+    /// Records `record` (pending) and the credential's `last_used_at`, in one atomic write that
+    /// holds only while the credential is still at `record.credential_version` under its proxy.
+    async fn begin_use(&self, record: &CredentialUse) -> Result<(), BeginUseError>;
+
+    /// Records how `record` ended.
+    async fn finish_use(&self, record: &CredentialUse) -> Result<(), StoreError>;
+
+    /// Up to `limit` uses of the credential `proxy`, newest first, strictly older than `before`.
+    async fn uses(
+        &self,
+        tenant: &TenantId,
+        proxy: &ProxyValue,
+        before: Option<&UseId>,
+        limit: usize,
+    ) -> Result<Vec<CredentialUse>, StoreError>;
 }

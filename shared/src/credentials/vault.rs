@@ -2,8 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    CredentialError, CredentialRequest, CredentialSlot, CredentialStore, ExpectedVersion, PartnerAuthenticator,
-    PartnerError, ProxyValue, SaveError, StoredCredential,
+    CredentialError, CredentialRequest, CredentialSlot, CredentialStore, CredentialUse, ExpectedVersion,
+    PartnerAuthenticator, PartnerError, ProxyValue, SaveError, StoredCredential, UseId,
 };
 use crate::clock::Clock;
 use crate::crypto::{EnvelopeError, KeyService, seal_verified};
@@ -100,6 +100,7 @@ impl CredentialVault {
             created_at: now,
             updated_at: now,
             tracking_id: tracking_id.to_string(),
+            last_used_at: None,
         };
         let mut expected = ExpectedVersion::Absent;
         for attempt in 1..=MAX_SAVE_ATTEMPTS {
@@ -120,6 +121,7 @@ impl CredentialVault {
                 Err(SaveError::Conflict { current: Some(current) }) => {
                     record.proxy = current.proxy;
                     record.created_at = current.created_at;
+                    record.last_used_at = current.last_used_at;
                     record.version = current.version + 1;
                     expected = ExpectedVersion::Exactly(current.version);
                 }
@@ -137,5 +139,41 @@ impl CredentialVault {
             }
         }
         Err(CredentialError::Save(format!("gave up after {MAX_SAVE_ATTEMPTS} concurrent replaces")))
+    }
+
+    /// The tenant's credentials (never their keys).
+    pub async fn list(&self, tenant: &TenantId) -> Result<Vec<StoredCredential>, CredentialError> {
+        self.store.list(tenant).await.map_err(|e| CredentialError::Get(e.to_string()))
+    }
+
+    /// A page of the uses of `proxy`, newest first. A proxy the tenant never had is `NotFound`; a
+    /// revoked one still shows its uses, which outlive it.
+    pub async fn uses(
+        &self,
+        tenant: &TenantId,
+        proxy: &ProxyValue,
+        before: Option<&UseId>,
+        limit: usize,
+    ) -> Result<Vec<CredentialUse>, CredentialError> {
+        let get = |e: crate::store::StoreError| CredentialError::Get(e.to_string());
+        let page = self.store.uses(tenant, proxy, before, limit).await.map_err(get)?;
+        if page.is_empty() && before.is_none() && self.store.find_by_proxy(tenant, proxy).await.map_err(get)?.is_none()
+        {
+            return Err(CredentialError::NotFound);
+        }
+        Ok(page)
+    }
+
+    /// Revokes `proxy`: the sealed key is deleted, so the next use of the proxy is a 404 wherever it
+    /// runs (every use reads the store). Its uses stay, for the audit.
+    pub async fn revoke(&self, tenant: &TenantId, proxy: &ProxyValue) -> Result<(), CredentialError> {
+        match self.store.revoke(tenant, proxy).await {
+            Ok(true) => {
+                tracing::info!("credential revoked");
+                Ok(())
+            }
+            Ok(false) => Err(CredentialError::NotFound),
+            Err(e) => Err(CredentialError::Save(e.to_string())),
+        }
     }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::authorizations::AuthorizationError;
 use crate::credentials::CredentialError;
+use crate::gateway::GatewayError;
 use crate::merchants::ConnectionError;
 
 /// The caller could not be identified.
@@ -88,12 +89,56 @@ impl CredentialError {
                 "EBAA0011",
                 "Credential Repository Save config error. Check logs for more details".to_owned(),
             ),
+            Self::NotFound => (S::NOT_FOUND, "EBAA0101", "Credential not found".to_owned()),
             Self::Get(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "EBAA0012",
                 "Credential Repository Get config error. Check logs for more details".to_owned(),
             ),
         }
+    }
+}
+
+impl GatewayError {
+    /// The documented status, code and message of this error. Where the create call already has a
+    /// code for the same failure (partner down, timeout, configuration, cryptography, store), the
+    /// gateway answers with it.
+    pub fn status_code_message(&self) -> (StatusCode, &'static str, String) {
+        use StatusCode as S;
+        let code = self.code();
+        let credential = |e: CredentialError| e.status_code_message().2;
+        match self {
+            Self::NotFound => (S::NOT_FOUND, code, "Credential not found".to_owned()),
+            Self::InvalidPath(_) => (S::BAD_REQUEST, code, "Invalid partner path".to_owned()),
+            Self::NotAllowed => (S::FORBIDDEN, code, "Operation not allowed for this credential".to_owned()),
+            Self::BodyTooLarge => (S::PAYLOAD_TOO_LARGE, code, "Request body too large (64 KiB at most)".to_owned()),
+            Self::SessionRejected(p) => (S::BAD_GATEWAY, code, format!("{p} - Partner refused a fresh access token")),
+            Self::CredentialRejected(p) => (S::UNPROCESSABLE_ENTITY, code, format!("{p} - API Invalid credential")),
+            Self::PartnerConfigNotFound(p) => {
+                (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::PartnerConfigNotFound(*p)))
+            }
+            Self::PartnerUnavailable { .. } => (S::BAD_GATEWAY, code, "Bad Gateway Error".to_owned()),
+            Self::PartnerTimeout(_) => (S::GATEWAY_TIMEOUT, code, "Gateway Timeout".to_owned()),
+            Self::Crypto(_) => (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::Crypto(String::new()))),
+            Self::Get(_) => (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::Get(String::new()))),
+            Self::Save(_) => (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::Save(String::new()))),
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.status_code_message();
+        let details = match &self {
+            Self::InvalidPath(why) => Some((*why).to_owned()),
+            _ => None,
+        };
+        if status.is_server_error() {
+            tracing::error!(code, error = %self, "request failed");
+        } else {
+            tracing::warn!(code, error = %self, "request refused");
+        }
+        respond(status, ApiErrorBody { code, message, details })
     }
 }
 
@@ -274,11 +319,51 @@ mod tests {
                 "EBAA0011",
                 "Credential Repository Save config error. Check logs for more details",
             ),
+            (CredentialError::NotFound, 404, "EBAA0101", "Credential not found"),
             (
                 CredentialError::Get("x".into()),
                 500,
                 "EBAA0012",
                 "Credential Repository Get config error. Check logs for more details",
+            ),
+        ];
+        for (error, status, code, message) in cases {
+            let (s, c, m) = error.status_code_message();
+            assert_eq!((s.as_u16(), c, m.as_str()), (status, code, message));
+        }
+    }
+
+    #[test]
+    fn every_gateway_error_maps_to_its_documented_status_code_and_message() {
+        let p = Provider::Btg;
+        let unavailable = GatewayError::PartnerUnavailable { provider: p, reason: "x".into() };
+        let cases: Vec<(GatewayError, u16, &str, &str)> = vec![
+            (GatewayError::NotFound, 404, "EBAA0101", "Credential not found"),
+            (GatewayError::InvalidPath("x"), 400, "EBAA0102", "Invalid partner path"),
+            (GatewayError::NotAllowed, 403, "EBAA0103", "Operation not allowed for this credential"),
+            (GatewayError::SessionRejected(p), 502, "EBAA0104", "BTG - Partner refused a fresh access token"),
+            (GatewayError::BodyTooLarge, 413, "EBAA0105", "Request body too large (64 KiB at most)"),
+            (GatewayError::PartnerConfigNotFound(p), 500, "EBAA0014", "BTG - API configuration not found"),
+            (GatewayError::CredentialRejected(p), 422, "EBAA0018", "BTG - API Invalid credential"),
+            (unavailable, 502, "EBAA0002", "Bad Gateway Error"),
+            (GatewayError::PartnerTimeout(p), 504, "EBAA0003", "Gateway Timeout"),
+            (
+                GatewayError::Crypto("x".into()),
+                500,
+                "EBAA0010",
+                "Cryptography Decrypt error. Check logs for more details",
+            ),
+            (
+                GatewayError::Get("x".into()),
+                500,
+                "EBAA0012",
+                "Credential Repository Get config error. Check logs for more details",
+            ),
+            (
+                GatewayError::Save("x".into()),
+                500,
+                "EBAA0011",
+                "Credential Repository Save config error. Check logs for more details",
             ),
         ];
         for (error, status, code, message) in cases {

@@ -103,10 +103,16 @@ fn bearer_token(parts: &Parts) -> Result<&str, AuthError> {
     if token.is_empty() { Err(AuthError::Invalid) } else { Ok(token) }
 }
 
-fn identity(tenant_id: &str, principal: Option<&str>, scope: Option<&str>) -> Result<Identity, AuthError> {
+fn identity(
+    tenant_id: &str,
+    subject: Option<&str>,
+    principal: Option<&str>,
+    scope: Option<&str>,
+) -> Result<Identity, AuthError> {
     Ok(Identity {
         tenant: TenantId::parse(tenant_id).map_err(|_| AuthError::Invalid)?,
         principal: principal.unwrap_or("unknown").to_owned(),
+        subject: subject.unwrap_or("unknown").to_owned(),
         scopes: scope.unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
     })
 }
@@ -122,12 +128,17 @@ impl Authenticator {
                 let jwt = context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).ok_or(AuthError::Missing)?;
                 let claim = |name: &str| jwt.claims.get(name).map(String::as_str);
                 let tenant = claim("tenant_id").ok_or(AuthError::Invalid)?;
-                identity(tenant, claim("name").or(claim("sub")), claim("scope"))
+                identity(tenant, claim("sub"), claim("name").or(claim("sub")), claim("scope"))
             }
             Self::LocalHs256(tokens) => {
                 let token = bearer_token(parts)?;
                 let claims = tokens.verify(token)?;
-                identity(&claims.tenant_id, claims.name.as_deref().or(Some(&claims.sub)), claims.scope.as_deref())
+                identity(
+                    &claims.tenant_id,
+                    Some(&claims.sub),
+                    claims.name.as_deref().or(Some(&claims.sub)),
+                    claims.scope.as_deref(),
+                )
             }
         }
     }

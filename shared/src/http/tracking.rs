@@ -9,6 +9,15 @@ use crate::tracking::TrackingId;
 /// The header a caller may set and every response carries.
 pub const TRACKING_HEADER: &str = "tracking_id";
 
+/// The path as logged: the route's template where the path carries caller data (a proxy and a
+/// partner path, which may hold a CPF or an e-mail), the path itself elsewhere.
+fn logged_path(request: &Request) -> String {
+    match request.extensions().get::<axum::extract::MatchedPath>() {
+        Some(matched) if matched.as_str().contains("{*") => matched.as_str().to_owned(),
+        _ => request.uri().path().to_owned(),
+    }
+}
+
 /// Middleware: picks the caller's `tracking_id` (or mints one), makes it available to handlers,
 /// opens the span every log line of the request is written in, and echoes it on the response.
 pub async fn track_request(mut request: Request, next: Next) -> Response {
@@ -23,9 +32,10 @@ pub async fn track_request(mut request: Request, next: Next) -> Response {
         "request",
         tracking_id = %tracking_id,
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %logged_path(&request),
         tenant_id = tracing::field::Empty,
         cid = tracing::field::Empty,
+        route = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
