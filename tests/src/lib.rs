@@ -21,13 +21,14 @@ use cofre::adapters::{
     KmsKeyService, LocalKeyring, SecretsManagerEndpointSettings, SecretsManagerHmacKey,
 };
 use cofre::authorizations::{Account, AccountId, AccountSeeder, Authorizer, Ledger, LedgerItem, LedgerKey};
-use cofre::clock::SystemClock;
+use cofre::clock::{Clock, SystemClock};
 use cofre::credentials::{CredentialSlot, CredentialStore, CredentialType, CredentialVault, Provider};
 use cofre::crypto::{HmacKeySource, KeyService, open};
 use cofre::endpoints::{EndpointSettings, EndpointSettingsSource};
+use cofre::gateway::PartnerGateway;
 use cofre::http::{
-    Authenticator, AuthorizationApi, CredentialApi, LocalTokens, MerchantApi, authorization_router, credential_router,
-    merchant_router,
+    Authenticator, AuthorizationApi, CredentialApi, GatewayApi, LocalTokens, MerchantApi, authorization_router,
+    credential_router, gateway_router, merchant_router,
 };
 use cofre::ids::RandomIds;
 use cofre::merchants::{
@@ -283,6 +284,19 @@ impl Stack {
         )
     }
 
+    /// The partner gateway over this stack, real HTTP partners, `settings`, with `clock` for its
+    /// token cache.
+    pub fn gateway(&self, settings: Arc<dyn EndpointSettingsSource>, clock: Arc<dyn Clock>) -> PartnerGateway {
+        PartnerGateway::new(
+            Arc::clone(&self.store),
+            Arc::clone(&self.keys),
+            Arc::new(HttpPartnerClient::new(Duration::from_millis(500)).unwrap()),
+            settings,
+            clock,
+            Arc::new(RandomIds::default()),
+        )
+    }
+
     /// The merchant-connection use case over this stack, real HTTP processors, `settings`.
     pub fn connections(&self, settings: Arc<dyn EndpointSettingsSource>) -> MerchantConnections {
         MerchantConnections::new(
@@ -421,6 +435,48 @@ impl TestServer {
         .await
     }
 
+    /// Serves `vault` and `gateway` (the credential routes and the partner gateway) over real HTTP.
+    pub async fn start_gateway(vault: CredentialVault, gateway: Arc<PartnerGateway>) -> Self {
+        Self::serve(|authenticator| {
+            credential_router(CredentialApi { vault: Arc::new(vault), authenticator: authenticator.clone() })
+                .merge(gateway_router(GatewayApi { gateway, authenticator }))
+        })
+        .await
+    }
+
+    /// `method` on `path` (from the root) as `tenant`, with `body` and extra `headers`.
+    pub async fn call(&self, tenant: &str, method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(self.token(tenant))
+            .body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Reply::read(request.send().await.unwrap()).await
+    }
+
+    /// Sends `request_target` byte for byte (no client-side normalisation of `..`, `\` or escapes)
+    /// as `tenant`, and returns the status and body.
+    pub async fn raw_get(&self, tenant: &str, request_target: &str) -> (u16, serde_json::Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self.base_url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let request = format!(
+            "GET {request_target} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            self.token(tenant)
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = answer.split("\r\n\r\n").nth(1).and_then(|b| serde_json::from_str(b).ok());
+        (status, body.unwrap_or(serde_json::Value::Null))
+    }
+
     /// `POST /payment-methods/v1/authorization` as `tenant`, with `scope` in the token if given.
     pub async fn authorize(&self, tenant: &str, scope: Option<&str>, body: &serde_json::Value) -> Reply {
         let token = self.tokens.mint(&TenantId::parse(tenant).unwrap(), scope, Duration::from_secs(600)).unwrap();
@@ -517,6 +573,43 @@ impl Reply {
     /// The `code` field of an error body.
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or_default()
+    }
+}
+
+/// The local sandbox's partner settings (with its allowlisted routes) sending every partner to
+/// `base_url` with `timeout_ms`: the gateway tests use the allowlist the local server ships.
+pub fn gateway_partners_at(base_url: &str, timeout_ms: u64) -> String {
+    let mut settings: serde_json::Value = serde_json::from_str(cofre_local::server::SANDBOX_PARTNERS).unwrap();
+    for endpoint in settings.as_object_mut().unwrap().values_mut() {
+        endpoint["base_url"] = serde_json::json!(base_url);
+        endpoint["timeout_ms"] = serde_json::json!(timeout_ms);
+    }
+    settings.to_string()
+}
+
+/// A clock tests move by hand, for token expiry without sleeping. Each reading is a microsecond
+/// after the last, as a real clock's would be, so what is ordered by time keeps its order.
+#[derive(Debug, Clone)]
+pub struct TestClock(Arc<std::sync::Mutex<time::OffsetDateTime>>);
+
+impl Default for TestClock {
+    fn default() -> Self {
+        Self(Arc::new(std::sync::Mutex::new(time::OffsetDateTime::now_utc())))
+    }
+}
+
+impl TestClock {
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> time::OffsetDateTime {
+        let mut now = self.0.lock().unwrap();
+        *now += Duration::from_micros(1);
+        *now
     }
 }
 

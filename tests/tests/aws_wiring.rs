@@ -9,8 +9,8 @@ use cofre_local::server::{Backend, LocalOptions, build};
 use cofre_tests::wiremock::matchers::{method, path};
 use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use cofre_tests::{
-    Reply, RoundTrips, create_kms_key, create_table, dynamodb_client, kms_client, moto_endpoint, moto_sdk_config,
-    partners_at,
+    Reply, RoundTrips, create_kms_key, create_table, dynamodb_client, gateway_partners_at, kms_client, moto_endpoint,
+    moto_sdk_config,
 };
 
 #[tokio::test]
@@ -18,8 +18,15 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     let partner = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v5/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
-        .expect(1)
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"access_token":"wired-token","expires_in":300}"#))
+        .expect(3)
+        .mount(&partner)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/baas/v1/accounts/123/balance"))
+        .and(cofre_tests::wiremock::matchers::header("authorization", "Bearer wired-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"available":"10.00"}"#))
+        .expect(2)
         .mount(&partner)
         .await;
     let sdk = moto_sdk_config();
@@ -43,7 +50,7 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     aws_sdk_secretsmanager::Client::new(&sdk)
         .create_secret()
         .name(&secret)
-        .secret_string(partners_at(&partner.uri(), 2_000))
+        .secret_string(gateway_partners_at(&partner.uri(), 2_000))
         .send()
         .await
         .unwrap();
@@ -103,6 +110,28 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     let opened = cofre::crypto::open(&keys, &slot.encryption_context(), &stored.sealed_key).await.unwrap();
     assert_eq!(opened.expose(), b"aws-wired-key");
     assert_eq!(stored.proxy.as_str(), reply.body["proxy"].as_str().unwrap());
+
+    // The partner gateway on the same wiring: store → use → audit → revoke → refused.
+    let proxy = stored.proxy.as_str();
+    let balance = format!("{base}/banking-auth/v1/proxy/{proxy}/baas/v1/accounts/123/balance");
+    for _ in 0..2 {
+        let used = Reply::read(client.get(&balance).bearer_auth(&token).send().await.unwrap()).await;
+        assert_eq!((used.status, used.text.as_str()), (200, r#"{"available":"10.00"}"#), "{used:?}");
+    }
+    let uses_url = format!("{base}/banking-auth/v1/credentials/{proxy}/uses");
+    let uses = Reply::read(client.get(&uses_url).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(uses.body["uses"].as_array().map(Vec::len), Some(2), "{uses:?}");
+    assert_eq!(uses.body["uses"][0]["route"], "/baas/v1/accounts/{account}/balance");
+    let revoke_url = format!("{base}/banking-auth/v1/credentials/{proxy}");
+    assert_eq!(client.delete(&revoke_url).bearer_auth(&token).send().await.unwrap().status(), 200);
+    let refused = Reply::read(client.get(&balance).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!((refused.status, refused.code()), (404, "EBAA0101"));
+    let created_again = Reply::read(
+        client.post(format!("{base}/banking-auth/v1/credentials")).bearer_auth(&token).body(body).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(created_again.status, 201, "a revoked slot is created afresh");
+    assert_ne!(created_again.body["proxy"].as_str(), Some(proxy), "with a new proxy");
 
     // The merchant side: seeded through the AWS seeder, rotated through the served router.
     let merchant_settings = cofre::aws::MerchantSettings::from_env().unwrap();

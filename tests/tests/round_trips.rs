@@ -144,3 +144,49 @@ async fn a_decision_costs_one_read_and_one_transactional_write_and_a_replay_one_
         "decision: 1 BatchGetItem + 1 TransactWriteItems (account_id); replay: 1 BatchGetItem; by card/document/bank or original: +1 BatchGetItem"
     );
 }
+
+#[tokio::test]
+async fn a_gateway_use_costs_one_read_and_opens_the_key_only_when_a_token_is_needed() {
+    use cofre_tests::wiremock::matchers::path;
+    use cofre_tests::{TestClock, gateway_partners_at};
+    let partner = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"access_token":"t-1","expires_in":300}"#))
+        .mount(&partner)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/pix/v1/transfers"))
+        .respond_with(ResponseTemplate::new(201).set_body_string("{}"))
+        .mount(&partner)
+        .await;
+    let stack = Stack::new(Backend::Aws).await;
+    let settings = stack.partner_settings(Some(&gateway_partners_at(&partner.uri(), 2_000))).await;
+    let gateway = std::sync::Arc::new(stack.gateway(settings.clone(), std::sync::Arc::new(TestClock::default())));
+    let server = TestServer::start_gateway(stack.vault(settings), gateway).await;
+    let created = server.post_credential("tenant-a", &credential_body("key-1", "BTG", "PIX"), "t").await;
+    let proxy = created.body["proxy"].as_str().unwrap().to_owned();
+
+    let operations = |trips: &cofre_tests::RoundTrips, from: usize| trips.operations()[from..].to_vec();
+    let calls = |on: &'static str| {
+        let partner = &partner;
+        async move { partner.received_requests().await.unwrap().iter().filter(|r| r.url.path() == on).count() }
+    };
+    let transfer = format!("/banking-auth/v1/proxy/{proxy}/pix/v1/transfers");
+    for (label, decrypts, token_calls) in [("cold", vec!["Decrypt"], 1), ("warm", vec![], 0)] {
+        let before = (stack.dynamodb_trips.count(), stack.kms_trips.count(), calls("/oauth2/token").await);
+        let before_partner = calls("/pix/v1/transfers").await;
+        assert_eq!(server.call("tenant-a", "POST", &transfer, "{}", &[]).await.status, 201);
+        assert_eq!(
+            operations(&stack.dynamodb_trips, before.0),
+            ["Query", "TransactWriteItems", "PutItem"],
+            "{label}: one read; the use recorded before the call (with last_used_at) and completed after"
+        );
+        assert_eq!(operations(&stack.kms_trips, before.1), decrypts, "{label}: KMS");
+        assert_eq!(calls("/oauth2/token").await - before.2, token_calls, "{label}: partner token calls");
+        assert_eq!(calls("/pix/v1/transfers").await - before_partner, 1, "{label}: partner calls");
+    }
+    println!(
+        "round trips per use: cold 1 read + 2 writes + 1 Decrypt + 1 token + 1 call; warm 1 read + 2 writes + 1 call"
+    );
+}
