@@ -1,6 +1,12 @@
-"""The Lambda-level run: serves the three functions with `cargo lambda watch` (the Lambda runtime
+"""The Lambda-level run: serves the four functions with `cargo lambda watch` (the Lambda runtime
 emulator) against moto, invokes each with `cargo lambda invoke --data-file events/…`, and checks the
-status code and body of every answer.
+status code and body of every answer, in order.
+
+The credential's life runs through the functions: create-credential.created mints a proxy; the
+events that name it (PROXY_PLACEHOLDER, see infra/make_events.py) are invoked from a temporary copy
+with the real proxy in its place: a transfer through the partner gateway (the sandbox partner of the
+server infra/test.sh starts), the list, the audit (exactly that one use), the revoke, and the same
+transfer again, now refused as not found.
 
 Usage (from infra/test.sh): python3 infra/lambda_events.py ENV_FILE
 The env file holds the functions' environment (infra/moto_resources.py writes it).
@@ -8,15 +14,51 @@ The env file holds the functions' environment (infra/moto_resources.py writes it
 
 import json
 import os
+import pathlib
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+
+sys.dont_write_bytecode = True  # no infra/__pycache__ in the working tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_events import PROXY_PLACEHOLDER  # noqa: E402  (the one definition of the placeholder)
 
 env_file = sys.argv[1]
 
+# The proxy create-credential.created returns, for the events after it.
+created = {}
+
+
+def saved(body):
+    created["proxy"] = body["proxy"]
+    return body["message"] == "Credential saved" and body["proxy"].startswith("cfp_")
+
+
+def listed(body):
+    mine = [c for c in body["credentials"] if c["proxy"] == created["proxy"]]
+    return (len(mine) == 1 and mine[0]["provider"] == "BTG" and mine[0]["type"] == "PIX"
+            and mine[0]["provider_data"] == {"client_id": "Jk10014812"} and mine[0]["last_used_at"] is not None
+            and "key" not in mine[0] and "lambda-demo-key" not in json.dumps(body))
+
+
+def one_use(body):
+    uses = body["uses"]
+    return (len(uses) == 1 and uses[0]["outcome"] == "ANSWERED" and uses[0]["partner_status"] == 201
+            and uses[0]["method"] == "POST" and uses[0]["route"] == "/pix/v1/transfers" and body["next_cursor"] is None)
+
+
 EXPECTED = [
-    ("create-credential", "create-credential.created", 201, lambda b: b["message"] == "Credential saved" and b["proxy"].startswith("cfp_")),
+    ("create-credential", "create-credential.created", 201, saved),
+    ("use-credential", "use-credential.transfer", 201,
+     lambda b: b["status"] == "PROCESSING" and b["amount"] == "10.00" and b["partner"] == "BTG"),
+    ("create-credential", "create-credential.list", 200, listed),
+    ("create-credential", "create-credential.uses", 200, one_use),
+    ("create-credential", "create-credential.revoked", 200,
+     lambda b: b == {"message": "Credential revoked", "proxy": created["proxy"]}),
+    ("use-credential", "use-credential.transfer", 404, lambda b: b["code"] == "EBAA0101", "after the revoke"),
+    ("use-credential", "use-credential.not-found", 404, lambda b: b["code"] == "EBAA0101"),
     ("create-credential", "create-credential.missing-fields", 400, lambda b: b["code"] == "EBAA0005"),
     ("patch-merchant-connection", "patch-merchant-connection.rotated", 200, lambda b: b["tin"] == "****6789" and b["modifiedBy"] == "API Key: Lambda Events"),
     ("patch-merchant-connection", "patch-merchant-connection.not-found", 404, lambda b: b == {"statusCode": 404, "message": "Merchant connection not found", "error": "Not Found"}),
@@ -27,6 +69,21 @@ EXPECTED = [
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
+
+scratch = tempfile.TemporaryDirectory(prefix="cofre-events.")
+
+
+def data_file(event):
+    """events/EVENT.json, or a copy with the created proxy in place of the placeholder."""
+    text = pathlib.Path(f"events/{event}.json").read_text()
+    if PROXY_PLACEHOLDER not in text:
+        return f"events/{event}.json"
+    if "proxy" not in created:
+        raise KeyError("no proxy: create-credential.created did not succeed")
+    copy = pathlib.Path(scratch.name) / f"{event}.json"
+    copy.write_text(text.replace(PROXY_PLACEHOLDER, created["proxy"]))
+    return str(copy)
+
 
 watch = subprocess.Popen(
     ["cargo", "lambda", "watch", "--invoke-port", str(port), "--ignore-changes", "--env-file", env_file],
@@ -40,18 +97,22 @@ try:
             break
         except OSError:
             time.sleep(0.2)
-    for function, event, status, check in EXPECTED:
-        run = subprocess.run(
-            ["cargo", "lambda", "invoke", function, "--invoke-port", str(port), "--data-file", f"events/{event}.json", "--output-format", "json"],
-            capture_output=True, text=True, timeout=600,
-        )
+    for function, event, status, check, *note in EXPECTED:
+        answer = ""
         try:
-            answer = json.loads(run.stdout)
-            body = json.loads(answer["body"])
-            ok = answer["statusCode"] == status and check(body)
-        except (ValueError, KeyError, TypeError):
-            ok, answer = False, run.stdout + run.stderr
-        print(f"{'ok  ' if ok else 'FAIL'} {function} {event}: expected {status}" + ("" if ok else f", got {str(answer)[:400]}"))
+            run = subprocess.run(
+                ["cargo", "lambda", "invoke", function, "--invoke-port", str(port), "--data-file", data_file(event), "--output-format", "json"],
+                capture_output=True, text=True, timeout=600,
+            )
+            answer = run.stdout + run.stderr
+            parsed = json.loads(run.stdout)
+            answer = parsed
+            body = json.loads(parsed["body"])
+            ok = parsed["statusCode"] == status and check(body)
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            ok, answer = False, answer or repr(e)
+        label = f"{event} ({note[0]})" if note else event
+        print(f"{'ok  ' if ok else 'FAIL'} {function} {label}: expected {status}" + ("" if ok else f", got {str(answer)[:400]}"))
         failed += not ok
     # Peak resident memory of each function process after its invocations (what Lambda bills as
     # "Max Memory Used"), to size MemorySize in template.yaml.
@@ -67,5 +128,6 @@ try:
 finally:
     watch.terminate()
     watch.wait(timeout=30)
+    scratch.cleanup()
 print(f"lambda: {len(EXPECTED) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -2,8 +2,13 @@
 error case each, JWT claims in the request context.
 
 Each starts from `sam local generate-event apigateway http-api-proxy` (so the shape is SAM's own)
-and sets the route, path parameters, headers, claims and body. Run from the repository root with
-`sam` on PATH: python3 infra/make_events.py
+and sets the route, path parameters, query, headers, claims and body (none when the case's body is
+None). A case is (method, route, path parameters, body) or (…, query string).
+
+A proxy is random, minted by the create-credential.created invocation; events that name the created
+credential carry PROXY_PLACEHOLDER instead, and infra/lambda_events.py substitutes the real proxy into
+a temporary copy before invoking them. Run from the repository root with `sam` on PATH:
+python3 infra/make_events.py
 """
 
 import base64
@@ -12,10 +17,25 @@ import subprocess
 
 CLAIMS = {"tenant_id": "demo-tenant", "sub": "lambda-events", "name": "Lambda Events"}
 
+# Stands for the proxy create-credential.created returns: the shape of a real one (cfp_ and 43
+# base64url characters), so it passes the same parsing; infra/lambda_events.py replaces it.
+PROXY_PLACEHOLDER = "cfp_" + ("PLACEHOLDER" * 4)[:43]
+# Well formed, but no credential has it (a real proxy is 256 random bits).
+UNKNOWN_PROXY = "cfp_" + "A" * 43
+GATEWAY_ROUTE = "/banking-auth/v1/proxy/{proxy}/{path+}"
+
 CASES = {
     "create-credential.created": ("POST", "/banking-auth/v1/credentials", None,
         {"key": "lambda-demo-key", "provider": "BTG", "type": "PIX", "provider_data": {"client_id": "Jk10014812"}}),
     "create-credential.missing-fields": ("POST", "/banking-auth/v1/credentials", None, {}),
+    "create-credential.list": ("GET", "/banking-auth/v1/credentials", None, None),
+    "create-credential.uses": ("GET", "/banking-auth/v1/credentials/{proxy}/uses", {"proxy": PROXY_PLACEHOLDER}, None,
+        "limit=10"),
+    "create-credential.revoked": ("DELETE", "/banking-auth/v1/credentials/{proxy}", {"proxy": PROXY_PLACEHOLDER}, None),
+    "use-credential.transfer": ("POST", GATEWAY_ROUTE, {"proxy": PROXY_PLACEHOLDER, "path": "pix/v1/transfers"},
+        {"amount": "10.00", "key": "12345678901"}),
+    "use-credential.not-found": ("POST", GATEWAY_ROUTE, {"proxy": UNKNOWN_PROXY, "path": "pix/v1/transfers"},
+        {"amount": "10.00", "key": "12345678901"}),
     "patch-merchant-connection.rotated": ("PATCH", "/v1/merchants/{merchantId}/connection/{connectionId}",
         {"merchantId": "mid_test_2f428vcgdf94kv6y7rjwms59hf", "connectionId": "midCon_test_stripe0000000000000000001"},
         {"secret": "sk_test_rotated", "existingCredentials": {"secret": "sk_test_seeded_old_secret"}}),
@@ -29,33 +49,42 @@ CASES = {
 }
 
 
-def event(method, route, params, body):
+def event(method, route, params, body, query=""):
     path = route
     for name, value in (params or {}).items():
-        path = path.replace("{" + name + "}", value)
+        # {name}, or {name+} for a greedy parameter
+        path = path.replace("{" + name + "}", value).replace("{" + name + "+}", value)
     raw = subprocess.run(
         ["sam", "local", "generate-event", "apigateway", "http-api-proxy", "--method", method, "--path", path.lstrip("/"),
-         "--body", json.dumps(body)],
+         "--body", json.dumps(body if body is not None else "")],
         check=True, capture_output=True, text=True, env={"SAM_CLI_TELEMETRY": "0", "PATH": __import__("os").environ["PATH"]},
     ).stdout
     e = json.loads(raw)
     e["routeKey"] = e["requestContext"]["routeKey"] = f"{method} {route}"
-    e["rawQueryString"] = ""
+    e["rawQueryString"] = query
     e.pop("queryStringParameters", None)
+    if query:
+        e["queryStringParameters"] = dict(pair.split("=", 1) for pair in query.split("&"))
     e.pop("cookies", None)
     e["headers"] = {"content-type": "application/json", "tracking_id": "lambda-events", "authorization": "Bearer verified-by-api-gateway"}
     e["requestContext"]["authorizer"] = {"jwt": {"claims": CLAIMS, "scopes": None}}
     e["requestContext"].pop("authentication", None)
     if params:
         e["pathParameters"] = params
+    if body is None:
+        # What API Gateway sends for a request without a body.
+        e.pop("body", None)
+        e["isBase64Encoded"] = False
+        return e
     # Keep SAM's base64 body, but make sure it is this body.
     e["body"] = base64.b64encode(json.dumps(body).encode()).decode()
     e["isBase64Encoded"] = True
     return e
 
 
-for name, case in CASES.items():
-    with open(f"events/{name}.json", "w") as f:
-        json.dump(event(*case), f, indent=2)
-        f.write("\n")
-    print(f"events/{name}.json")
+if __name__ == "__main__":
+    for name, case in CASES.items():
+        with open(f"events/{name}.json", "w") as f:
+            json.dump(event(*case), f, indent=2)
+            f.write("\n")
+        print(f"events/{name}.json")

@@ -16,7 +16,9 @@ TOOLS_VENV="${COFRE_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/cofre/venv}"
 if ! "$PYTHON" -c "import moto.moto_server.werkzeug_app, werkzeug" >/dev/null 2>&1; then
   "$PYTHON" -m pip install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}"
 fi
-if ! command -v cfn-lint >/dev/null 2>&1 || [ "$(cfn-lint --version 2>/dev/null | awk '{print $2}')" != "$CFN_LINT_VERSION" ]; then
+# infra/template_policy_check.py imports cfn-lint's YAML decoder, so it must be importable here too.
+if ! command -v cfn-lint >/dev/null 2>&1 || [ "$(cfn-lint --version 2>/dev/null | awk '{print $2}')" != "$CFN_LINT_VERSION" ] \
+  || ! "$PYTHON" -c "import cfnlint.decode.cfn_yaml" >/dev/null 2>&1; then
   "$PYTHON" -m pip install --quiet --disable-pip-version-check "cfn-lint==${CFN_LINT_VERSION}"
 fi
 
@@ -45,6 +47,9 @@ trap 'kill "$moto_pid" 2>/dev/null || true; rm -f "$moto_log" "$cargo_log"' EXIT
 cargo test --workspace --all-targets 2>&1 | tee "$cargo_log"
 cfn-lint template.yaml
 echo "cfn-lint: template.yaml passed"
+# Least privilege, asserted: each role's exact actions per resource, kms:Decrypt on DataKey only for
+# use-credential and only for banking credentials, every route behind the JWT authorizer.
+"$PYTHON" infra/template_policy_check.py template.yaml
 
 # The API contract: openapi.yaml against the local server (the binary cargo test just built), seeded
 # with the example fixtures. schemathesis generates valid and invalid requests for every operation
@@ -75,7 +80,7 @@ api_token=$(sed -n '/^Bearer token/{n;p;q}' "$api_dir/server.log")
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
   --max-examples 100 --seed 1 --no-color --generation-database none
 
-# The Lambda-level run: the three functions in `cargo lambda watch` (the Lambda runtime emulator) on
+# The Lambda-level run: the four functions in `cargo lambda watch` (the Lambda runtime emulator) on
 # moto, seeded through `cofre-local seed --backend aws`, partners and processors on the sandbox of the
 # server above; each events/*.json invoked with `cargo lambda invoke`, status and body checked.
 sandbox_url=$(sed -n 's/^Partner sandbox: //p' "$api_dir/server.log")
@@ -83,11 +88,11 @@ sandbox_url=$(sed -n 's/^Partner sandbox: //p' "$api_dir/server.log")
 (set -a; . "$api_dir/lambda.env"; set +a; "$local_bin" --data-dir "$api_dir/aws" seed infra/seed.example.json --backend aws)
 PATH="$TOOLS_VENV/bin:$PATH" "$PYTHON" infra/lambda_events.py "$api_dir/lambda.env"
 
-# The deployable artifacts: sam build (cargo-lambda, release, arm64) of all three functions, and the
+# The deployable artifacts: sam build (cargo-lambda, release, arm64) of all four functions, and the
 # size of each bootstrap against the 10 MB goal.
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 PATH="$TOOLS_VENV/bin:$PATH" SAM_CLI_TELEMETRY=0 sam build --no-cached --build-dir "$api_dir/sam-build"
-for function in CreateCredentialFunction PatchMerchantConnectionFunction RequestAuthorizationFunction; do
+for function in CreateCredentialFunction PatchMerchantConnectionFunction RequestAuthorizationFunction UseCredentialFunction; do
   size=$(stat -c %s "$api_dir/sam-build/$function/bootstrap")
   echo "bootstrap $function: $size bytes"
   [ "$size" -lt 10485760 ] || { echo "bootstrap $function is over 10 MB"; exit 1; }
