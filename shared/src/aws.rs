@@ -75,18 +75,38 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await
 }
 
+/// The adapters both banking-credential functions use, built from the same settings.
+struct CredentialPorts {
+    store: Arc<DynamoCredentialStore>,
+    keys: Arc<KmsKeyService>,
+    partners: Arc<HttpPartnerClient>,
+    settings: Arc<SecretsManagerEndpointSettings>,
+}
+
+impl CredentialPorts {
+    fn new(sdk: &SdkConfig, settings: &CredentialSettings) -> Result<Self, WiringError> {
+        let partners = HttpPartnerClient::new(settings.partner_connect_timeout)
+            .map_err(|e| WiringError::HttpClient(e.to_string()))?;
+        Ok(Self {
+            store: Arc::new(DynamoCredentialStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table)),
+            keys: Arc::new(KmsKeyService::new(aws_sdk_kms::Client::new(sdk), &settings.key_id)),
+            partners: Arc::new(partners),
+            settings: Arc::new(SecretsManagerEndpointSettings::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                &settings.partner_config_secret,
+            )),
+        })
+    }
+}
+
 /// The credential use case over DynamoDB, KMS, Secrets Manager and real partners.
 pub fn credential_vault(sdk: &SdkConfig, settings: &CredentialSettings) -> Result<CredentialVault, WiringError> {
-    let partners =
-        HttpPartnerClient::new(settings.partner_connect_timeout).map_err(|e| WiringError::HttpClient(e.to_string()))?;
+    let ports = CredentialPorts::new(sdk, settings)?;
     Ok(CredentialVault::new(
-        Arc::new(DynamoCredentialStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table)),
-        Arc::new(KmsKeyService::new(aws_sdk_kms::Client::new(sdk), &settings.key_id)),
-        Arc::new(partners),
-        Arc::new(SecretsManagerEndpointSettings::new(
-            aws_sdk_secretsmanager::Client::new(sdk),
-            &settings.partner_config_secret,
-        )),
+        ports.store,
+        ports.keys,
+        ports.partners,
+        ports.settings,
         Arc::new(SystemClock),
         Arc::new(RandomIds::default()),
     ))
@@ -96,16 +116,12 @@ pub fn credential_vault(sdk: &SdkConfig, settings: &CredentialSettings) -> Resul
 /// Manager and real partners; the use-credential function reads the same settings as
 /// create-credential.
 pub fn partner_gateway(sdk: &SdkConfig, settings: &CredentialSettings) -> Result<PartnerGateway, WiringError> {
-    let partners =
-        HttpPartnerClient::new(settings.partner_connect_timeout).map_err(|e| WiringError::HttpClient(e.to_string()))?;
+    let ports = CredentialPorts::new(sdk, settings)?;
     Ok(PartnerGateway::new(
-        Arc::new(DynamoCredentialStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table)),
-        Arc::new(KmsKeyService::new(aws_sdk_kms::Client::new(sdk), &settings.key_id)),
-        Arc::new(partners),
-        Arc::new(SecretsManagerEndpointSettings::new(
-            aws_sdk_secretsmanager::Client::new(sdk),
-            &settings.partner_config_secret,
-        )),
+        ports.store,
+        ports.keys,
+        ports.partners,
+        ports.settings,
         Arc::new(SystemClock),
         Arc::new(RandomIds::default()),
     ))

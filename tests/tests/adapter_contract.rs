@@ -117,6 +117,13 @@ async fn unreadable_items_are_read_errors_on_every_store() {
         let a = slot("tenant-a");
         corrupt(&stack, &a).await;
         assert!(matches!(stack.store.get(&a).await, Err(StoreError::Corrupt(_))), "{backend:?}");
+        let (tenant, proxy) = (&a.tenant, ProxyValue::from_stored("cfp_proxy_1".into()));
+        assert!(matches!(stack.store.list(tenant).await, Err(StoreError::Corrupt(_))), "{backend:?}: list");
+        assert!(
+            matches!(stack.store.find_by_proxy(tenant, &proxy).await, Err(StoreError::Corrupt(_))),
+            "{backend:?}: find_by_proxy"
+        );
+        assert!(matches!(stack.store.revoke(tenant, &proxy).await, Err(StoreError::Corrupt(_))), "{backend:?}: revoke");
         assert!(
             matches!(
                 stack.store.save(&record(a.clone(), 1, 1), ExpectedVersion::Absent).await,
@@ -526,5 +533,513 @@ mod ledger {
     #[tokio::test]
     async fn dynamodb_honours_the_ledger_contract() {
         contract(Backend::Aws).await;
+    }
+}
+
+/// The credential store's lookup, listing, revocation and use-audit methods, on every store: what each
+/// returns and what each leaves stored, read back through the port and behind it.
+mod credential_uses {
+    use std::collections::BTreeMap;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use cofre::credentials::{
+        BeginUseError, CredentialSlot, CredentialStore, CredentialType, CredentialUse, ExpectedVersion, Provider,
+        ProxyValue, StoredCredential, UseId, UseOutcome,
+    };
+    use cofre::tenant::TenantId;
+    use cofre_tests::{Backend, Stack};
+    use time::OffsetDateTime;
+
+    fn tenant(name: &str) -> TenantId {
+        TenantId::parse(name).unwrap()
+    }
+
+    fn proxy(value: &str) -> ProxyValue {
+        ProxyValue::from_stored(value.to_owned())
+    }
+
+    /// `seconds` (and `micros`) after a fixed instant: uses are stored to the microsecond.
+    fn at(seconds: i64, micros: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + seconds).unwrap() + time::Duration::microseconds(micros)
+    }
+
+    fn credential(
+        tenant_name: &str,
+        provider: Provider,
+        credential_type: CredentialType,
+        proxy_value: &str,
+        version: u64,
+        marker: u8,
+    ) -> StoredCredential {
+        let slot = CredentialSlot { tenant: tenant(tenant_name), provider, credential_type };
+        StoredCredential { proxy: proxy(proxy_value), ..super::record(slot, version, marker) }
+    }
+
+    /// Creates `credential` in its empty slot and hands it back.
+    async fn created(store: &dyn CredentialStore, credential: StoredCredential) -> StoredCredential {
+        store.save(&credential, ExpectedVersion::Absent).await.unwrap();
+        credential
+    }
+
+    /// A pending use of `credential` as it is now, starting at `started_at`.
+    fn pending(credential: &StoredCredential, started_at: OffsetDateTime, random: u64) -> CredentialUse {
+        CredentialUse {
+            id: UseId::new(started_at, random),
+            slot: credential.slot.clone(),
+            proxy: credential.proxy.clone(),
+            credential_version: credential.version,
+            subject: format!("user-{random}"),
+            method: "POST".into(),
+            route: "/pix/v1/transfers/{id}".into(),
+            tracking_id: format!("tracking-{random}"),
+            started_at,
+            outcome: UseOutcome::Pending,
+        }
+    }
+
+    fn answered(mut record: CredentialUse, partner_status: u16, duration_ms: u64) -> CredentialUse {
+        record.outcome = UseOutcome::Answered { partner_status, duration_ms };
+        record
+    }
+
+    fn failed(mut record: CredentialUse, code: &str, partner_status: Option<u16>, duration_ms: u64) -> CredentialUse {
+        record.outcome = UseOutcome::Failed { code: code.into(), partner_status, duration_ms };
+        record
+    }
+
+    /// Every use of `proxy` in one page.
+    async fn all_uses(store: &dyn CredentialStore, tenant_name: &str, proxy: &ProxyValue) -> Vec<CredentialUse> {
+        store.uses(&tenant(tenant_name), proxy, None, 1_000).await.unwrap()
+    }
+
+    /// Every item of the tenant's partition as stored, read behind the port: sort key → the item.
+    async fn items(stack: &Stack, tenant_name: &str) -> BTreeMap<String, String> {
+        let pk = format!("TENANT#{tenant_name}");
+        match stack.backend {
+            Backend::Local => {
+                let connection = rusqlite::Connection::open(stack.embedded.as_ref().unwrap().path()).unwrap();
+                let mut statement = connection.prepare("SELECT sk, version, body FROM items WHERE pk = ?1").unwrap();
+                let rows = statement
+                    .query_map([pk], |row| {
+                        let (sk, version, body): (String, i64, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
+                        Ok((sk, format!("{version} {body}")))
+                    })
+                    .unwrap();
+                rows.collect::<Result<_, _>>().unwrap()
+            }
+            Backend::Aws => {
+                let (client, table) = stack.dynamodb.as_ref().unwrap();
+                let output = client
+                    .query()
+                    .table_name(table)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", AttributeValue::S(pk))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(output.last_evaluated_key.is_none(), "one page");
+                output
+                    .items()
+                    .iter()
+                    .map(|item| (item["sk"].as_s().unwrap().clone(), canonical(&AttributeValue::M(item.clone()))))
+                    .collect()
+            }
+        }
+    }
+
+    /// An attribute as text, maps in key order (the SDK's are hash maps).
+    fn canonical(value: &AttributeValue) -> String {
+        match value {
+            AttributeValue::M(map) => {
+                let sorted: BTreeMap<_, _> = map.iter().map(|(k, v)| (k, canonical(v))).collect();
+                format!("M{sorted:?}")
+            }
+            AttributeValue::L(list) => format!("L{:?}", list.iter().map(canonical).collect::<Vec<_>>()),
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn sort_keys(items: &BTreeMap<String, String>) -> Vec<&str> {
+        items.keys().map(String::as_str).collect()
+    }
+
+    async fn begin_use_is_refused(stack: &Stack, record: &CredentialUse, label: &str) {
+        let backend = stack.backend;
+        let tenant_name = record.slot.tenant.to_string();
+        let before = items(stack, &tenant_name).await;
+        let result = stack.store.begin_use(record).await;
+        assert!(
+            matches!(result, Err(BeginUseError::CredentialChanged)),
+            "{backend:?}: {label}: expected CredentialChanged, got {result:?}"
+        );
+        assert_eq!(items(stack, &tenant_name).await, before, "{backend:?}: {label}: a refused use writes nothing");
+    }
+
+    #[tokio::test]
+    async fn find_by_proxy_and_list_are_tenant_scoped_on_every_store() {
+        for backend in Backend::ALL {
+            let stack = Stack::new(backend).await;
+            let store = stack.store.as_ref();
+            assert!(store.list(&tenant("tenant-a")).await.unwrap().is_empty(), "{backend:?}: nothing yet");
+
+            // Created out of slot order, one of them already used once.
+            let jdpi =
+                created(store, credential("tenant-a", Provider::Jdpi, CredentialType::Pix, "cfp_a_jdpi", 1, 1)).await;
+            let btg_pix =
+                created(store, credential("tenant-a", Provider::Btg, CredentialType::Pix, "cfp_a_btg_pix", 1, 2)).await;
+            let mut used = credential("tenant-a", Provider::Celcoin, CredentialType::Baas, "cfp_a_celcoin", 1, 3);
+            used.last_used_at = Some(at(42, 0));
+            let used = created(store, used).await;
+            let btg_baas =
+                created(store, credential("tenant-a", Provider::Btg, CredentialType::Baas, "cfp_a_btg_baas", 1, 4))
+                    .await;
+            let other =
+                created(store, credential("tenant-b", Provider::Btg, CredentialType::Pix, "cfp_b_btg", 1, 5)).await;
+            // Uses share the tenant's partition: listing must skip them.
+            store.begin_use(&pending(&btg_pix, at(50, 0), 1)).await.unwrap();
+            let btg_pix = StoredCredential { last_used_at: Some(at(50, 0)), ..btg_pix };
+
+            // Slot order is the stored key order: provider, then type, by wire name.
+            let listed = store.list(&tenant("tenant-a")).await.unwrap();
+            assert_eq!(listed, [btg_baas.clone(), btg_pix.clone(), used.clone(), jdpi.clone()], "{backend:?}: list");
+            assert_eq!(
+                store.list(&tenant("tenant-b")).await.unwrap(),
+                std::slice::from_ref(&other),
+                "{backend:?}: list b"
+            );
+            assert!(store.list(&tenant("tenant-c")).await.unwrap().is_empty(), "{backend:?}: list c");
+
+            for expected in [&btg_baas, &btg_pix, &used, &jdpi] {
+                let found = store.find_by_proxy(&tenant("tenant-a"), &expected.proxy).await.unwrap();
+                assert_eq!(found.as_ref(), Some(expected), "{backend:?}: find {:?}", expected.proxy);
+            }
+            assert_eq!(
+                store.find_by_proxy(&tenant("tenant-a"), &used.proxy).await.unwrap().unwrap().last_used_at,
+                Some(at(42, 0)),
+                "{backend:?}: last_used_at round-trips"
+            );
+            assert_eq!(store.get(&used.slot).await.unwrap().unwrap().last_used_at, Some(at(42, 0)), "{backend:?}");
+            assert_eq!(store.find_by_proxy(&tenant("tenant-b"), &other.proxy).await.unwrap(), Some(other.clone()));
+
+            for (label, who, unknown) in [
+                ("unknown proxy", "tenant-a", proxy("cfp_nobody")),
+                ("another tenant's proxy", "tenant-a", other.proxy.clone()),
+                ("another tenant asking", "tenant-b", btg_pix.proxy.clone()),
+                ("tenant with nothing", "tenant-c", btg_pix.proxy.clone()),
+                ("a proxy's prefix", "tenant-a", proxy("cfp_a_btg")),
+            ] {
+                assert_eq!(store.find_by_proxy(&tenant(who), &unknown).await.unwrap(), None, "{backend:?}: {label}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn revoke_deletes_only_that_credential_and_keeps_its_uses_on_every_store() {
+        for backend in Backend::ALL {
+            let stack = Stack::new(backend).await;
+            let store = stack.store.as_ref();
+            let doomed =
+                created(store, credential("tenant-a", Provider::Btg, CredentialType::Pix, "cfp_a_doomed", 1, 1)).await;
+            let kept =
+                created(store, credential("tenant-a", Provider::Btg, CredentialType::Baas, "cfp_a_kept", 1, 2)).await;
+            let other =
+                created(store, credential("tenant-b", Provider::Btg, CredentialType::Pix, "cfp_b_other", 1, 3)).await;
+            let first = answered(pending(&doomed, at(10, 1), 1), 200, 12);
+            store.begin_use(&pending(&doomed, at(10, 1), 1)).await.unwrap();
+            store.finish_use(&first).await.unwrap();
+            let second = pending(&doomed, at(11, 2), 2);
+            store.begin_use(&second).await.unwrap();
+            let kept_use = pending(&kept, at(12, 3), 3);
+            store.begin_use(&kept_use).await.unwrap();
+            let other_use = pending(&other, at(13, 4), 4);
+            store.begin_use(&other_use).await.unwrap();
+
+            let (a_before, b_before) = (items(&stack, "tenant-a").await, items(&stack, "tenant-b").await);
+            for (label, who, target) in [
+                ("unknown proxy", "tenant-a", proxy("cfp_nobody")),
+                ("another tenant's proxy", "tenant-a", other.proxy.clone()),
+                ("by another tenant", "tenant-b", doomed.proxy.clone()),
+                ("by a tenant with nothing", "tenant-c", doomed.proxy.clone()),
+            ] {
+                assert!(!store.revoke(&tenant(who), &target).await.unwrap(), "{backend:?}: {label}");
+            }
+            assert_eq!(items(&stack, "tenant-a").await, a_before, "{backend:?}: refused revokes change nothing");
+            assert_eq!(items(&stack, "tenant-b").await, b_before, "{backend:?}: refused revokes change nothing");
+
+            assert!(store.revoke(&tenant("tenant-a"), &doomed.proxy).await.unwrap(), "{backend:?}: revoked");
+            assert!(!store.revoke(&tenant("tenant-a"), &doomed.proxy).await.unwrap(), "{backend:?}: already revoked");
+
+            assert_eq!(store.get(&doomed.slot).await.unwrap(), None, "{backend:?}: slot empty");
+            assert_eq!(store.find_by_proxy(&tenant("tenant-a"), &doomed.proxy).await.unwrap(), None, "{backend:?}");
+            let kept_now = StoredCredential { last_used_at: Some(at(12, 0)), ..kept.clone() };
+            assert_eq!(
+                store.list(&tenant("tenant-a")).await.unwrap(),
+                std::slice::from_ref(&kept_now),
+                "{backend:?}: other slot kept"
+            );
+            assert_eq!(store.find_by_proxy(&tenant("tenant-a"), &kept.proxy).await.unwrap(), Some(kept_now));
+            assert_eq!(items(&stack, "tenant-b").await, b_before, "{backend:?}: other tenant untouched");
+
+            // Exactly the credential item went: every use, the revoked one's included, stays readable.
+            let mut expected = a_before.clone();
+            expected.remove("CREDENTIAL#BTG#PIX");
+            assert_eq!(items(&stack, "tenant-a").await, expected, "{backend:?}: only the credential item deleted");
+            assert_eq!(all_uses(store, "tenant-a", &doomed.proxy).await, [second.clone(), first], "{backend:?}");
+            assert_eq!(all_uses(store, "tenant-a", &kept.proxy).await, [kept_use], "{backend:?}");
+            assert_eq!(all_uses(store, "tenant-b", &other.proxy).await, [other_use], "{backend:?}");
+
+            // A revoked credential can no longer be used, and the pending use can still be finished.
+            begin_use_is_refused(&stack, &pending(&doomed, at(20, 0), 5), "revoked").await;
+            let second_done = failed(second, "EBAA0002", None, 500);
+            store.finish_use(&second_done).await.unwrap();
+            assert_eq!(all_uses(store, "tenant-a", &doomed.proxy).await[0], second_done, "{backend:?}");
+            assert_eq!(store.get(&doomed.slot).await.unwrap(), None, "{backend:?}: finishing does not revive it");
+        }
+    }
+
+    #[tokio::test]
+    async fn begin_use_and_finish_use_record_the_audit_atomically_on_every_store() {
+        for backend in Backend::ALL {
+            let stack = Stack::new(backend).await;
+            let store = stack.store.as_ref();
+            let v1 =
+                created(store, credential("tenant-a", Provider::Btg, CredentialType::Pix, "cfp_a_btg", 1, 1)).await;
+            let neighbour =
+                created(store, credential("tenant-a", Provider::Celcoin, CredentialType::Pix, "cfp_a_celcoin", 1, 2))
+                    .await;
+
+            // Begin: the pending use and last_used_at (to the second) in one write; nothing else moves.
+            let started = at(100, 250_999);
+            let first = pending(&v1, started, 7);
+            store.begin_use(&first).await.unwrap();
+            assert_eq!(
+                all_uses(store, "tenant-a", &v1.proxy).await,
+                std::slice::from_ref(&first),
+                "{backend:?}: pending use"
+            );
+            let touched = StoredCredential { last_used_at: Some(at(100, 0)), ..v1.clone() };
+            assert_eq!(store.get(&v1.slot).await.unwrap(), Some(touched.clone()), "{backend:?}: last_used_at");
+            assert_eq!(store.get(&neighbour.slot).await.unwrap(), Some(neighbour.clone()), "{backend:?}: neighbour");
+            assert_eq!(
+                sort_keys(&items(&stack, "tenant-a").await),
+                ["CREDENTIAL#BTG#PIX", "CREDENTIAL#CELCOIN#PIX", &format!("USE#cfp_a_btg#{}", first.id)],
+                "{backend:?}: exactly one use item"
+            );
+
+            // Finish: the outcome is read back exactly, without touching the credential again.
+            let first_done = answered(first.clone(), 201, 1_234);
+            store.finish_use(&first_done).await.unwrap();
+            assert_eq!(
+                all_uses(store, "tenant-a", &v1.proxy).await,
+                std::slice::from_ref(&first_done),
+                "{backend:?}: answered"
+            );
+            assert_eq!(store.get(&v1.slot).await.unwrap(), Some(touched.clone()), "{backend:?}");
+
+            let second = pending(&touched, at(101, 17), 8);
+            store.begin_use(&second).await.unwrap();
+            let second_done = failed(second, "EBAA0004", Some(503), 30_000);
+            store.finish_use(&second_done).await.unwrap();
+            let third = pending(&touched, at(102, 999_999), 9);
+            store.begin_use(&third).await.unwrap();
+            let third_done = failed(third, "EBAA0002", None, 0);
+            store.finish_use(&third_done).await.unwrap();
+            assert_eq!(
+                all_uses(store, "tenant-a", &v1.proxy).await,
+                [third_done.clone(), second_done.clone(), first_done.clone()],
+                "{backend:?}: every outcome read back exactly, newest first"
+            );
+            let touched = StoredCredential { last_used_at: Some(at(102, 0)), ..v1.clone() };
+            assert_eq!(store.get(&v1.slot).await.unwrap(), Some(touched.clone()), "{backend:?}: latest use");
+
+            // The same use cannot be begun twice (a finished use is never reset to pending).
+            let again = store.begin_use(&first).await;
+            assert!(matches!(again, Err(BeginUseError::Store(_))), "{backend:?}: duplicate id: {again:?}");
+            assert_eq!(all_uses(store, "tenant-a", &v1.proxy).await[2], first_done, "{backend:?}: kept its outcome");
+            assert_eq!(store.get(&v1.slot).await.unwrap(), Some(touched.clone()), "{backend:?}: not touched");
+
+            // A stale read writes nothing: replaced since, a version never written, another proxy, gone.
+            let v2 = StoredCredential {
+                last_used_at: touched.last_used_at,
+                ..credential("tenant-a", Provider::Btg, CredentialType::Pix, "cfp_a_btg", 2, 3)
+            };
+            store.save(&v2, ExpectedVersion::Exactly(1)).await.unwrap();
+            begin_use_is_refused(&stack, &pending(&v1, at(200, 0), 10), "replaced since read").await;
+            begin_use_is_refused(
+                &stack,
+                &pending(&StoredCredential { version: 3, ..v2.clone() }, at(200, 0), 11),
+                "future version",
+            )
+            .await;
+            begin_use_is_refused(
+                &stack,
+                &pending(&StoredCredential { proxy: neighbour.proxy.clone(), ..v2.clone() }, at(200, 0), 12),
+                "another credential's proxy",
+            )
+            .await;
+            begin_use_is_refused(
+                &stack,
+                &pending(&StoredCredential { proxy: proxy("cfp_nobody"), ..v2.clone() }, at(200, 0), 13),
+                "unknown proxy",
+            )
+            .await;
+            let absent = credential("tenant-a", Provider::Jdpi, CredentialType::Pix, "cfp_a_btg", 1, 4);
+            begin_use_is_refused(&stack, &pending(&absent, at(200, 0), 14), "empty slot").await;
+            let elsewhere = credential("tenant-b", Provider::Btg, CredentialType::Pix, "cfp_a_btg", 2, 5);
+            begin_use_is_refused(&stack, &pending(&elsewhere, at(200, 0), 15), "another tenant").await;
+            assert!(items(&stack, "tenant-b").await.is_empty(), "{backend:?}: nothing written for tenant b");
+            assert_eq!(store.get(&v1.slot).await.unwrap(), Some(v2.clone()), "{backend:?}: last_used_at unchanged");
+
+            // At the current version it goes through again.
+            let fourth = pending(&v2, at(300, 5), 16);
+            store.begin_use(&fourth).await.unwrap();
+            assert_eq!(all_uses(store, "tenant-a", &v1.proxy).await.len(), 4, "{backend:?}");
+            assert_eq!(all_uses(store, "tenant-a", &v1.proxy).await[0], fourth, "{backend:?}: version 2's use");
+            assert_eq!(store.get(&v1.slot).await.unwrap().unwrap().last_used_at, Some(at(300, 0)), "{backend:?}");
+
+            // Gone: revoked after the read.
+            assert!(store.revoke(&tenant("tenant-a"), &neighbour.proxy).await.unwrap());
+            begin_use_is_refused(&stack, &pending(&neighbour, at(400, 0), 17), "revoked since read").await;
+            assert!(all_uses(store, "tenant-a", &neighbour.proxy).await.is_empty(), "{backend:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn uses_page_newest_first_and_stay_with_their_proxy_and_tenant_on_every_store() {
+        for backend in Backend::ALL {
+            let stack = Stack::new(backend).await;
+            let store = stack.store.as_ref();
+            let mine =
+                created(store, credential("tenant-a", Provider::Btg, CredentialType::Pix, "cfp_a_one", 1, 1)).await;
+            let sibling =
+                created(store, credential("tenant-a", Provider::Btg, CredentialType::Baas, "cfp_a_one_more", 1, 2))
+                    .await;
+            // Another tenant's credential under the very same proxy text, and one under its own.
+            let twin =
+                created(store, credential("tenant-b", Provider::Btg, CredentialType::Pix, "cfp_a_one", 1, 3)).await;
+            let theirs =
+                created(store, credential("tenant-b", Provider::Celcoin, CredentialType::Pix, "cfp_b_own", 1, 4)).await;
+
+            // Five uses, one second apart (the random part decreasing, so only time orders them),
+            // interleaved with uses of the other credentials.
+            let mut expected = Vec::new();
+            for i in 0..5u8 {
+                let seconds = i64::from(i);
+                let begun = pending(&mine, at(seconds, 500), 100 - u64::from(i));
+                store.begin_use(&begun).await.unwrap();
+                let record = answered(begun, 200 + u16::from(i), 10);
+                store.finish_use(&record).await.unwrap();
+                expected.insert(0, record);
+                for (n, other) in [&sibling, &twin, &theirs].into_iter().enumerate() {
+                    let offset = i64::try_from(n).unwrap() + 1;
+                    store.begin_use(&pending(other, at(seconds, 500 + offset), 100 + u64::from(i))).await.unwrap();
+                }
+            }
+
+            let tenant_a = tenant("tenant-a");
+            let mut pages = Vec::new();
+            let mut before: Option<UseId> = None;
+            loop {
+                let page = store.uses(&tenant_a, &mine.proxy, before.as_ref(), 2).await.unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                before = Some(page.last().unwrap().id.clone());
+                pages.push(page);
+                assert!(pages.len() <= 3, "{backend:?}: paging must end");
+            }
+            let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+            assert_eq!(sizes, [2, 2, 1], "{backend:?}: page sizes");
+            assert_eq!(pages.concat(), expected, "{backend:?}: newest first, nothing repeated or missed");
+            assert!(
+                store.uses(&tenant_a, &mine.proxy, Some(&expected[4].id), 2).await.unwrap().is_empty(),
+                "{backend:?}: nothing before the oldest"
+            );
+            assert_eq!(
+                store.uses(&tenant_a, &mine.proxy, None, 5).await.unwrap(),
+                expected,
+                "{backend:?}: exact limit"
+            );
+            assert_eq!(
+                store.uses(&tenant_a, &mine.proxy, Some(&expected[1].id), 10).await.unwrap(),
+                expected[2..],
+                "{backend:?}: strictly older than the cursor"
+            );
+            // A cursor that is not itself a stored use still pages by time.
+            let between = UseId::new(at(3, 0), 0);
+            assert_eq!(
+                store.uses(&tenant_a, &mine.proxy, Some(&between), 10).await.unwrap(),
+                expected[2..],
+                "{backend:?}: cursor between uses"
+            );
+
+            // Each proxy's uses, in each tenant, are only its own.
+            let sibling_uses = all_uses(store, "tenant-a", &sibling.proxy).await;
+            assert_eq!(sibling_uses.len(), 5, "{backend:?}: sibling");
+            assert!(sibling_uses.iter().all(|u| u.proxy == sibling.proxy && u.slot == sibling.slot), "{backend:?}");
+            let twin_uses = all_uses(store, "tenant-b", &twin.proxy).await;
+            assert_eq!(twin_uses.len(), 5, "{backend:?}: the other tenant's same proxy text");
+            assert!(twin_uses.iter().all(|u| u.slot == twin.slot), "{backend:?}: twin uses are tenant b's");
+            let theirs_uses = all_uses(store, "tenant-b", &theirs.proxy).await;
+            assert_eq!(theirs_uses.len(), 5, "{backend:?}: theirs");
+            assert!(theirs_uses.iter().all(|u| u.slot == theirs.slot), "{backend:?}");
+            assert!(all_uses(store, "tenant-a", &theirs.proxy).await.is_empty(), "{backend:?}: another tenant's proxy");
+            assert!(all_uses(store, "tenant-b", &sibling.proxy).await.is_empty(), "{backend:?}: from another tenant");
+            assert!(all_uses(store, "tenant-a", &proxy("cfp_a")).await.is_empty(), "{backend:?}: a proxy's prefix");
+            assert!(all_uses(store, "tenant-c", &mine.proxy).await.is_empty(), "{backend:?}: tenant with nothing");
+            assert_eq!(all_uses(store, "tenant-a", &mine.proxy).await, expected, "{backend:?}: mine, once more");
+        }
+    }
+
+    #[tokio::test]
+    async fn finish_use_never_records_a_use_that_was_not_begun_on_every_store() {
+        for backend in Backend::ALL {
+            let stack = Stack::new(backend).await;
+            let store = stack.store.as_ref();
+            let live =
+                created(store, credential("tenant-a", Provider::Btg, CredentialType::Pix, "cfp_a_live", 1, 1)).await;
+            let before = items(&stack, "tenant-a").await;
+            let never_begun = answered(pending(&live, at(9, 0), 1), 200, 5);
+            let result = store.finish_use(&never_begun).await;
+            assert!(result.is_err(), "{backend:?}: finishing a use never begun must fail, got {result:?}");
+            assert_eq!(items(&stack, "tenant-a").await, before, "{backend:?}: and write nothing");
+            assert!(all_uses(store, "tenant-a", &live.proxy).await.is_empty(), "{backend:?}: no use appears");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replace_keeps_the_proxy_and_its_uses_on_every_store() {
+        for backend in Backend::ALL {
+            let stack = Stack::new(backend).await;
+            let store = stack.store.as_ref();
+            let v1 =
+                created(store, credential("tenant-a", Provider::Btg, CredentialType::Pix, "cfp_a_stable", 1, 1)).await;
+            let old_use = pending(&v1, at(5, 0), 1);
+            store.begin_use(&old_use).await.unwrap();
+            let v1 = store.get(&v1.slot).await.unwrap().unwrap();
+
+            // A replace: a new key and data at the next version, under the same proxy.
+            let mut v2 = credential("tenant-a", Provider::Btg, CredentialType::Pix, "cfp_a_stable", 2, 2);
+            v2.created_at = v1.created_at;
+            v2.updated_at = at(60, 0);
+            v2.last_used_at = v1.last_used_at;
+            store.save(&v2, ExpectedVersion::Exactly(1)).await.unwrap();
+
+            let found = store.find_by_proxy(&tenant("tenant-a"), &v1.proxy).await.unwrap();
+            assert_eq!(found.as_ref(), Some(&v2), "{backend:?}: the same proxy finds the new version");
+            assert_eq!(found.unwrap().proxy, v1.proxy, "{backend:?}: proxy kept");
+            assert_eq!(store.list(&tenant("tenant-a")).await.unwrap(), [v2.clone()], "{backend:?}: still one slot");
+            assert_eq!(
+                all_uses(store, "tenant-a", &v1.proxy).await,
+                std::slice::from_ref(&old_use),
+                "{backend:?}: uses kept"
+            );
+
+            // Uses after the replace are made with version 2 and join the same history.
+            let new_use = pending(&v2, at(70, 0), 2);
+            store.begin_use(&new_use).await.unwrap();
+            assert_eq!(all_uses(store, "tenant-a", &v1.proxy).await, [new_use, old_use], "{backend:?}");
+        }
     }
 }

@@ -190,6 +190,8 @@ async fn another_tenants_or_an_unknown_proxy_is_not_found_and_touches_nothing() 
             assert_eq!(reply.status, 404, "{backend:?} {tenant} {proxy}: {reply:?}");
             assert_eq!(reply.body, json!({ "code": "EBAA0101", "message": "Credential not found" }));
             assert_eq!(w.uses(tenant, proxy, "").await.code(), "EBAA0101");
+            let past_the_end = w.uses(tenant, proxy, "?cursor=00000000000000000042-00000000000000ff").await;
+            assert_eq!(past_the_end.code(), "EBAA0101", "a cursor does not skip the check");
         }
         let stolen =
             w.server.call("tenant-b", "DELETE", &format!("/banking-auth/v1/credentials/{proxy}"), "", &[]).await;
@@ -337,7 +339,9 @@ async fn partner_failures_answer_the_documented_codes_and_are_audited() {
     let w = World::with_timeout(Backend::Local, 300).await;
     issues_tokens_for(&w.partner, "key-1", 300).await;
     let proxy = w.store("key-1").await;
-    let cases: Vec<(&str, ResponseTemplate, u16, Option<&str>, Option<u16>)> = vec![
+    // (partner path, its answer, our status, our code, the partner status the audit keeps)
+    type Case = (&'static str, ResponseTemplate, u16, Option<&'static str>, Option<u16>);
+    let cases: Vec<Case> = vec![
         ("/pix/v1/dict/keys/down", ResponseTemplate::new(503), 502, Some("EBAA0002"), Some(503)),
         (
             "/pix/v1/dict/keys/moved",

@@ -67,15 +67,27 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("credential item: bad {what}"))
 }
 
+/// The slot named by an item's `tenant_id`, `provider` and `type` attributes (`item` names the kind
+/// of item in the error).
+pub(crate) fn stored_slot(
+    item: &str,
+    tenant_id: &str,
+    provider: &str,
+    credential_type: &str,
+) -> Result<CredentialSlot, StoreError> {
+    let bad = |what: &str| StoreError::Corrupt(format!("{item} item: bad {what}"));
+    Ok(CredentialSlot {
+        tenant: TenantId::parse(tenant_id).map_err(|_| bad("tenant_id"))?,
+        provider: provider.parse().map_err(|()| bad("provider"))?,
+        credential_type: credential_type.parse().map_err(|()| bad("type"))?,
+    })
+}
+
 impl TryFrom<CredentialItem> for StoredCredential {
     type Error = StoreError;
 
     fn try_from(item: CredentialItem) -> Result<Self, StoreError> {
-        let slot = CredentialSlot {
-            tenant: TenantId::parse(&item.tenant_id).map_err(|_| corrupt("tenant_id"))?,
-            provider: item.provider.parse().map_err(|()| corrupt("provider"))?,
-            credential_type: item.credential_type.parse().map_err(|()| corrupt("type"))?,
-        };
+        let slot = stored_slot("credential", &item.tenant_id, &item.provider, &item.credential_type)?;
         if item.pk != partition_key(&slot.tenant) || item.sk != credential_sort_key(&slot) {
             return Err(corrupt("key"));
         }

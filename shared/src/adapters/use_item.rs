@@ -5,9 +5,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::credential_item::partition_key;
-use crate::credentials::{CredentialSlot, CredentialUse, ProxyValue, StoreError, UseId, UseOutcome};
-use crate::tenant::TenantId;
+use super::credential_item::{partition_key, stored_slot};
+use crate::credentials::{CredentialUse, ProxyValue, StoreError, UseId, UseOutcome};
 
 /// The sort-key prefix of `proxy`'s uses.
 pub(crate) fn use_prefix(proxy: &ProxyValue) -> String {
@@ -88,11 +87,7 @@ impl TryFrom<UseItem> for CredentialUse {
     type Error = StoreError;
 
     fn try_from(item: UseItem) -> Result<Self, StoreError> {
-        let slot = CredentialSlot {
-            tenant: TenantId::parse(&item.tenant_id).map_err(|_| corrupt("tenant_id"))?,
-            provider: item.provider.parse().map_err(|()| corrupt("provider"))?,
-            credential_type: item.credential_type.parse().map_err(|()| corrupt("type"))?,
-        };
+        let slot = stored_slot("use", &item.tenant_id, &item.provider, &item.credential_type)?;
         let proxy = ProxyValue::from_stored(item.proxy);
         let prefix = use_prefix(&proxy);
         let id = item.sk.strip_prefix(&prefix).and_then(UseId::parse).ok_or_else(|| corrupt("sort key"))?;

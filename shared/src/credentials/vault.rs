@@ -157,9 +157,13 @@ impl CredentialVault {
     ) -> Result<Vec<CredentialUse>, CredentialError> {
         let get = |e: crate::store::StoreError| CredentialError::Get(e.to_string());
         let page = self.store.uses(tenant, proxy, before, limit).await.map_err(get)?;
-        if page.is_empty() && before.is_none() && self.store.find_by_proxy(tenant, proxy).await.map_err(get)?.is_none()
-        {
-            return Err(CredentialError::NotFound);
+        if page.is_empty() {
+            // An empty page (a cursor past the end, or no uses yet) is a 404 only for a proxy the
+            // tenant never had: no credential now and no use ever.
+            let ever_used = before.is_some() && !self.store.uses(tenant, proxy, None, 1).await.map_err(get)?.is_empty();
+            if !ever_used && self.store.find_by_proxy(tenant, proxy).await.map_err(get)?.is_none() {
+                return Err(CredentialError::NotFound);
+            }
         }
         Ok(page)
     }

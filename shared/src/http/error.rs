@@ -46,6 +46,22 @@ fn respond(status: StatusCode, body: ApiErrorBody) -> Response {
     response
 }
 
+/// Logs a refusal (warn) or a failure (error, with its internal cause) and answers Pismo's shape.
+fn refuse(
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<String>,
+    error: &dyn std::fmt::Display,
+) -> Response {
+    if status.is_server_error() {
+        tracing::error!(code, error = %error, "request failed");
+    } else {
+        tracing::warn!(code, error = %error, "request refused");
+    }
+    respond(status, ApiErrorBody { code, message, details })
+}
+
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         tracing::warn!(reason = %self, "request not authenticated");
@@ -133,12 +149,7 @@ impl IntoResponse for GatewayError {
             Self::InvalidPath(why) => Some((*why).to_owned()),
             _ => None,
         };
-        if status.is_server_error() {
-            tracing::error!(code, error = %self, "request failed");
-        } else {
-            tracing::warn!(code, error = %self, "request refused");
-        }
-        respond(status, ApiErrorBody { code, message, details })
+        refuse(status, code, message, details, &self)
     }
 }
 
@@ -149,12 +160,7 @@ impl IntoResponse for CredentialError {
             Self::InvalidPayload { detail } => Some(detail.clone()),
             _ => None,
         };
-        if status.is_server_error() {
-            tracing::error!(code, error = %self, "request failed");
-        } else {
-            tracing::warn!(code, error = %self, "request refused");
-        }
-        respond(status, ApiErrorBody { code, message, details })
+        refuse(status, code, message, details, &self)
     }
 }
 
@@ -252,12 +258,7 @@ impl AuthorizationError {
 impl IntoResponse for AuthorizationError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.status_code_message();
-        if status.is_server_error() {
-            tracing::error!(code, error = %self, "request failed");
-        } else {
-            tracing::warn!(code, error = %self, "request refused");
-        }
-        respond(status, ApiErrorBody { code, message, details: None })
+        refuse(status, code, message, None, &self)
     }
 }
 

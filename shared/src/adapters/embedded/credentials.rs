@@ -151,7 +151,13 @@ impl CredentialStore for EmbeddedStore {
     async fn finish_use(&self, record: &CredentialUse) -> Result<(), StoreError> {
         let item = UseItem::from(record);
         let body = serde_json::to_string(&item).map_err(unavailable)?;
-        self.transaction(move |tx| write_body(tx, &item.pk, &item.sk, 0, &body)).await
+        self.transaction(move |tx| {
+            if read_body(tx, &item.pk, &item.sk)?.is_none() {
+                return Err(StoreError::Unavailable("the use was never begun".into()));
+            }
+            write_body(tx, &item.pk, &item.sk, 0, &body)
+        })
+        .await
     }
 
     async fn uses(
