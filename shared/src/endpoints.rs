@@ -14,6 +14,10 @@ use serde::Deserialize;
 pub struct Endpoint {
     /// Scheme and host (and optional path prefix), e.g. `https://id.sandbox.btgpactual.com`.
     pub base_url: String,
+    /// Where the partner gateway sends API calls, when the partner serves its API from another host
+    /// than its tokens (BTG: `id.` issues tokens, `api.` serves Pix); defaults to `base_url`.
+    #[serde(default)]
+    pub api_base_url: Option<String>,
     /// The path of the call made; defaults to the third party's documented one.
     #[serde(default)]
     pub token_path: Option<String>,
@@ -85,6 +89,11 @@ fn default_timeout_ms() -> u64 {
 }
 
 impl Endpoint {
+    /// The base URL of API calls made through the gateway.
+    pub fn api_base(&self) -> &str {
+        self.api_base_url.as_deref().unwrap_or(&self.base_url)
+    }
+
     /// The request timeout.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
@@ -107,12 +116,14 @@ impl EndpointSettings {
         let settings: Self = serde_json::from_str(json).map_err(|e| EndpointSettingsError::Invalid(e.to_string()))?;
         for (name, endpoint) in &settings.0 {
             let invalid = |why: &str| EndpointSettingsError::Invalid(format!("{name}: {why}"));
-            let uri: http::Uri = endpoint.base_url.parse().map_err(|_| invalid("base_url is not a URL"))?;
-            let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
-            match uri.scheme_str() {
-                Some("https") => {}
-                Some("http") if loopback => {}
-                _ => return Err(invalid("base_url must be https (http only on loopback)")),
+            for url in std::iter::once(&endpoint.base_url).chain(&endpoint.api_base_url) {
+                let uri: http::Uri = url.parse().map_err(|_| invalid("base_url is not a URL"))?;
+                let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
+                match uri.scheme_str() {
+                    Some("https") => {}
+                    Some("http") if loopback => {}
+                    _ => return Err(invalid("base_url must be https (http only on loopback)")),
+                }
             }
             if !(1..=Self::MAX_TIMEOUT_MS).contains(&endpoint.timeout_ms) {
                 return Err(invalid("timeout_ms must be between 1 and 8000"));
@@ -206,6 +217,7 @@ mod tests {
             r#"{"base_url":"not a url"}"#,
             r#"{"base_url":"https://x","timeout_ms":0}"#,
             r#"{"base_url":"https://x","timeout_ms":60000}"#,
+            r#"{"base_url":"https://x","api_base_url":"http://api.example"}"#,
         ] {
             assert!(EndpointSettings::from_json(&format!(r#"{{"BTG":{bad}}}"#)).is_err(), "{bad}");
         }

@@ -164,12 +164,12 @@ fn parse_token(mut body: Vec<u8>) -> Result<AccessToken, PartnerError> {
     Ok(AccessToken { value: SecretString::new(token), lifetime })
 }
 
-/// The URL of `path` under `endpoint`'s base, refused unless it stays on the base's origin and
+/// The URL of `path` under `endpoint`'s API base, refused unless it stays on the base's origin and
 /// under its path: the second line behind the gateway's own path checks.
 fn partner_url(endpoint: &Endpoint, path: &str, query: Option<&str>) -> Result<Url, PartnerError> {
     let refused = || PartnerError::Unavailable("partner URL would leave the configured base".into());
-    let base = Url::parse(&endpoint.base_url).map_err(|_| refused())?;
-    let mut url = Url::parse(&format!("{}{path}", endpoint.base_url.trim_end_matches('/'))).map_err(|_| refused())?;
+    let base = Url::parse(endpoint.api_base()).map_err(|_| refused())?;
+    let mut url = Url::parse(&format!("{}{path}", endpoint.api_base().trim_end_matches('/'))).map_err(|_| refused())?;
     let base_path = base.path().trim_end_matches('/');
     let stays = url.origin() == base.origin()
         && url.username().is_empty()
@@ -256,6 +256,11 @@ mod tests {
         let e = endpoint("https://api.partner.example/base");
         let url = partner_url(&e, "/pix/v1/transfers", Some("a=1")).unwrap();
         assert_eq!(url.as_str(), "https://api.partner.example/base/pix/v1/transfers?a=1");
+        let split: Endpoint = serde_json::from_value(
+            serde_json::json!({ "base_url": "https://id.partner.example", "api_base_url": "https://api.partner.example" }),
+        )
+        .unwrap();
+        assert_eq!(partner_url(&split, "/pix", None).unwrap().as_str(), "https://api.partner.example/pix");
         for path in ["/../admin", "/%2e%2e/admin", "@evil.example/x", ".evil.example/x", "/..\\x"] {
             assert!(partner_url(&e, path, None).is_err(), "{path}");
         }

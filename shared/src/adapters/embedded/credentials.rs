@@ -151,7 +151,9 @@ impl CredentialStore for EmbeddedStore {
     async fn finish_use(&self, record: &CredentialUse) -> Result<(), StoreError> {
         let item = UseItem::from(record);
         let body = serde_json::to_string(&item).map_err(unavailable)?;
-        self.transaction(move |tx| {
+        // Unsynced: the use was recorded (synced) before the partner call; losing its completion to a
+        // power cut leaves it PENDING, which the audit reads as "sent, answer not recorded".
+        self.transaction_unsynced(move |tx| {
             if read_body(tx, &item.pk, &item.sk)?.is_none() {
                 return Err(StoreError::Unavailable("the use was never begun".into()));
             }

@@ -70,9 +70,37 @@ impl EmbeddedStore {
     }
 
     /// Runs `work` in one immediate (write-locking) transaction on a blocking thread. The transaction
-    /// commits when `work` returns `Ok`, and rolls back otherwise.
+    /// commits when `work` returns `Ok`, and rolls back otherwise; a commit is on disk (synced) when
+    /// this returns.
     pub async fn transaction<T, E>(
         &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run(true, work).await
+    }
+
+    /// Like [`EmbeddedStore::transaction`], but the commit is not synced on its own: it is atomic and
+    /// survives a crash of the process, and reaches the disk with the next synced commit (WAL with
+    /// `synchronous = NORMAL`). Only for writes whose loss on a power failure leaves a state the
+    /// domain already accounts for (a use's completion: without it the use reads `PENDING`).
+    pub async fn transaction_unsynced<T, E>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run(false, work).await
+    }
+
+    async fn run<T, E>(
+        &self,
+        synced: bool,
         work: impl FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
@@ -82,10 +110,19 @@ impl EmbeddedStore {
         let connection = Arc::clone(&self.connection);
         let task = tokio::task::spawn_blocking(move || {
             let mut connection = connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            let value = work(&tx)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(value)
+            if !synced {
+                connection.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+            }
+            let outcome = (|| {
+                let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+                let value = work(&tx)?;
+                tx.commit().map_err(unavailable)?;
+                Ok(value)
+            })();
+            if !synced {
+                connection.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
+            }
+            outcome
         });
         task.await.map_err(|e| E::from(unavailable(e)))?
     }
