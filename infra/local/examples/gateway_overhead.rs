@@ -23,7 +23,8 @@
 //! Each kind has its own keep-alive HTTP client; a call is timed from sending the request to having
 //! read the whole answer. It also times `write + fdatasync` and `write + fsync` on the data
 //! directory's file system, the floor under each durable write of the store (SQLite in WAL mode with
-//! `synchronous = FULL` calls `fsync` on the log once per committed write transaction).
+//! `synchronous = FULL` calls `fsync` on the log once per synced write transaction: a use's start,
+//! not its completion).
 //!
 //! Everything (client, Cofre, sandbox) shares one Tokio runtime with one worker per CPU.
 
