@@ -16,26 +16,27 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use cofre::adapters::{
-    DynamoCredentialStore, DynamoLedger, DynamoMerchantStore, EmbeddedStore, HttpPartnerClient, HttpProcessorClient,
-    KmsKeyService, LocalKeyring, SecretsManagerEndpointSettings, SecretsManagerHmacKey,
+use cofre_aws::{
+    DynamoCredentialStore, DynamoLedger, DynamoMerchantStore, HttpPartnerClient, HttpProcessorClient, KmsKeyService,
+    SecretsManagerEndpointSettings, SecretsManagerHmacKey,
 };
-use cofre::authorizations::{Account, AccountId, AccountSeeder, Authorizer, Ledger, LedgerItem, LedgerKey};
-use cofre::clock::{Clock, SystemClock};
-use cofre::credentials::{CredentialSlot, CredentialStore, CredentialType, CredentialVault, Provider};
-use cofre::crypto::{HmacKeySource, KeyService, open};
-use cofre::endpoints::{EndpointSettings, EndpointSettingsSource};
-use cofre::gateway::PartnerGateway;
-use cofre::http::{
-    Authenticator, AuthorizationApi, CredentialApi, GatewayApi, LocalTokens, MerchantApi, authorization_router,
-    credential_router, gateway_router, merchant_router,
-};
-use cofre::ids::RandomIds;
-use cofre::merchants::{
+use cofre_domain::authorizations::{Account, AccountId, AccountSeeder, Authorizer, Ledger, LedgerItem, LedgerKey};
+use cofre_domain::clock::{Clock, SystemClock};
+use cofre_domain::credentials::{CredentialSlot, CredentialStore, CredentialType, CredentialVault, Provider};
+use cofre_domain::crypto::{HmacKeySource, KeyService, open};
+use cofre_domain::endpoints::{EndpointSettings, EndpointSettingsSource};
+use cofre_domain::gateway::PartnerGateway;
+use cofre_domain::ids::RandomIds;
+use cofre_domain::merchants::{
     ConnectionId, MerchantConnections, MerchantId, MerchantSeeder, MerchantStore, connection_context,
 };
-use cofre::secret::SecretBytes;
-use cofre::tenant::TenantId;
+use cofre_domain::secret::SecretBytes;
+use cofre_domain::tenant::TenantId;
+use cofre_http::{
+    Authenticator, AuthorizationApi, CredentialApi, GatewayApi, MerchantApi, authorization_router, credential_router,
+    gateway_router, merchant_router,
+};
+use cofre_local::{EmbeddedStore, LocalKeyring, LocalTokens};
 
 pub use wiremock;
 
@@ -501,7 +502,7 @@ impl TestServer {
     /// Serves the router `build` makes with an authenticator for this server's tokens.
     pub async fn serve(build: impl FnOnce(Authenticator) -> axum::Router) -> Self {
         let tokens = Arc::new(LocalTokens::new(SecretBytes::new(b"test-signing-key-32-bytes-long!!".to_vec())));
-        let router = cofre::http::with_json_fallbacks(build(Authenticator::LocalHs256(Arc::clone(&tokens))));
+        let router = cofre_http::with_json_fallbacks(build(Authenticator::Bearer(tokens.clone())));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use cofre::credentials::{
+use cofre_domain::credentials::{
     CredentialSlot, CredentialType, ExpectedVersion, Provider, ProxyValue, SaveError, StoreError, StoredCredential,
 };
-use cofre::crypto::{EncryptionContext, EnvelopeError, KeyServiceError, SealedValue, open, seal_verified};
-use cofre::tenant::TenantId;
+use cofre_domain::crypto::{EncryptionContext, EnvelopeError, KeyServiceError, SealedValue, open, seal_verified};
+use cofre_domain::tenant::TenantId;
 use cofre_tests::{Backend, Stack};
 use time::OffsetDateTime;
 
@@ -195,10 +195,10 @@ async fn kms_refuses_a_wrong_context_as_a_refusal_not_an_outage() {
 async fn the_keyring_survives_a_reopen_and_stays_private() {
     let dir = tempfile::tempdir().unwrap();
     let context = slot("tenant-a").encryption_context();
-    let first = cofre::adapters::LocalKeyring::open_or_create(dir.path()).unwrap();
+    let first = cofre_local::LocalKeyring::open_or_create(dir.path()).unwrap();
     let sealed = seal_verified(&first, &context, b"persisted").await.unwrap();
     drop(first);
-    let again = cofre::adapters::LocalKeyring::open_or_create(dir.path()).unwrap();
+    let again = cofre_local::LocalKeyring::open_or_create(dir.path()).unwrap();
     assert_eq!(open(&again, &context, &sealed).await.unwrap().expose(), b"persisted");
     #[cfg(unix)]
     {
@@ -206,19 +206,19 @@ async fn the_keyring_survives_a_reopen_and_stays_private() {
         let mode = std::fs::metadata(dir.path().join("keyring.json")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         std::fs::set_permissions(dir.path().join("keyring.json"), std::fs::Permissions::from_mode(0o644)).unwrap();
-        let refused = cofre::adapters::LocalKeyring::open_or_create(dir.path()).unwrap_err();
-        assert!(matches!(refused, cofre::adapters::KeyringError::Exposed(_)), "{refused}");
+        let refused = cofre_local::LocalKeyring::open_or_create(dir.path()).unwrap_err();
+        assert!(matches!(refused, cofre_local::KeyringError::Exposed(_)), "{refused}");
     }
 }
 
 mod merchant_store {
-    use cofre::crypto::HmacKeySource;
-    use cofre::crypto::{KeyedHash, SealedValue};
-    use cofre::merchants::{
+    use cofre_domain::crypto::HmacKeySource;
+    use cofre_domain::crypto::{KeyedHash, SealedValue};
+    use cofre_domain::merchants::{
         Connection, ConnectionId, ConnectionStatus, ConnectionWrite, ConnectionWriteError, CredentialField, Merchant,
         MerchantId, Processor, SealedConnectionCredentials,
     };
-    use cofre::tenant::TenantId;
+    use cofre_domain::tenant::TenantId;
     use cofre_tests::{Backend, Stack};
     use time::OffsetDateTime;
 
@@ -371,20 +371,20 @@ mod merchant_store {
         let sdk = cofre_tests::moto_sdk_config();
         let client = cofre_tests::secrets_client(&sdk, &Default::default());
         let short = cofre_tests::create_secret(&client, "too-short").await;
-        let source = cofre::adapters::SecretsManagerHmacKey::new(client.clone(), short);
+        let source = cofre_aws::SecretsManagerHmacKey::new(client.clone(), short);
         assert!(source.hmac_key().await.is_err(), "a short key is refused");
-        let missing = cofre::adapters::SecretsManagerHmacKey::new(client, "cofre-no-such-secret");
+        let missing = cofre_aws::SecretsManagerHmacKey::new(client, "cofre-no-such-secret");
         assert!(missing.hmac_key().await.is_err());
     }
 }
 
 mod ledger {
-    use cofre::authorizations::{
+    use cofre_domain::authorizations::{
         AccountId, AuthorizationId, BalanceChange, Commit, CommitError, LedgerItem, LedgerKey, LookupKey,
         parse_authorization_request,
     };
-    use cofre::tenant::TenantId;
-    use cofre::tracking::TrackingId;
+    use cofre_domain::tenant::TenantId;
+    use cofre_domain::tracking::TrackingId;
     use cofre_tests::{Backend, Stack, account_fixture};
 
     fn tenant() -> TenantId {
@@ -395,14 +395,18 @@ mod ledger {
     async fn decision(
         tracking: &str,
         amount: &str,
-    ) -> (cofre::authorizations::AuthorizationRecord, cofre::authorizations::RecordedDecision) {
+    ) -> (cofre_domain::authorizations::AuthorizationRecord, cofre_domain::authorizations::RecordedDecision) {
         let stack = Stack::new(Backend::Local).await;
         stack.seed_accounts(&account_fixture()).await;
         let mut body = cofre_tests::authorization_body(1001, amount);
         body["tracking_id"] = serde_json::json!(tracking);
         let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
-        let caller =
-            cofre::tenant::Identity { tenant: tenant(), principal: "p".into(), subject: "p".into(), scopes: vec![] };
+        let caller = cofre_domain::tenant::Identity {
+            tenant: tenant(),
+            principal: "p".into(),
+            subject: "p".into(),
+            scopes: vec![],
+        };
         stack.authorizer().authorize(&caller, &TrackingId::generate(), request).await.unwrap();
         let keys = [LedgerKey::Recorded(TrackingId::parse(tracking).unwrap())];
         let Some(Ok(LedgerItem::Recorded(recorded))) =
@@ -542,11 +546,11 @@ mod credential_uses {
     use std::collections::BTreeMap;
 
     use aws_sdk_dynamodb::types::AttributeValue;
-    use cofre::credentials::{
+    use cofre_domain::credentials::{
         BeginUseError, CredentialSlot, CredentialStore, CredentialType, CredentialUse, ExpectedVersion, Provider,
         ProxyValue, StoredCredential, UseId, UseOutcome,
     };
-    use cofre::tenant::TenantId;
+    use cofre_domain::tenant::TenantId;
     use cofre_tests::{Backend, Stack};
     use time::OffsetDateTime;
 

@@ -1,10 +1,10 @@
-//! The AWS wiring the Lambda `main` uses (`cofre::aws`), driven from the environment as on Lambda,
+//! The AWS wiring the Lambda `main` uses (`cofre_aws::wiring`), driven from the environment as on Lambda,
 //! through `cofre-local serve --backend aws`'s builder, against moto: configuration by
 //! environment variables, `AWS_ENDPOINT_URL` honoured, the stored item really in DynamoDB, sealed
 //! under the KMS key.
 
-use cofre::credentials::{CredentialSlot, CredentialStore, CredentialType, Provider};
-use cofre::tenant::TenantId;
+use cofre_domain::credentials::{CredentialSlot, CredentialStore, CredentialType, Provider};
+use cofre_domain::tenant::TenantId;
 use cofre_local::server::{Backend, LocalOptions, build};
 use cofre_tests::wiremock::matchers::{method, path};
 use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
@@ -99,15 +99,15 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     .await;
     assert_eq!(reply.status, 201, "{reply:?}");
 
-    let store = cofre::adapters::DynamoCredentialStore::new(dynamodb.clone(), &table);
+    let store = cofre_aws::DynamoCredentialStore::new(dynamodb.clone(), &table);
     let slot = CredentialSlot {
         tenant: TenantId::parse("tenant-aws").unwrap(),
         provider: Provider::Celcoin,
         credential_type: CredentialType::Baas,
     };
     let stored = store.get(&slot).await.unwrap().expect("the item is in the DynamoDB table");
-    let keys = cofre::adapters::KmsKeyService::new(kms, &key_id);
-    let opened = cofre::crypto::open(&keys, &slot.encryption_context(), &stored.sealed_key).await.unwrap();
+    let keys = cofre_aws::KmsKeyService::new(kms, &key_id);
+    let opened = cofre_domain::crypto::open(&keys, &slot.encryption_context(), &stored.sealed_key).await.unwrap();
     assert_eq!(opened.expose(), b"aws-wired-key");
     assert_eq!(stored.proxy.as_str(), reply.body["proxy"].as_str().unwrap());
 
@@ -134,8 +134,8 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     assert_ne!(created_again.body["proxy"].as_str(), Some(proxy), "with a new proxy");
 
     // The merchant side: seeded through the AWS seeder, rotated through the served router.
-    let merchant_settings = cofre::aws::MerchantSettings::from_env().unwrap();
-    let seeder = cofre::aws::merchant_seeder(&cofre::aws::sdk_config().await, &merchant_settings);
+    let merchant_settings = cofre_aws::wiring::MerchantSettings::from_env().unwrap();
+    let seeder = cofre_aws::wiring::merchant_seeder(&cofre_aws::wiring::sdk_config().await, &merchant_settings);
     assert_eq!(seeder.seed(&cofre_tests::merchant_fixture()).await.unwrap().inserted, 2);
     let token_a =
         app.tokens.mint(&TenantId::parse("tenant-a").unwrap(), None, std::time::Duration::from_secs(60)).unwrap();
@@ -151,11 +151,11 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     )
     .await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    let merchants = cofre::adapters::DynamoMerchantStore::new(dynamodb.clone(), &merchants_table);
-    let record = cofre::merchants::MerchantStore::merchant(
+    let merchants = cofre_aws::DynamoMerchantStore::new(dynamodb.clone(), &merchants_table);
+    let record = cofre_domain::merchants::MerchantStore::merchant(
         &merchants,
         &TenantId::parse("tenant-a").unwrap(),
-        &cofre::merchants::MerchantId::parse("mid_test_a").unwrap(),
+        &cofre_domain::merchants::MerchantId::parse("mid_test_a").unwrap(),
     )
     .await
     .unwrap()
@@ -163,8 +163,8 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     assert_eq!(record.connections[1].version, 2, "the rotation is in the DynamoDB table");
 
     // The authorization side: accounts seeded through the AWS seeder, a decision through the router.
-    let auth_settings = cofre::aws::AuthorizationSettings::from_env().unwrap();
-    let accounts = cofre::aws::account_seeder(&cofre::aws::sdk_config().await, &auth_settings);
+    let auth_settings = cofre_aws::wiring::AuthorizationSettings::from_env().unwrap();
+    let accounts = cofre_aws::wiring::account_seeder(&cofre_aws::wiring::sdk_config().await, &auth_settings);
     assert_eq!(accounts.seed(&cofre_tests::account_fixture()).await.unwrap(), (6, 0));
     let decision = Reply::read(
         client

@@ -1,7 +1,7 @@
 //! 20 concurrent replaces of one slot: the conditional write lets every successful replace count
 //! once and leaves one whole request's key, on both stores.
 
-use cofre::credentials::{CredentialType, Provider};
+use cofre_domain::credentials::{CredentialType, Provider};
 use cofre_tests::wiremock::matchers::{method, path};
 use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use cofre_tests::{Backend, Stack, TestServer, credential_body, partners_at};

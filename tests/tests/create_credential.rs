@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use cofre::credentials::{CredentialType, Provider};
+use cofre_domain::credentials::{CredentialType, Provider};
 use cofre_tests::wiremock::matchers::{body_json, body_string_contains, header, method, path};
 use cofre_tests::wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 use cofre_tests::{Backend, Reply, Stack, TestServer, credential_body, partners_at};
@@ -298,8 +298,8 @@ async fn callers_without_a_valid_token_get_401_and_nothing_else() {
     Mock::given(method("POST")).respond_with(ok_token()).expect(0).mount(&w.partner).await;
     let url = format!("{}/banking-auth/v1/credentials", w.server.base_url);
     let body = credential_body("k", "BTG", "PIX");
-    let foreign = cofre::http::LocalTokens::new(cofre::secret::SecretBytes::new(vec![7; 32]))
-        .mint(&cofre::tenant::TenantId::parse(TENANT).unwrap(), None, Duration::from_secs(60))
+    let foreign = cofre_local::LocalTokens::new(cofre_domain::secret::SecretBytes::new(vec![7; 32]))
+        .mint(&cofre_domain::tenant::TenantId::parse(TENANT).unwrap(), None, Duration::from_secs(60))
         .unwrap();
     for auth in [
         None,
@@ -400,13 +400,13 @@ async fn a_key_service_failure_is_ebaa0010_and_saves_nothing() {
     partner_answers(&partner, "BTG", ok_token(), 1).await;
     let stack = Stack::new(Backend::Aws).await;
     let (kms, _) = stack.kms.as_ref().unwrap();
-    let vault = cofre::credentials::CredentialVault::new(
+    let vault = cofre_domain::credentials::CredentialVault::new(
         Arc::clone(&stack.store),
-        Arc::new(cofre::adapters::KmsKeyService::new(kms.clone(), "alias/cofre-key-that-does-not-exist")),
-        Arc::new(cofre::adapters::HttpPartnerClient::new(Duration::from_millis(500)).unwrap()),
+        Arc::new(cofre_aws::KmsKeyService::new(kms.clone(), "alias/cofre-key-that-does-not-exist")),
+        Arc::new(cofre_aws::HttpPartnerClient::new(Duration::from_millis(500)).unwrap()),
         stack.partner_settings(Some(&partners_at(&partner.uri(), 2_000))).await,
-        Arc::new(cofre::clock::SystemClock),
-        Arc::new(cofre::ids::RandomIds::default()),
+        Arc::new(cofre_domain::clock::SystemClock),
+        Arc::new(cofre_domain::ids::RandomIds::default()),
     );
     let server = TestServer::start(vault).await;
     let reply = server.post_credential(TENANT, &credential_body("k", "BTG", "PIX"), "t").await;

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use cofre::credentials::{CredentialType, Provider};
-use cofre::http::{Authenticator, CredentialApi, credential_router};
+use cofre_domain::credentials::{CredentialType, Provider};
+use cofre_http::{Authenticator, CredentialApi, credential_router};
 use cofre_tests::wiremock::matchers::{method, path};
 use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use cofre_tests::{Backend, Stack, credential_body, partners_at};
@@ -101,7 +101,7 @@ async fn an_api_gateway_event_with_jwt_claims_stores_the_tenants_credential() {
 
 #[tokio::test]
 async fn an_api_gateway_event_with_path_parameters_rotates_a_merchant_connection() {
-    use cofre::http::{MerchantApi, merchant_router};
+    use cofre_http::{MerchantApi, merchant_router};
     use cofre_tests::{merchant_fixture, processors_at};
     let processor = MockServer::start().await;
     Mock::given(method("GET"))
@@ -148,7 +148,7 @@ async fn an_api_gateway_event_with_path_parameters_rotates_a_merchant_connection
 
 #[tokio::test]
 async fn an_api_gateway_event_authorizes_with_the_scope_from_the_claims() {
-    use cofre::http::{AuthorizationApi, authorization_router};
+    use cofre_http::{AuthorizationApi, authorization_router};
     let stack = Stack::new(Backend::Local).await;
     stack.seed_accounts(&cofre_tests::account_fixture()).await;
     let router = authorization_router(AuthorizationApi {

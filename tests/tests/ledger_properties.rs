@@ -3,9 +3,9 @@
 //! approved authorizations still hold or have confirmed, it is never negative unless a forced
 //! BALANCE allowed it, and replays change nothing.
 
-use cofre::authorizations::{AuthorizationId, Authorizer, LedgerItem, LedgerKey, parse_authorization_request};
-use cofre::tenant::{Identity, TenantId};
-use cofre::tracking::TrackingId;
+use cofre_domain::authorizations::{AuthorizationId, Authorizer, LedgerItem, LedgerKey, parse_authorization_request};
+use cofre_domain::tenant::{Identity, TenantId};
+use cofre_domain::tracking::TrackingId;
 use cofre_tests::{Backend, Stack};
 use proptest::prelude::*;
 use serde_json::{Value, json};

@@ -27,7 +27,7 @@ async fn no_key_reaches_any_log_line_on_any_path() {
     // The production layer (payload guard included), at TRACE for everything but the fake partner,
     // whose own logs are the partner's business: it legitimately sees keys.
     let filter = tracing_subscriber::EnvFilter::new("trace,wiremock=off");
-    tracing_subscriber::registry().with(cofre::telemetry::json_layer(capture.clone(), filter)).init();
+    tracing_subscriber::registry().with(cofre_http::telemetry::json_layer(capture.clone(), filter)).init();
 
     let mut scenarios: Vec<(String, String)> = Vec::new();
     for backend in Backend::ALL {
@@ -317,7 +317,7 @@ async fn authorization_scenarios() -> Vec<String> {
                 let token = server
                     .tokens
                     .mint(
-                        &cofre::tenant::TenantId::parse("tenant-a").unwrap(),
+                        &cofre_domain::tenant::TenantId::parse("tenant-a").unwrap(),
                         scope,
                         std::time::Duration::from_secs(60),
                     )

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cofre::adapters::EmbeddedStore;
-use cofre::credentials::{
+use cofre_domain::credentials::{
     BeginUseError, CredentialSlot, CredentialStore, CredentialType, CredentialUse, ExpectedVersion, Provider,
     ProxyValue, SaveError, StoreError, StoredCredential, UseId,
 };
-use cofre::tenant::TenantId;
+use cofre_domain::tenant::TenantId;
+use cofre_local::EmbeddedStore;
 use cofre_tests::wiremock::matchers::method;
 use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use cofre_tests::{Backend, Stack, TestServer, credential_body, partners_at};
@@ -68,13 +68,13 @@ async fn a_retried_write_is_recognised_as_the_requests_own() {
     let stack = Stack::new(Backend::Local).await;
     let embedded = stack.embedded.clone().unwrap();
     let settings = stack.partner_settings(Some(&partners_at(&partner.uri(), 2_000))).await;
-    let vault = cofre::credentials::CredentialVault::new(
+    let vault = cofre_domain::credentials::CredentialVault::new(
         Arc::new(LostResponses(embedded)),
         Arc::clone(&stack.keys),
-        Arc::new(cofre::adapters::HttpPartnerClient::new(std::time::Duration::from_secs(1)).unwrap()),
+        Arc::new(cofre_aws::HttpPartnerClient::new(std::time::Duration::from_secs(1)).unwrap()),
         settings,
-        Arc::new(cofre::clock::SystemClock),
-        Arc::new(cofre::ids::RandomIds::default()),
+        Arc::new(cofre_domain::clock::SystemClock),
+        Arc::new(cofre_domain::ids::RandomIds::default()),
     );
     let server = TestServer::start(vault).await;
 
@@ -97,26 +97,26 @@ async fn a_retried_write_is_recognised_as_the_requests_own() {
 struct LostMerchantResponses(EmbeddedStore);
 
 #[async_trait]
-impl cofre::merchants::MerchantStore for LostMerchantResponses {
+impl cofre_domain::merchants::MerchantStore for LostMerchantResponses {
     async fn merchant(
         &self,
-        tenant: &cofre::tenant::TenantId,
-        id: &cofre::merchants::MerchantId,
-    ) -> Result<Option<cofre::merchants::Merchant>, StoreError> {
+        tenant: &cofre_domain::tenant::TenantId,
+        id: &cofre_domain::merchants::MerchantId,
+    ) -> Result<Option<cofre_domain::merchants::Merchant>, StoreError> {
         self.0.merchant(tenant, id).await
     }
 
     async fn write_connection(
         &self,
-        tenant: &cofre::tenant::TenantId,
-        id: &cofre::merchants::MerchantId,
-        write: &cofre::merchants::ConnectionWrite,
-    ) -> Result<cofre::merchants::Merchant, cofre::merchants::ConnectionWriteError> {
+        tenant: &cofre_domain::tenant::TenantId,
+        id: &cofre_domain::merchants::MerchantId,
+        write: &cofre_domain::merchants::ConnectionWrite,
+    ) -> Result<cofre_domain::merchants::Merchant, cofre_domain::merchants::ConnectionWriteError> {
         let written = self.0.write_connection(tenant, id, write).await?;
-        Err(cofre::merchants::ConnectionWriteError::Conflict { current: Some(Box::new(written)) })
+        Err(cofre_domain::merchants::ConnectionWriteError::Conflict { current: Some(Box::new(written)) })
     }
 
-    async fn insert_merchant(&self, merchant: &cofre::merchants::Merchant) -> Result<bool, StoreError> {
+    async fn insert_merchant(&self, merchant: &cofre_domain::merchants::Merchant) -> Result<bool, StoreError> {
         self.0.insert_merchant(merchant).await
     }
 }
@@ -128,13 +128,13 @@ async fn a_retried_connection_write_is_recognised_as_the_requests_own() {
     let stack = Stack::new(Backend::Local).await;
     stack.seeder().seed(&cofre_tests::merchant_fixture()).await.unwrap();
     let settings = stack.partner_settings(Some(&cofre_tests::processors_at(&processor.uri(), 2_000))).await;
-    let connections = cofre::merchants::MerchantConnections::new(
+    let connections = cofre_domain::merchants::MerchantConnections::new(
         Arc::new(LostMerchantResponses(stack.embedded.clone().unwrap())),
         Arc::clone(&stack.keys),
         Arc::clone(&stack.hmac),
-        Arc::new(cofre::adapters::HttpProcessorClient::new(std::time::Duration::from_secs(1)).unwrap()),
+        Arc::new(cofre_aws::HttpProcessorClient::new(std::time::Duration::from_secs(1)).unwrap()),
         settings,
-        Arc::new(cofre::clock::SystemClock),
+        Arc::new(cofre_domain::clock::SystemClock),
     );
     let server = TestServer::start_merchants(connections).await;
     let rotate = r#"{"secret":"sk_new","existingCredentials":{"secret":"sk_old"}}"#;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use cofre::gateway::PartnerGateway;
+use cofre_domain::gateway::PartnerGateway;
 use cofre_tests::wiremock::matchers::{header, method, path};
 use cofre_tests::wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use cofre_tests::{Backend, Reply, Stack, TestClock, TestServer, credential_body, gateway_partners_at};
@@ -167,7 +167,9 @@ async fn a_stored_key_reaches_the_partner_only_as_its_token_and_every_use_is_aud
         assert_eq!((after.status, after.code()), (404, "EBAA0101"), "{backend:?}: revoked, also in a warm cache");
         assert_eq!(w.received("/pix/v1/transfers").await.len(), 2, "nothing reached the partner");
         assert!(w.gateway.sessions().is_empty(), "the revoked credential's token is dropped");
-        assert!(w.stack.store.list(&cofre::tenant::TenantId::parse("tenant-a").unwrap()).await.unwrap().is_empty());
+        assert!(
+            w.stack.store.list(&cofre_domain::tenant::TenantId::parse("tenant-a").unwrap()).await.unwrap().is_empty()
+        );
         let audit = w.uses("tenant-a", &proxy, "").await;
         assert_eq!(audit.body["uses"].as_array().unwrap().len(), 2, "the audit outlives the credential");
         let again =
@@ -422,7 +424,7 @@ async fn an_unreachable_partner_or_a_refused_stored_key_is_documented() {
     let reachable = stack.partner_settings(Some(&gateway_partners_at(&partner.uri(), 2_000))).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let unreachable = stack.partner_settings(Some(&gateway_partners_at(&format!("http://{closed}"), 2_000))).await;
-    let gateway = Arc::new(stack.gateway(unreachable, Arc::new(cofre::clock::SystemClock)));
+    let gateway = Arc::new(stack.gateway(unreachable, Arc::new(cofre_domain::clock::SystemClock)));
     let server = TestServer::start_gateway(stack.vault(reachable), gateway).await;
     let stored = server.post_credential("tenant-a", &credential_body("key-1", "BTG", "PIX"), "s").await;
     let proxy = stored.body["proxy"].as_str().unwrap();
@@ -562,7 +564,7 @@ async fn neither_the_key_nor_the_partner_token_leaves_cofre() {
     use tracing_subscriber::layer::SubscriberExt;
     let capture = cofre_tests::LogCapture::default();
     let filter = tracing_subscriber::EnvFilter::new("trace,wiremock=off");
-    let subscriber = tracing_subscriber::registry().with(cofre::telemetry::json_layer(capture.clone(), filter));
+    let subscriber = tracing_subscriber::registry().with(cofre_http::telemetry::json_layer(capture.clone(), filter));
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let (key, token) = ("CANARY-KEY-5f3a9c", "CANARY-TOKEN-8d21e7");

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use base64::Engine;
-use cofre::merchants::MerchantId;
-use cofre::tenant::TenantId;
+use cofre_domain::merchants::MerchantId;
+use cofre_domain::tenant::TenantId;
 use cofre_tests::wiremock::matchers::{body_json, body_string_contains, header, method, path};
 use cofre_tests::wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 use cofre_tests::{Backend, Reply, Stack, TestServer, merchant_fixture, processors_at};
@@ -52,7 +52,7 @@ fn assert_error(reply: &Reply, status: u16, message: &str) {
 }
 
 /// The whole stored merchant: credentials (sealed and fingerprinted), statuses, versions, stamps.
-async fn snapshot(stack: &Stack) -> cofre::merchants::Merchant {
+async fn snapshot(stack: &Stack) -> cofre_domain::merchants::Merchant {
     stack
         .merchants
         .merchant(&TenantId::parse(TENANT).unwrap(), &MerchantId::parse(MERCHANT).unwrap())
@@ -455,22 +455,22 @@ async fn key_service_and_hmac_key_failures_are_500_and_change_nothing() {
     let secrets = cofre_tests::secrets_client(&sdk, &Default::default());
     let broken = [
         // A KMS key that does not exist: GenerateDataKey fails.
-        cofre::merchants::MerchantConnections::new(
+        cofre_domain::merchants::MerchantConnections::new(
             Arc::clone(&stack.merchants),
-            Arc::new(cofre::adapters::KmsKeyService::new(kms.clone(), "alias/cofre-missing")),
+            Arc::new(cofre_aws::KmsKeyService::new(kms.clone(), "alias/cofre-missing")),
             Arc::clone(&stack.hmac),
-            Arc::new(cofre::adapters::HttpProcessorClient::new(Duration::from_secs(1)).unwrap()),
+            Arc::new(cofre_aws::HttpProcessorClient::new(Duration::from_secs(1)).unwrap()),
             Arc::clone(&settings),
-            Arc::new(cofre::clock::SystemClock),
+            Arc::new(cofre_domain::clock::SystemClock),
         ),
         // An HMAC key secret that does not exist: no fingerprint can be made.
-        cofre::merchants::MerchantConnections::new(
+        cofre_domain::merchants::MerchantConnections::new(
             Arc::clone(&stack.merchants),
             Arc::clone(&stack.keys),
-            Arc::new(cofre::adapters::SecretsManagerHmacKey::new(secrets, "cofre-missing-hmac")),
-            Arc::new(cofre::adapters::HttpProcessorClient::new(Duration::from_secs(1)).unwrap()),
+            Arc::new(cofre_aws::SecretsManagerHmacKey::new(secrets, "cofre-missing-hmac")),
+            Arc::new(cofre_aws::HttpProcessorClient::new(Duration::from_secs(1)).unwrap()),
             Arc::clone(&settings),
-            Arc::new(cofre::clock::SystemClock),
+            Arc::new(cofre_domain::clock::SystemClock),
         ),
     ];
     for connections in broken {

@@ -1,8 +1,8 @@
 //! `cofre-local seed`'s engine: fixtures load into either backend, credentials sealed and
 //! fingerprinted as the API would, and seeding the same file twice changes nothing.
 
-use cofre::merchants::MerchantId;
-use cofre::tenant::TenantId;
+use cofre_domain::merchants::MerchantId;
+use cofre_domain::tenant::TenantId;
 use cofre_tests::{Backend, Stack, merchant_fixture};
 use serde_json::json;
 
@@ -82,7 +82,7 @@ async fn account_fixtures_load_once_and_refuse_bad_records_without_showing_a_pan
         assert_eq!(stack.account("tenant-a", 1002).await.available, 50_000, "available defaults to the limit");
     }
     let stack = Stack::new(Backend::Local).await;
-    let seeder = cofre::authorizations::AccountSeeder::new(stack.ledger.clone(), stack.hmac.clone());
+    let seeder = cofre_domain::authorizations::AccountSeeder::new(stack.ledger.clone(), stack.hmac.clone());
     let base = json!({ "tenant_id": "t", "account_id": 1, "program_id": 1, "document_number": "d", "status": "NORMAL", "currency": "BRL", "limit": "10.00" });
     let with = |extra: serde_json::Value| {
         let mut record = base.clone();

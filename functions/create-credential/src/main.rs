@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use cofre::aws::{CredentialSettings, credential_vault, sdk_config};
-use cofre::http::{Authenticator, CredentialApi, credential_router, with_json_fallbacks};
+use cofre_aws::wiring::{CredentialSettings, credential_vault, sdk_config};
+use cofre_http::{Authenticator, CredentialApi, credential_router, with_json_fallbacks};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cofre::telemetry::init();
+    cofre_http::telemetry::init();
     let settings = CredentialSettings::from_env()?;
     let sdk = sdk_config().await;
     let api = CredentialApi {

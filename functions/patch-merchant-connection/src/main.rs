@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use cofre::aws::{MerchantSettings, merchant_connections, sdk_config};
-use cofre::http::{Authenticator, MerchantApi, merchant_router, with_json_fallbacks};
+use cofre_aws::wiring::{MerchantSettings, merchant_connections, sdk_config};
+use cofre_http::{Authenticator, MerchantApi, merchant_router, with_json_fallbacks};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cofre::telemetry::init();
+    cofre_http::telemetry::init();
     let settings = MerchantSettings::from_env()?;
     let sdk = sdk_config().await;
     let api = MerchantApi {

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use cofre::aws::{CredentialSettings, partner_gateway, sdk_config};
-use cofre::http::{Authenticator, GatewayApi, gateway_router, with_json_fallbacks};
+use cofre_aws::wiring::{CredentialSettings, partner_gateway, sdk_config};
+use cofre_http::{Authenticator, GatewayApi, gateway_router, with_json_fallbacks};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    cofre::telemetry::init();
+    cofre_http::telemetry::init();
     let settings = CredentialSettings::from_env()?;
     let sdk = sdk_config().await;
     let api = GatewayApi {

@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use cofre::tenant::TenantId;
+use cofre_domain::tenant::TenantId;
 use cofre_local::server::{Backend, LocalOptions, build};
 use reqwest::{Client, StatusCode};
 
@@ -214,7 +214,7 @@ async fn main() -> Result<(), Failure> {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
         let filter = tracing_subscriber::EnvFilter::new("info");
-        tracing_subscriber::registry().with(cofre::telemetry::json_layer(std::io::sink, filter)).try_init()?;
+        tracing_subscriber::registry().with(cofre_http::telemetry::json_layer(std::io::sink, filter)).try_init()?;
     }
 
     let data = match &args.data_dir_in {

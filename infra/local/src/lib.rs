@@ -1,6 +1,20 @@
 //! The local stand-in for the AWS deployment: the very routers the Lambda functions serve, over an
 //! embedded store, the local keyring and a partner sandbox (or, with `--backend aws`, over
-//! DynamoDB/KMS/Secrets Manager at `AWS_ENDPOINT_URL`).
+//! DynamoDB/KMS/Secrets Manager at `AWS_ENDPOINT_URL`). The local adapters live here and only here:
+//!
+//! | port | locally |
+//! |---|---|
+//! | `CredentialStore`, `MerchantStore`, `Ledger` | [`EmbeddedStore`] (SQLite file) |
+//! | `KeyService`, `HmacKeySource` | [`LocalKeyring`] (file) |
+//! | `EndpointSettingsSource` | `EndpointSettings` read from a file |
+//! | partners and processors | `cofre-aws`'s HTTP clients against the [`sandbox`] |
 
+mod embedded;
+mod keyring;
 pub mod sandbox;
 pub mod server;
+mod tokens;
+
+pub use embedded::EmbeddedStore;
+pub use keyring::{KeyringError, LocalKeyring};
+pub use tokens::LocalTokens;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use cofre::tenant::TenantId;
+use cofre_domain::tenant::TenantId;
 use cofre_local::server::{
     Backend, LocalOptions, build, local_account_seeder, local_events, local_merchant_seeder, local_tokens,
 };
@@ -93,10 +93,10 @@ async fn seed(data_dir: &std::path::Path, file: &std::path::Path, backend: Backe
             local_account_seeder(data_dir).map_err(|e| e.to_string())?,
         ),
         Backend::Aws => {
-            let sdk = cofre::aws::sdk_config().await;
-            let merchants = cofre::aws::MerchantSettings::from_env().map_err(|e| e.to_string())?;
-            let accounts = cofre::aws::AuthorizationSettings::from_env().map_err(|e| e.to_string())?;
-            (cofre::aws::merchant_seeder(&sdk, &merchants), cofre::aws::account_seeder(&sdk, &accounts))
+            let sdk = cofre_aws::wiring::sdk_config().await;
+            let merchants = cofre_aws::wiring::MerchantSettings::from_env().map_err(|e| e.to_string())?;
+            let accounts = cofre_aws::wiring::AuthorizationSettings::from_env().map_err(|e| e.to_string())?;
+            (cofre_aws::wiring::merchant_seeder(&sdk, &merchants), cofre_aws::wiring::account_seeder(&sdk, &accounts))
         }
     };
     if !seed.merchants.is_empty() {
@@ -141,7 +141,7 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    cofre::telemetry::init();
+    cofre_http::telemetry::init();
     let cli = Cli::parse();
     let outcome = match cli.command {
         None => serve(cli.data_dir, ServeArgs::default()).await,

@@ -4,19 +4,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::{EmbeddedStore, LocalKeyring, LocalTokens};
 use axum::Router;
-use cofre::adapters::{EmbeddedStore, HttpPartnerClient, HttpProcessorClient, LocalKeyring};
-use cofre::authorizations::{AccountSeeder, Authorizer};
-use cofre::clock::SystemClock;
-use cofre::credentials::CredentialVault;
-use cofre::endpoints::EndpointSettings;
-use cofre::gateway::PartnerGateway;
-use cofre::http::{
-    Authenticator, AuthorizationApi, CredentialApi, GatewayApi, LocalTokens, MerchantApi, authorization_router,
-    credential_router, gateway_router, merchant_router, with_json_fallbacks,
+use cofre_aws::{HttpPartnerClient, HttpProcessorClient};
+use cofre_domain::authorizations::{AccountSeeder, Authorizer};
+use cofre_domain::clock::SystemClock;
+use cofre_domain::credentials::CredentialVault;
+use cofre_domain::endpoints::EndpointSettings;
+use cofre_domain::gateway::PartnerGateway;
+use cofre_domain::ids::RandomIds;
+use cofre_domain::merchants::{MerchantConnections, MerchantSeeder};
+use cofre_http::{
+    Authenticator, AuthorizationApi, CredentialApi, GatewayApi, MerchantApi, authorization_router, credential_router,
+    gateway_router, merchant_router, with_json_fallbacks,
 };
-use cofre::ids::RandomIds;
-use cofre::merchants::{MerchantConnections, MerchantSeeder};
 
 /// The partner settings used when no `--partners` file is given: every partner on the sandbox.
 pub const SANDBOX_PARTNERS: &str = include_str!("../partners.json");
@@ -37,16 +38,16 @@ pub enum Backend {
 pub enum StartError {
     /// The keyring could not be opened.
     #[error(transparent)]
-    Keyring(#[from] cofre::adapters::KeyringError),
+    Keyring(#[from] crate::KeyringError),
     /// The store could not be opened.
     #[error("store: {0}")]
-    Store(#[from] cofre::credentials::StoreError),
+    Store(#[from] cofre_domain::credentials::StoreError),
     /// The partner settings file could not be read or parsed.
     #[error("partner settings: {0}")]
     Partners(String),
     /// AWS wiring failed.
     #[error(transparent)]
-    Wiring(#[from] cofre::aws::WiringError),
+    Wiring(#[from] cofre_aws::wiring::WiringError),
     /// A socket or file operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -96,7 +97,7 @@ fn endpoint_settings(file: Option<&Path>, builtin: &str, sandbox_url: &str) -> R
 }
 
 fn http_client_error(e: impl std::fmt::Display) -> StartError {
-    StartError::Wiring(cofre::aws::WiringError::HttpClient(e.to_string()))
+    StartError::Wiring(cofre_aws::wiring::WiringError::HttpClient(e.to_string()))
 }
 
 /// The account seeder of a local data directory.
@@ -167,16 +168,18 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
             (vault, gateway, connections, authorizer)
         }
         Backend::Aws => {
-            let sdk = cofre::aws::sdk_config().await;
-            let credential_settings = cofre::aws::CredentialSettings::from_env()?;
-            let vault = cofre::aws::credential_vault(&sdk, &credential_settings)?;
-            let gateway = cofre::aws::partner_gateway(&sdk, &credential_settings)?;
-            let connections = cofre::aws::merchant_connections(&sdk, &cofre::aws::MerchantSettings::from_env()?)?;
-            let authorizer = cofre::aws::authorizer(&sdk, &cofre::aws::AuthorizationSettings::from_env()?);
+            let sdk = cofre_aws::wiring::sdk_config().await;
+            let credential_settings = cofre_aws::wiring::CredentialSettings::from_env()?;
+            let vault = cofre_aws::wiring::credential_vault(&sdk, &credential_settings)?;
+            let gateway = cofre_aws::wiring::partner_gateway(&sdk, &credential_settings)?;
+            let connections =
+                cofre_aws::wiring::merchant_connections(&sdk, &cofre_aws::wiring::MerchantSettings::from_env()?)?;
+            let authorizer =
+                cofre_aws::wiring::authorizer(&sdk, &cofre_aws::wiring::AuthorizationSettings::from_env()?);
             (vault, gateway, connections, authorizer)
         }
     };
-    let authenticator = Authenticator::LocalHs256(Arc::clone(&tokens));
+    let authenticator = Authenticator::Bearer(tokens.clone());
     let credentials = credential_router(CredentialApi { vault: Arc::new(vault), authenticator: authenticator.clone() });
     let merchants =
         merchant_router(MerchantApi { connections: Arc::new(connections), authenticator: authenticator.clone() });

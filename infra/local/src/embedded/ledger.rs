@@ -1,0 +1,127 @@
+//! The embedded store as the `Ledger`: every commit one SQLite transaction, every condition checked
+//! inside it, events appended to their own table in the same transaction.
+
+use async_trait::async_trait;
+use rusqlite::params;
+
+use super::{EmbeddedStore, read_body, unavailable, write_body};
+use cofre_domain::authorizations::{
+    Account, AccountStatus, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey, LookupTarget,
+};
+use cofre_domain::items::ledger_item::{account_lookups, decode, encode, ledger_key};
+use cofre_domain::store::StoreError;
+use cofre_domain::tenant::TenantId;
+
+#[async_trait]
+impl Ledger for EmbeddedStore {
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        keys: &[LedgerKey],
+    ) -> Result<Vec<Option<Result<LedgerItem, StoreError>>>, StoreError> {
+        let tenant = tenant.clone();
+        let keys = keys.to_vec();
+        self.transaction(move |tx| {
+            keys.iter()
+                .map(|key| {
+                    let (pk, sk) = ledger_key(&tenant, key);
+                    Ok(read_body(tx, &pk, &sk)?.map(|body| decode(key, &body)))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<(), CommitError> {
+        let commit = commit.clone();
+        self.transaction(move |tx| {
+            let tenant = &commit.tenant;
+            let recorded_key = ledger_key(tenant, &LedgerKey::Recorded(commit.recorded.tracking_id.clone()));
+            if read_body(tx, &recorded_key.0, &recorded_key.1)?.is_some() {
+                return Err(CommitError::Duplicate);
+            }
+            if let Some(change) = &commit.balance {
+                let (pk, sk) = ledger_key(tenant, &LedgerKey::Account(change.account_id));
+                let Some(body) = read_body(tx, &pk, &sk)? else { return Err(CommitError::Conflict) };
+                let mut account: Account =
+                    serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                // Beyond i64 no ledger can go; refusing is the only honest answer.
+                let Some(next) = account.available.checked_add(change.delta) else { return Err(CommitError::Conflict) };
+                if (change.keep_non_negative && next < 0)
+                    || (change.require_normal && account.status != AccountStatus::Normal)
+                {
+                    return Err(CommitError::Conflict);
+                }
+                account.available = next;
+                write_body(tx, &pk, &sk, 0, &encode(&account)?)?;
+            }
+            let (pk, sk) = ledger_key(tenant, &LedgerKey::Authorization(commit.authorization.id));
+            if read_body(tx, &pk, &sk)?.is_some() {
+                return Err(CommitError::Conflict);
+            }
+            write_body(tx, &pk, &sk, commit.authorization.version, &encode(&commit.authorization)?)?;
+            if let Some((original, expected)) = &commit.original {
+                let (pk, sk) = ledger_key(tenant, &LedgerKey::Authorization(original.id));
+                let Some(body) = read_body(tx, &pk, &sk)? else { return Err(CommitError::Conflict) };
+                let LedgerItem::Authorization(current) = decode(&LedgerKey::Authorization(original.id), &body)? else {
+                    return Err(CommitError::Conflict);
+                };
+                if current.version != *expected {
+                    return Err(CommitError::Conflict);
+                }
+                write_body(tx, &pk, &sk, original.version, &encode(original)?)?;
+            }
+            write_body(tx, &recorded_key.0, &recorded_key.1, 0, &encode(&commit.recorded)?)?;
+            for event in &commit.events {
+                tx.execute(
+                    "INSERT INTO events (tenant, body) VALUES (?1, ?2)",
+                    params![tenant.as_str(), encode(event)?],
+                )
+                .map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_account(&self, account: &Account) -> Result<bool, StoreError> {
+        let account = account.clone();
+        self.transaction(move |tx| {
+            let (pk, sk) = ledger_key(&account.tenant, &LedgerKey::Account(account.id));
+            if read_body(tx, &pk, &sk)?.is_some() {
+                return Ok(false);
+            }
+            write_body(tx, &pk, &sk, 0, &encode(&account)?)?;
+            for (lookup, target) in account_lookups(&account) {
+                let key = LedgerKey::Lookup(lookup);
+                let (pk, sk) = ledger_key(&account.tenant, &key);
+                let mut targets: Vec<LookupTarget> = match read_body(tx, &pk, &sk)? {
+                    Some(body) => serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    None => Vec::new(),
+                };
+                let unique = !matches!(key, LedgerKey::Lookup(LookupKey::Document(_)));
+                if unique && !targets.is_empty() {
+                    return Err(StoreError::Unavailable(
+                        "a card or bank account already belongs to another account".into(),
+                    ));
+                }
+                targets.push(target);
+                write_body(tx, &pk, &sk, 0, &encode(&targets)?)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+}
+
+impl EmbeddedStore {
+    /// Every event committed, oldest first, as JSON lines (for `cofre-local events`).
+    pub async fn events(&self) -> Result<Vec<String>, StoreError> {
+        self.transaction(|tx| {
+            let mut statement = tx.prepare("SELECT body FROM events ORDER BY seq").map_err(unavailable)?;
+            let rows = statement.query_map([], |row| row.get::<_, String>(0)).map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+        .await
+    }
+}

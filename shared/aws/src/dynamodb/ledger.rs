@@ -1,0 +1,280 @@
+//! DynamoDB as the `Ledger`: `BatchGetItem` (consistent) for reads, one `TransactWriteItems` per
+//! decision: the balance update conditioned on what the rules relied on, the authorization, the
+//! original's update conditioned on its version, the idempotency record and both events, or nothing.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+
+use crate::sdk_error::{describe, describe_service};
+use cofre_domain::authorizations::{Account, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey};
+use cofre_domain::items::credential_item::partition_key;
+use cofre_domain::items::ledger_item::{account_lookups, decode, encode, ledger_key};
+use cofre_domain::store::StoreError;
+use cofre_domain::tenant::TenantId;
+
+/// The ledger in a DynamoDB table, events in another (whose stream carries them on).
+#[derive(Debug, Clone)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+    events_table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Cancellation reasons a fresh decision can get past.
+const RETRYABLE_CANCELLATIONS: [&str; 3] = ["ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"];
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn keyed(pk: String, sk: String) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Unavailable(format!("request could not be built: {e}")))
+}
+
+/// The body of a stored item: lookups keep their targets as a list (so documents can be appended to),
+/// accounts keep `available` beside the body (so it can be updated atomically).
+fn body_of(key: &LedgerKey, item: &Item) -> Result<String, StoreError> {
+    if let LedgerKey::Lookup(_) = key {
+        let targets = item
+            .get("targets")
+            .and_then(|t| t.as_l().ok())
+            .ok_or_else(|| StoreError::Corrupt("lookup without targets".into()))?;
+        let parsed: Vec<serde_json::Value> = targets
+            .iter()
+            .map(|t| {
+                t.as_s()
+                    .ok()
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .ok_or_else(|| StoreError::Corrupt("bad lookup target".into()))
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(serde_json::Value::Array(parsed).to_string());
+    }
+    let body =
+        item.get("body").and_then(|b| b.as_s().ok()).ok_or_else(|| StoreError::Corrupt("item without body".into()))?;
+    if let LedgerKey::Account(_) = key {
+        let available: i64 = item
+            .get("available")
+            .and_then(|a| a.as_n().ok())
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt("account without available".into()))?;
+        let mut account: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        account["available"] = serde_json::Value::from(available);
+        return Ok(account.to_string());
+    }
+    Ok(body.clone())
+}
+
+impl DynamoLedger {
+    /// A ledger over `table` and `events_table`, with a client built once at cold start.
+    pub fn new(client: Client, table: impl Into<String>, events_table: impl Into<String>) -> Self {
+        Self { client, table: table.into(), events_table: events_table.into() }
+    }
+
+    fn put(&self, table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+        let put = built(Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition).build())?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactWriteItemsError> {
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.into_service_error())
+    }
+}
+
+#[async_trait]
+impl Ledger for DynamoLedger {
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        keys: &[LedgerKey],
+    ) -> Result<Vec<Option<Result<LedgerItem, StoreError>>>, StoreError> {
+        let addresses: Vec<(String, String)> = keys.iter().map(|k| ledger_key(tenant, k)).collect();
+        let mut unique: Vec<&(String, String)> = addresses.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let mut request = built(
+            KeysAndAttributes::builder()
+                .set_keys(Some(unique.iter().map(|(pk, sk)| keyed(pk.clone(), sk.clone())).collect()))
+                .consistent_read(true)
+                .build(),
+        )?;
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        // BatchGetItem may leave keys unprocessed under load: ask again for those, backing off.
+        for attempt in 0..8_u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            }
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request.clone())
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+            for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                found.insert((pk, sk), item);
+            }
+            match output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys().is_empty() => request = rest,
+                _ => {
+                    return Ok(keys
+                        .iter()
+                        .zip(&addresses)
+                        .map(|(key, address)| {
+                            found.get(address).map(|item| body_of(key, item).and_then(|body| decode(key, &body)))
+                        })
+                        .collect());
+                }
+            }
+        }
+        Err(StoreError::Unavailable("BatchGetItem kept keys unprocessed".into()))
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<(), CommitError> {
+        let tenant = &commit.tenant;
+        let mut items = Vec::new();
+        if let Some(change) = &commit.balance {
+            let (pk, sk) = ledger_key(tenant, &LedgerKey::Account(change.account_id));
+            let mut condition = "attribute_exists(pk)".to_owned();
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keyed(pk, sk)))
+                .update_expression("SET available = available + :delta")
+                .expression_attribute_values(":delta", n(change.delta));
+            if change.keep_non_negative {
+                condition.push_str(" AND available >= :need");
+                update = update.expression_attribute_values(":need", n(-change.delta));
+            }
+            if change.require_normal {
+                condition.push_str(" AND #status = :normal");
+                update = update
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":normal", s("NORMAL"));
+            }
+            items.push(
+                TransactWriteItem::builder().update(built(update.condition_expression(condition).build())?).build(),
+            );
+        }
+        let record = |key: LedgerKey, body: String, version: u64| {
+            let (pk, sk) = ledger_key(tenant, &key);
+            let mut item = keyed(pk, sk);
+            item.insert("body".into(), s(body));
+            item.insert("version".into(), n(version));
+            item
+        };
+        let authorization = &commit.authorization;
+        items.push(self.put(
+            &self.table,
+            record(LedgerKey::Authorization(authorization.id), encode(authorization)?, authorization.version),
+            "attribute_not_exists(pk)",
+        )?);
+        if let Some((original, expected)) = &commit.original {
+            let put = built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(record(LedgerKey::Authorization(original.id), encode(original)?, original.version)))
+                    .condition_expression("#version = :expected")
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(":expected", n(expected))
+                    .build(),
+            )?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let recorded_index = items.len();
+        items.push(self.put(
+            &self.table,
+            record(LedgerKey::Recorded(commit.recorded.tracking_id.clone()), encode(&commit.recorded)?, 1),
+            "attribute_not_exists(pk)",
+        )?);
+        for event in &commit.events {
+            let mut item = keyed(partition_key(tenant), format!("EVENT#{}#{}", event.timestamp, event.event_id));
+            item.insert("body".into(), s(encode(event)?));
+            item.insert("event_type".into(), s(event.event_type.clone()));
+            items.push(self.put(&self.events_table, item, "attribute_not_exists(pk)")?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                let reasons = cancelled.cancellation_reasons();
+                let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
+                if reasons.get(recorded_index).and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
+                    Err(CommitError::Duplicate)
+                } else if codes.iter().all(|c| RETRYABLE_CANCELLATIONS.contains(c)) {
+                    // A condition the decision relied on no longer holds, or a concurrent transaction or
+                    // throttling got in the way: decide again on a fresh read.
+                    Err(CommitError::Conflict)
+                } else {
+                    // ValidationError, ItemCollectionSizeLimitExceeded…: retrying cannot help.
+                    Err(CommitError::Store(StoreError::Unavailable(format!(
+                        "transaction cancelled: {}",
+                        codes.join(", ")
+                    ))))
+                }
+            }
+            Err(TransactWriteItemsError::TransactionInProgressException(_)) => Err(CommitError::Conflict),
+            Err(other) => Err(CommitError::Store(StoreError::Unavailable(describe_service(&other)))),
+        }
+    }
+
+    async fn insert_account(&self, account: &Account) -> Result<bool, StoreError> {
+        let (pk, sk) = ledger_key(&account.tenant, &LedgerKey::Account(account.id));
+        let mut item = keyed(pk, sk);
+        item.insert("body".into(), s(encode(account)?));
+        item.insert("available".into(), n(account.available));
+        item.insert("status".into(), s(account.status.as_str()));
+        let mut items = vec![self.put(&self.table, item, "attribute_not_exists(pk)")?];
+        for (lookup, target) in account_lookups(account) {
+            let document = matches!(lookup, LookupKey::Document(_));
+            let (pk, sk) = ledger_key(&account.tenant, &LedgerKey::Lookup(lookup));
+            let target = AttributeValue::L(vec![s(encode(&target)?)]);
+            if document {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(keyed(pk, sk)))
+                    .update_expression("SET targets = list_append(if_not_exists(targets, :empty), :target)")
+                    .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+                    .expression_attribute_values(":target", target);
+                items.push(TransactWriteItem::builder().update(built(update.build())?).build());
+            } else {
+                let mut item = keyed(pk, sk);
+                item.insert("targets".into(), target);
+                items.push(self.put(&self.table, item, "attribute_not_exists(pk)")?);
+            }
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                let reasons = cancelled.cancellation_reasons();
+                if reasons.first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
+                    Ok(false)
+                } else {
+                    Err(StoreError::Unavailable("a card or bank account already belongs to another account".into()))
+                }
+            }
+            Err(other) => Err(StoreError::Unavailable(describe_service(&other))),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The ledger's stored layout, shared by both stores: one partition per tenant; accounts, authorizations,
+//! idempotency records and lookups as items whose body is JSON. On DynamoDB the few attributes a
+//! condition or an atomic update needs (`available`, `status`, `version`) live beside the body.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::credential_item::partition_key;
+use crate::authorizations::{Account, LedgerItem, LedgerKey, LookupKey, LookupTarget};
+use crate::store::StoreError;
+use crate::tenant::TenantId;
+
+/// The `(pk, sk)` of a ledger key.
+pub fn ledger_key(tenant: &TenantId, key: &LedgerKey) -> (String, String) {
+    let sk = match key {
+        LedgerKey::Recorded(tracking) => format!("TRACK#{tracking}"),
+        LedgerKey::Account(id) => format!("ACCOUNT#{id}"),
+        LedgerKey::Authorization(id) => format!("AUTH#{}", id.0),
+        LedgerKey::Lookup(LookupKey::Document(document)) => format!("LOOKUP#DOC#{document}"),
+        LedgerKey::Lookup(LookupKey::Pan(hash)) => format!("LOOKUP#PAN#{}", URL_SAFE_NO_PAD.encode(hash.as_bytes())),
+        LedgerKey::Lookup(LookupKey::StoredId(stored)) => format!("LOOKUP#STORED#{stored}"),
+        LedgerKey::Lookup(LookupKey::Bank(bank)) => format!("LOOKUP#BANK#{}#{}", bank.branch, bank.account),
+    };
+    (partition_key(tenant), sk)
+}
+
+/// The lookups an account is reachable by, with the target each points at.
+pub fn account_lookups(account: &Account) -> Vec<(LookupKey, LookupTarget)> {
+    let target = |card_id| LookupTarget { account_id: account.id, program_id: account.program_id, card_id };
+    let mut lookups = vec![(LookupKey::Document(account.document_number.clone()), target(None))];
+    for card in &account.cards {
+        lookups.push((LookupKey::Pan(card.pan_hash.clone()), target(Some(card.id))));
+        lookups.push((LookupKey::StoredId(card.stored_id.clone()), target(Some(card.id))));
+    }
+    if let Some(bank) = &account.bank {
+        lookups.push((LookupKey::Bank(bank.clone()), target(None)));
+    }
+    lookups
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Decodes a stored body into the item its key names.
+pub fn decode(key: &LedgerKey, body: &str) -> Result<LedgerItem, StoreError> {
+    Ok(match key {
+        LedgerKey::Recorded(_) => {
+            LedgerItem::Recorded(serde_json::from_str(body).map_err(|e| corrupt("recorded decision", e))?)
+        }
+        LedgerKey::Account(_) => LedgerItem::Account(serde_json::from_str(body).map_err(|e| corrupt("account", e))?),
+        LedgerKey::Authorization(_) => {
+            LedgerItem::Authorization(serde_json::from_str(body).map_err(|e| corrupt("authorization", e))?)
+        }
+        LedgerKey::Lookup(_) => LedgerItem::Lookup(serde_json::from_str(body).map_err(|e| corrupt("lookup", e))?),
+    })
+}
+
+/// JSON of a stored value.
+pub fn encode(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Unavailable(format!("encoding: {e}")))
+}

@@ -1,0 +1,465 @@
+//! The one place domain errors become HTTP responses: status, documented code, documented message.
+//! Each API keeps its source's error shape: Pismo's `{code, message}` for banking credentials,
+//! Preczn's `{statusCode, message, error}` for merchant connections.
+//!
+//! Server-side failures are logged here with their internal detail (which never holds a secret) and
+//! answered with the documented, detail-free message.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde::Serialize;
+
+use cofre_domain::authorizations::AuthorizationError;
+use cofre_domain::credentials::CredentialError;
+use cofre_domain::gateway::GatewayError;
+use cofre_domain::merchants::ConnectionError;
+
+/// The caller could not be identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No token was presented.
+    #[error("no bearer token")]
+    Missing,
+    /// A token was presented but is not valid (signature, expiry, claims).
+    #[error("invalid bearer token")]
+    Invalid,
+}
+
+/// Pismo's error body: `{"code", "message", "details"?}`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ApiErrorBody {
+    /// The documented code, e.g. `EBAA0005`.
+    pub code: &'static str,
+    /// The documented message.
+    pub message: String,
+    /// What exactly was wrong with the input, for 4xx answers only; never a value the caller sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+fn respond(status: StatusCode, body: ApiErrorBody) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// An error answered with its documented status, code and message (Pismo's `{code, message}` shape).
+pub trait Documented {
+    /// The documented status, code and message.
+    fn status_code_message(&self) -> (StatusCode, &'static str, String);
+}
+
+/// An error answered with its documented status and message (Preczn's shape).
+pub trait PrecznDocumented {
+    /// The documented status and message.
+    fn status_message(&self) -> (StatusCode, String);
+}
+
+/// A domain error on its way out as a response: the one conversion from each area's error enum to
+/// HTTP lives in this module.
+#[derive(Debug)]
+pub struct Refusal<E>(pub E);
+
+/// Logs a refusal (warn) or a failure (error, with its internal cause) and answers Pismo's shape.
+fn refuse(
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<String>,
+    error: &dyn std::fmt::Display,
+) -> Response {
+    if status.is_server_error() {
+        tracing::error!(code, error = %error, "request failed");
+    } else {
+        tracing::warn!(code, error = %error, "request refused");
+    }
+    respond(status, ApiErrorBody { code, message, details })
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        tracing::warn!(reason = %self, "request not authenticated");
+        respond(
+            StatusCode::UNAUTHORIZED,
+            ApiErrorBody { code: "UNAUTHORIZED", message: "Unauthorized".to_owned(), details: None },
+        )
+    }
+}
+
+impl Documented for CredentialError {
+    fn status_code_message(&self) -> (StatusCode, &'static str, String) {
+        use StatusCode as S;
+        match self {
+            Self::InvalidPayload { .. } => (S::BAD_REQUEST, "EBAA0004", "Invalid payload".to_owned()),
+            Self::MissingFields(fields) => {
+                (S::BAD_REQUEST, "EBAA0005", format!("Invalid payload. Required fields: [{}]", fields.join(", ")))
+            }
+            Self::UnsupportedPair { credential_type, provider } => {
+                (S::BAD_REQUEST, "EBAA0007", format!("Unsupported Type: ({credential_type}) and Provider ({provider})"))
+            }
+            Self::PartnerConfigNotFound(p) => {
+                (S::INTERNAL_SERVER_ERROR, "EBAA0014", format!("{p} - API configuration not found"))
+            }
+            Self::InvalidCredential(p) => (S::BAD_REQUEST, "EBAA0018", format!("{p} - API Invalid credential")),
+            Self::PartnerUnavailable { .. } => (S::BAD_GATEWAY, "EBAA0002", "Bad Gateway Error".to_owned()),
+            Self::PartnerTimeout(_) => (S::GATEWAY_TIMEOUT, "EBAA0003", "Gateway Timeout".to_owned()),
+            Self::EncryptionMismatch => (
+                S::INTERNAL_SERVER_ERROR,
+                "EBAA0009",
+                "Encrypted value error. Decrypt returned different value".to_owned(),
+            ),
+            Self::Crypto(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "EBAA0010",
+                "Cryptography Decrypt error. Check logs for more details".to_owned(),
+            ),
+            Self::Save(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "EBAA0011",
+                "Credential Repository Save config error. Check logs for more details".to_owned(),
+            ),
+            Self::NotFound => (S::NOT_FOUND, "EBAA0101", "Credential not found".to_owned()),
+            Self::Get(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "EBAA0012",
+                "Credential Repository Get config error. Check logs for more details".to_owned(),
+            ),
+        }
+    }
+}
+
+/// Where the create call already has a code for the same failure (partner down, timeout,
+/// configuration, cryptography, store), the gateway answers with it.
+impl Documented for GatewayError {
+    fn status_code_message(&self) -> (StatusCode, &'static str, String) {
+        use StatusCode as S;
+        let code = self.code();
+        let credential = |e: CredentialError| e.status_code_message().2;
+        match self {
+            Self::NotFound => (S::NOT_FOUND, code, "Credential not found".to_owned()),
+            Self::InvalidPath(_) => (S::BAD_REQUEST, code, "Invalid partner path".to_owned()),
+            Self::NotAllowed => (S::FORBIDDEN, code, "Operation not allowed for this credential".to_owned()),
+            Self::BodyTooLarge => (S::PAYLOAD_TOO_LARGE, code, "Request body too large (64 KiB at most)".to_owned()),
+            Self::SessionRejected(p) => (S::BAD_GATEWAY, code, format!("{p} - Partner refused a fresh access token")),
+            Self::CredentialRejected(p) => (S::UNPROCESSABLE_ENTITY, code, format!("{p} - API Invalid credential")),
+            Self::PartnerConfigNotFound(p) => {
+                (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::PartnerConfigNotFound(*p)))
+            }
+            Self::PartnerUnavailable { .. } => (S::BAD_GATEWAY, code, "Bad Gateway Error".to_owned()),
+            Self::PartnerTimeout(_) => (S::GATEWAY_TIMEOUT, code, "Gateway Timeout".to_owned()),
+            Self::Crypto(_) => (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::Crypto(String::new()))),
+            Self::Get(_) => (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::Get(String::new()))),
+            Self::Save(_) => (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::Save(String::new()))),
+        }
+    }
+}
+
+impl IntoResponse for Refusal<GatewayError> {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.0.status_code_message();
+        let details = match &self.0 {
+            GatewayError::InvalidPath(why) => Some((*why).to_owned()),
+            _ => None,
+        };
+        refuse(status, code, message, details, &self.0)
+    }
+}
+
+impl IntoResponse for Refusal<CredentialError> {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.0.status_code_message();
+        let details = match &self.0 {
+            CredentialError::InvalidPayload { detail } => Some(detail.clone()),
+            _ => None,
+        };
+        refuse(status, code, message, details, &self.0)
+    }
+}
+
+/// Preczn's error body.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrecznErrorBody {
+    /// The HTTP status, repeated.
+    pub status_code: u16,
+    /// The documented message.
+    pub message: String,
+    /// The status's reason phrase (`Bad Request`, `Conflict`…).
+    pub error: String,
+}
+
+impl PrecznDocumented for ConnectionError {
+    fn status_message(&self) -> (StatusCode, String) {
+        use StatusCode as S;
+        match self {
+            Self::Unauthorized => (S::UNAUTHORIZED, "Unauthorized".to_owned()),
+            Self::InvalidRequest(message) => (S::BAD_REQUEST, message.clone()),
+            Self::NotFound => (S::NOT_FOUND, "Merchant connection not found".to_owned()),
+            Self::MissingFields { .. } => (S::BAD_REQUEST, self.to_string()),
+            Self::CredentialsExist => {
+                (S::BAD_REQUEST, "Credentials already exist for this connection. Please update via Dashboard".to_owned())
+            }
+            Self::ExistingMismatch => (
+                S::CONFLICT,
+                "The credentials passed in 'existingCredentials' do not match those on file. No updates have been made."
+                    .to_owned(),
+            ),
+            Self::InvalidCredentials => {
+                (S::BAD_REQUEST, "Invalid connection credentials. Please update credentials and submit again.".to_owned())
+            }
+            Self::ProcessorUnavailable(_) => {
+                (S::BAD_GATEWAY, "The processor could not be reached. No updates have been made.".to_owned())
+            }
+            Self::ProcessorTimeout => {
+                (S::GATEWAY_TIMEOUT, "The processor did not respond in time. No updates have been made.".to_owned())
+            }
+            Self::ProcessorConfigNotFound(_) | Self::Crypto(_) | Self::Store(_) => {
+                (S::INTERNAL_SERVER_ERROR, "Internal server error. No updates have been made.".to_owned())
+            }
+        }
+    }
+}
+
+impl IntoResponse for Refusal<ConnectionError> {
+    fn into_response(self) -> Response {
+        let (status, message) = self.0.status_message();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), error = %self.0, "request failed");
+        } else {
+            tracing::warn!(status = status.as_u16(), error = %self.0, "request refused");
+        }
+        let body = PrecznErrorBody {
+            status_code: status.as_u16(),
+            message,
+            error: status.canonical_reason().unwrap_or("Error").to_owned(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl Documented for AuthorizationError {
+    fn status_code_message(&self) -> (StatusCode, &'static str, String) {
+        use StatusCode as S;
+        match self {
+            Self::Unauthorized => (S::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized".to_owned()),
+            Self::Invalid { code, message } => (S::BAD_REQUEST, code, message.clone()),
+            Self::Forbidden => {
+                (S::FORBIDDEN, "FORBIDDEN", "validation_rules require the authorizations:override scope".to_owned())
+            }
+            Self::TrackingIdReused => (
+                S::UNPROCESSABLE_ENTITY,
+                "TRACKING_ID_REUSED",
+                "tracking_id was already used with a different request".to_owned(),
+            ),
+            Self::InProgress => (
+                S::CONFLICT,
+                "IN_PROGRESS",
+                "The account is busy with concurrent requests; retry with the same tracking_id".to_owned(),
+            ),
+            Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal server error".to_owned()),
+        }
+    }
+}
+
+impl IntoResponse for Refusal<AuthorizationError> {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.0.status_code_message();
+        refuse(status, code, message, None, &self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cofre_domain::credentials::Provider;
+
+    #[test]
+    fn every_credential_error_maps_to_its_documented_status_code_and_message() {
+        let cases: Vec<(CredentialError, u16, &str, &str)> = vec![
+            (CredentialError::InvalidPayload { detail: "x".into() }, 400, "EBAA0004", "Invalid payload"),
+            (
+                CredentialError::MissingFields(vec!["key".into(), "provider_data.client_id".into()]),
+                400,
+                "EBAA0005",
+                "Invalid payload. Required fields: [key, provider_data.client_id]",
+            ),
+            (
+                CredentialError::UnsupportedPair { credential_type: "BAAS".into(), provider: "JDPI".into() },
+                400,
+                "EBAA0007",
+                "Unsupported Type: (BAAS) and Provider (JDPI)",
+            ),
+            (
+                CredentialError::PartnerConfigNotFound(Provider::Btg),
+                500,
+                "EBAA0014",
+                "BTG - API configuration not found",
+            ),
+            (
+                CredentialError::InvalidCredential(Provider::Celcoin),
+                400,
+                "EBAA0018",
+                "CELCOIN - API Invalid credential",
+            ),
+            (
+                CredentialError::PartnerUnavailable { provider: Provider::Jdpi, reason: "503".into() },
+                502,
+                "EBAA0002",
+                "Bad Gateway Error",
+            ),
+            (CredentialError::PartnerTimeout(Provider::Pay2all), 504, "EBAA0003", "Gateway Timeout"),
+            (
+                CredentialError::EncryptionMismatch,
+                500,
+                "EBAA0009",
+                "Encrypted value error. Decrypt returned different value",
+            ),
+            (
+                CredentialError::Crypto("x".into()),
+                500,
+                "EBAA0010",
+                "Cryptography Decrypt error. Check logs for more details",
+            ),
+            (
+                CredentialError::Save("x".into()),
+                500,
+                "EBAA0011",
+                "Credential Repository Save config error. Check logs for more details",
+            ),
+            (CredentialError::NotFound, 404, "EBAA0101", "Credential not found"),
+            (
+                CredentialError::Get("x".into()),
+                500,
+                "EBAA0012",
+                "Credential Repository Get config error. Check logs for more details",
+            ),
+        ];
+        for (error, status, code, message) in cases {
+            let (s, c, m) = error.status_code_message();
+            assert_eq!((s.as_u16(), c, m.as_str()), (status, code, message));
+        }
+    }
+
+    #[test]
+    fn every_gateway_error_maps_to_its_documented_status_code_and_message() {
+        let p = Provider::Btg;
+        let unavailable = GatewayError::PartnerUnavailable { provider: p, reason: "x".into() };
+        let cases: Vec<(GatewayError, u16, &str, &str)> = vec![
+            (GatewayError::NotFound, 404, "EBAA0101", "Credential not found"),
+            (GatewayError::InvalidPath("x"), 400, "EBAA0102", "Invalid partner path"),
+            (GatewayError::NotAllowed, 403, "EBAA0103", "Operation not allowed for this credential"),
+            (GatewayError::SessionRejected(p), 502, "EBAA0104", "BTG - Partner refused a fresh access token"),
+            (GatewayError::BodyTooLarge, 413, "EBAA0105", "Request body too large (64 KiB at most)"),
+            (GatewayError::PartnerConfigNotFound(p), 500, "EBAA0014", "BTG - API configuration not found"),
+            (GatewayError::CredentialRejected(p), 422, "EBAA0018", "BTG - API Invalid credential"),
+            (unavailable, 502, "EBAA0002", "Bad Gateway Error"),
+            (GatewayError::PartnerTimeout(p), 504, "EBAA0003", "Gateway Timeout"),
+            (
+                GatewayError::Crypto("x".into()),
+                500,
+                "EBAA0010",
+                "Cryptography Decrypt error. Check logs for more details",
+            ),
+            (
+                GatewayError::Get("x".into()),
+                500,
+                "EBAA0012",
+                "Credential Repository Get config error. Check logs for more details",
+            ),
+            (
+                GatewayError::Save("x".into()),
+                500,
+                "EBAA0011",
+                "Credential Repository Save config error. Check logs for more details",
+            ),
+        ];
+        for (error, status, code, message) in cases {
+            let (s, c, m) = error.status_code_message();
+            assert_eq!((s.as_u16(), c, m.as_str()), (status, code, message));
+        }
+    }
+
+    #[test]
+    fn every_connection_error_maps_to_its_documented_status_and_message() {
+        use cofre_domain::merchants::{CredentialField, Processor};
+        let cases: Vec<(ConnectionError, u16, &str)> = vec![
+            (ConnectionError::Unauthorized, 401, "Unauthorized"),
+            (ConnectionError::InvalidRequest("secret must be a string".into()), 400, "secret must be a string"),
+            (ConnectionError::NotFound, 404, "Merchant connection not found"),
+            (
+                ConnectionError::MissingFields {
+                    processor: Processor::AuthorizeNet,
+                    fields: vec![CredentialField::Key, CredentialField::Secret],
+                },
+                400,
+                "Authorize.Net requires fields: key, secret",
+            ),
+            (
+                ConnectionError::CredentialsExist,
+                400,
+                "Credentials already exist for this connection. Please update via Dashboard",
+            ),
+            (
+                ConnectionError::ExistingMismatch,
+                409,
+                "The credentials passed in 'existingCredentials' do not match those on file. No updates have been made.",
+            ),
+            (
+                ConnectionError::InvalidCredentials,
+                400,
+                "Invalid connection credentials. Please update credentials and submit again.",
+            ),
+            (
+                ConnectionError::ProcessorUnavailable("x".into()),
+                502,
+                "The processor could not be reached. No updates have been made.",
+            ),
+            (
+                ConnectionError::ProcessorTimeout,
+                504,
+                "The processor did not respond in time. No updates have been made.",
+            ),
+            (
+                ConnectionError::ProcessorConfigNotFound(Processor::Nmi),
+                500,
+                "Internal server error. No updates have been made.",
+            ),
+            (ConnectionError::Crypto("x".into()), 500, "Internal server error. No updates have been made."),
+            (ConnectionError::Store("x".into()), 500, "Internal server error. No updates have been made."),
+        ];
+        for (error, status, message) in cases {
+            let (s, m) = error.status_message();
+            assert_eq!((s.as_u16(), m.as_str()), (status, message));
+        }
+    }
+
+    #[test]
+    fn every_authorization_error_maps_to_its_status_and_code() {
+        let cases: Vec<(AuthorizationError, u16, &str)> = vec![
+            (AuthorizationError::Unauthorized, 401, "UNAUTHORIZED"),
+            (AuthorizationError::invalid("MISSING_FIELD", "amount is required for mti 0100"), 400, "MISSING_FIELD"),
+            (AuthorizationError::Forbidden, 403, "FORBIDDEN"),
+            (AuthorizationError::TrackingIdReused, 422, "TRACKING_ID_REUSED"),
+            (AuthorizationError::InProgress, 409, "IN_PROGRESS"),
+            (AuthorizationError::Internal("x".into()), 500, "INTERNAL_ERROR"),
+        ];
+        for (error, status, code) in cases {
+            let (s, c, _) = error.status_code_message();
+            assert_eq!((s.as_u16(), c), (status, code));
+        }
+    }
+
+    #[test]
+    fn unauthorized_answers_401_with_a_challenge_and_nothing_else() {
+        let response = AuthError::Invalid.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[http::header::WWW_AUTHENTICATE], "Bearer");
+    }
+}
