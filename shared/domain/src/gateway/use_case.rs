@@ -223,8 +223,13 @@ impl PartnerGateway {
             let error = GatewayError::PartnerUnavailable { provider, reason };
             return Err(Failure { error, partner_status: Some(response.status) });
         }
+        // A partner that echoes the Authorization header back (a debug endpoint, an error page) would
+        // hand its token to the tenant. Tokens shorter than this are not searched for: they would
+        // match ordinary text, and no partner issues them.
+        const MIN_SEARCHED_TOKEN: usize = 16;
         let secret = token.token.value.expose().as_bytes();
-        let echoes = |bytes: &[u8]| !secret.is_empty() && bytes.windows(secret.len()).any(|w| w == secret);
+        let echoes =
+            |bytes: &[u8]| secret.len() >= MIN_SEARCHED_TOKEN && bytes.windows(secret.len()).any(|w| w == secret);
         if echoes(&response.body) || response.headers.iter().any(|(_, v)| echoes(v.as_bytes())) {
             let reason = "partner answer contains the access token".to_owned();
             return Err(Failure {

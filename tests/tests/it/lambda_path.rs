@@ -168,3 +168,97 @@ async fn an_api_gateway_event_authorizes_with_the_scope_from_the_claims() {
     assert_eq!(body["overrides_applied"], json!(["BALANCE:force"]));
     assert_eq!(stack.account("tenant-a", 1001).await.available, -100_000);
 }
+
+/// What each file in `events/` must get from its function, in the order the Lambda-level run
+/// (`infra/lambda_events.py`) invokes them: the create makes the proxy the later events name.
+const EVENT_EXPECTATIONS: [(&str, u16); 12] = [
+    ("create-credential.created", 201),
+    ("use-credential.transfer", 201),
+    ("create-credential.list", 200),
+    ("create-credential.uses", 200),
+    ("create-credential.revoked", 200),
+    ("use-credential.not-found", 404),
+    ("create-credential.missing-fields", 400),
+    ("patch-merchant-connection.rotated", 200),
+    ("patch-merchant-connection.not-found", 404),
+    ("request-authorization.approved", 200),
+    ("request-authorization.invalid-mti", 400),
+    ("use-credential.transfer", 404),
+];
+
+/// The placeholder the proxy events carry until a run knows the real proxy.
+const PROXY_PLACEHOLDER: &str = "cfp_PLACEHOLDERPLACEHOLDERPLACEHOLDERPLACEHOLDE";
+
+/// Every event file the Lambda-level run invokes goes through the router its function serves, so
+/// the files and the handlers cannot drift apart: a renamed route, a changed status or a new
+/// event without an expectation fails here first.
+#[tokio::test]
+async fn every_event_file_gets_its_documented_answer_from_its_functions_router() {
+    use cofre_http::{
+        AuthorizationApi, GatewayApi, MerchantApi, authorization_router, gateway_router, merchant_router,
+    };
+    let events_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+    let mut files: Vec<String> = std::fs::read_dir(events_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".json").to_owned())
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = EVENT_EXPECTATIONS.iter().map(|(name, _)| (*name).to_owned()).collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(files, expected, "every event file has an expectation, and every expectation a file");
+
+    let partner = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"access_token":"event-run-partner-token","expires_in":300}"#))
+        .mount(&partner)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/pix/v1/transfers"))
+        .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"status":"PROCESSING"}"#))
+        .mount(&partner)
+        .await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_string("{}")).mount(&partner).await;
+    let stack = Stack::new(Backend::Local).await;
+    let seed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/seed.example.json")).unwrap(),
+    )
+    .unwrap();
+    stack.seeder().seed(seed["merchants"].as_array().unwrap()).await.unwrap();
+    stack.seed_accounts(seed["accounts"].as_array().unwrap()).await;
+    let partners = stack.partner_settings(Some(&cofre_tests::gateway_partners_at(&partner.uri(), 2_000))).await;
+    let processors = stack.partner_settings(Some(&cofre_tests::processors_at(&partner.uri(), 2_000))).await;
+    let jwt = Authenticator::ApiGatewayJwt;
+    let gateway = Arc::new(stack.gateway(Arc::clone(&partners), Arc::new(cofre_domain::clock::SystemClock)));
+    let router_of = |function: &str| match function {
+        "create-credential" => credential_router(CredentialApi {
+            vault: Arc::new(stack.vault(Arc::clone(&partners))),
+            authenticator: jwt.clone(),
+        }),
+        "use-credential" => gateway_router(GatewayApi { gateway: Arc::clone(&gateway), authenticator: jwt.clone() }),
+        "patch-merchant-connection" => merchant_router(MerchantApi {
+            connections: Arc::new(stack.connections(Arc::clone(&processors))),
+            authenticator: jwt.clone(),
+        }),
+        "request-authorization" => authorization_router(AuthorizationApi {
+            authorizer: Arc::new(stack.authorizer()),
+            authenticator: jwt.clone(),
+        }),
+        other => panic!("no function {other}"),
+    };
+
+    let mut proxy = None::<String>;
+    for (name, status) in EVENT_EXPECTATIONS {
+        let function = name.split('.').next().unwrap();
+        let mut event = std::fs::read_to_string(format!("{events_dir}/{name}.json")).unwrap();
+        if let Some(proxy) = &proxy {
+            event = event.replace(PROXY_PLACEHOLDER, proxy);
+        }
+        let (got, body, _) = invoke(cofre_http::with_json_fallbacks(router_of(function)), &event).await;
+        assert_eq!(got, status, "{name}: {body}");
+        if name == "create-credential.created" {
+            proxy = body["proxy"].as_str().map(str::to_owned);
+        }
+    }
+}
