@@ -411,6 +411,80 @@ impl Stack {
     }
 }
 
+/// Builds a [`TestApp`]: one backend's adapters behind every route the functions serve, over real
+/// HTTP, with partner and processor settings pointing wherever the test's fake third parties are.
+#[derive(Default)]
+pub struct TestAppBuilder {
+    backend: Option<Backend>,
+    partners: Option<String>,
+    processors: Option<String>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl TestAppBuilder {
+    /// The adapters (default: the embedded store and local keyring).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// The partner settings document (default: none configured).
+    pub fn partners(mut self, settings: String) -> Self {
+        self.partners = Some(settings);
+        self
+    }
+
+    /// The processor settings document (default: none configured).
+    pub fn processors(mut self, settings: String) -> Self {
+        self.processors = Some(settings);
+        self
+    }
+
+    /// The clock of the gateway's token cache (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Creates the stack and serves it.
+    pub async fn start(self) -> TestApp {
+        let stack = Stack::new(self.backend.unwrap_or(Backend::Local)).await;
+        let partners = stack.partner_settings(self.partners.as_deref()).await;
+        let processors = stack.partner_settings(self.processors.as_deref()).await;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let gateway = Arc::new(stack.gateway(Arc::clone(&partners), clock));
+        let vault = Arc::new(stack.vault(partners));
+        let connections = Arc::new(stack.connections(processors));
+        let authorizer = Arc::new(stack.authorizer());
+        let served = Arc::clone(&gateway);
+        let server = TestServer::serve(move |authenticator| {
+            credential_router(CredentialApi { vault, authenticator: authenticator.clone() })
+                .merge(gateway_router(GatewayApi { gateway: served, authenticator: authenticator.clone() }))
+                .merge(merchant_router(MerchantApi { connections, authenticator: authenticator.clone() }))
+                .merge(authorization_router(AuthorizationApi { authorizer, authenticator }))
+        })
+        .await;
+        TestApp { stack, server, gateway }
+    }
+}
+
+/// Every route over one backend, served on loopback: what most integration tests drive.
+pub struct TestApp {
+    /// The adapters, for looking behind the API.
+    pub stack: Stack,
+    /// The served routes and a client.
+    pub server: TestServer,
+    /// The partner gateway the server uses (its token cache can be inspected).
+    pub gateway: Arc<PartnerGateway>,
+}
+
+impl TestApp {
+    /// A builder with the defaults.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+}
+
 /// A server on an ephemeral loopback port, serving the credential router with local tokens.
 #[derive(Clone)]
 pub struct TestServer {

@@ -9,7 +9,7 @@ use base64::Engine;
 use cofre_domain::gateway::PartnerGateway;
 use cofre_tests::wiremock::matchers::{header, method, path};
 use cofre_tests::wiremock::{Mock, MockServer, Request, ResponseTemplate};
-use cofre_tests::{Backend, Reply, Stack, TestClock, TestServer, credential_body, gateway_partners_at};
+use cofre_tests::{Backend, Reply, Stack, TestApp, TestClock, TestServer, credential_body, gateway_partners_at};
 use serde_json::json;
 
 /// The token the partner issues for `key`.
@@ -64,12 +64,14 @@ impl World {
 
     async fn with_timeout(backend: Backend, timeout_ms: u64) -> Self {
         let partner = MockServer::start().await;
-        let stack = Stack::new(backend).await;
-        let settings = stack.partner_settings(Some(&gateway_partners_at(&partner.uri(), timeout_ms))).await;
         let clock = TestClock::default();
-        let gateway = Arc::new(stack.gateway(Arc::clone(&settings), Arc::new(clock.clone())));
-        let server = TestServer::start_gateway(stack.vault(settings), Arc::clone(&gateway)).await;
-        Self { stack, partner, server, gateway, clock }
+        let app = TestApp::builder()
+            .backend(backend)
+            .partners(gateway_partners_at(&partner.uri(), timeout_ms))
+            .clock(Arc::new(clock.clone()))
+            .start()
+            .await;
+        Self { stack: app.stack, partner, server: app.server, gateway: app.gateway, clock }
     }
 
     /// Stores `key` for tenant-a's BTG/PIX slot; returns the proxy.
