@@ -3,7 +3,8 @@
 //! Preczn's `{statusCode, message, error}` for merchant connections.
 //!
 //! Server-side failures are logged here with their internal detail (which never holds a secret) and
-//! answered with the documented, detail-free message.
+//! answered with the documented, detail-free message. Every status, code and message comes from the
+//! tables in [`codes`], which a test holds `openapi.yaml` and the docs to.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +15,12 @@ use cofre_domain::authorizations::AuthorizationError;
 use cofre_domain::credentials::CredentialError;
 use cofre_domain::gateway::GatewayError;
 use cofre_domain::merchants::ConnectionError;
+
+pub(crate) mod codes;
+#[cfg(test)]
+mod contract;
+
+use codes::{ErrorCode, PrecznAnswer};
 
 /// The caller could not be identified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -82,77 +89,56 @@ fn refuse(
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         tracing::warn!(reason = %self, "request not authenticated");
-        respond(
-            StatusCode::UNAUTHORIZED,
-            ApiErrorBody { code: "UNAUTHORIZED", message: "Unauthorized".to_owned(), details: None },
-        )
+        let entry = &codes::UNAUTHORIZED;
+        respond(entry.status, ApiErrorBody { code: entry.code, message: entry.message_with(&[]), details: None })
     }
+}
+
+/// An entry's status and code, and its message filled with `parts`.
+fn answer(entry: &'static ErrorCode, parts: &[&str]) -> (StatusCode, &'static str, String) {
+    (entry.status, entry.code, entry.message_with(parts))
 }
 
 impl Documented for CredentialError {
     fn status_code_message(&self) -> (StatusCode, &'static str, String) {
-        use StatusCode as S;
+        use codes::credentials as C;
         match self {
-            Self::InvalidPayload { .. } => (S::BAD_REQUEST, "EBAA0004", "Invalid payload".to_owned()),
-            Self::MissingFields(fields) => {
-                (S::BAD_REQUEST, "EBAA0005", format!("Invalid payload. Required fields: [{}]", fields.join(", ")))
-            }
+            Self::InvalidPayload { .. } => answer(&C::INVALID_PAYLOAD, &[]),
+            Self::MissingFields(fields) => answer(&C::MISSING_FIELDS, &[&fields.join(", ")]),
             Self::UnsupportedPair { credential_type, provider } => {
-                (S::BAD_REQUEST, "EBAA0007", format!("Unsupported Type: ({credential_type}) and Provider ({provider})"))
+                answer(&C::UNSUPPORTED_PAIR, &[credential_type, provider])
             }
-            Self::PartnerConfigNotFound(p) => {
-                (S::INTERNAL_SERVER_ERROR, "EBAA0014", format!("{p} - API configuration not found"))
-            }
-            Self::InvalidCredential(p) => (S::BAD_REQUEST, "EBAA0018", format!("{p} - API Invalid credential")),
-            Self::PartnerUnavailable { .. } => (S::BAD_GATEWAY, "EBAA0002", "Bad Gateway Error".to_owned()),
-            Self::PartnerTimeout(_) => (S::GATEWAY_TIMEOUT, "EBAA0003", "Gateway Timeout".to_owned()),
-            Self::EncryptionMismatch => (
-                S::INTERNAL_SERVER_ERROR,
-                "EBAA0009",
-                "Encrypted value error. Decrypt returned different value".to_owned(),
-            ),
-            Self::Crypto(_) => (
-                S::INTERNAL_SERVER_ERROR,
-                "EBAA0010",
-                "Cryptography Decrypt error. Check logs for more details".to_owned(),
-            ),
-            Self::Save(_) => (
-                S::INTERNAL_SERVER_ERROR,
-                "EBAA0011",
-                "Credential Repository Save config error. Check logs for more details".to_owned(),
-            ),
-            Self::NotFound => (S::NOT_FOUND, "EBAA0101", "Credential not found".to_owned()),
-            Self::Get(_) => (
-                S::INTERNAL_SERVER_ERROR,
-                "EBAA0012",
-                "Credential Repository Get config error. Check logs for more details".to_owned(),
-            ),
+            Self::PartnerConfigNotFound(p) => answer(&C::PARTNER_CONFIG_NOT_FOUND, &[p.as_str()]),
+            Self::InvalidCredential(p) => answer(&C::INVALID_CREDENTIAL, &[p.as_str()]),
+            Self::PartnerUnavailable { .. } => answer(&C::PARTNER_UNAVAILABLE, &[]),
+            Self::PartnerTimeout(_) => answer(&C::PARTNER_TIMEOUT, &[]),
+            Self::EncryptionMismatch => answer(&C::ENCRYPTION_MISMATCH, &[]),
+            Self::Crypto(_) => answer(&C::CRYPTO, &[]),
+            Self::Save(_) => answer(&C::SAVE, &[]),
+            Self::NotFound => answer(&C::NOT_FOUND, &[]),
+            Self::Get(_) => answer(&C::GET, &[]),
         }
     }
 }
 
-/// Where the create call already has a code for the same failure (partner down, timeout,
-/// configuration, cryptography, store), the gateway answers with it.
+/// The gateway's table entry for each error. `GatewayError::code` (what the audit of a failed use
+/// records) names the same code: a test holds the two equal.
 impl Documented for GatewayError {
     fn status_code_message(&self) -> (StatusCode, &'static str, String) {
-        use StatusCode as S;
-        let code = self.code();
-        let credential = |e: CredentialError| e.status_code_message().2;
+        use codes::{credentials as C, gateway as G};
         match self {
-            Self::NotFound => (S::NOT_FOUND, code, "Credential not found".to_owned()),
-            Self::InvalidPath(_) => (S::BAD_REQUEST, code, "Invalid partner path".to_owned()),
-            Self::NotAllowed => (S::FORBIDDEN, code, "Operation not allowed for this credential".to_owned()),
-            Self::BodyTooLarge => (S::PAYLOAD_TOO_LARGE, code, "Request body too large (64 KiB at most)".to_owned()),
-            Self::SessionRejected(p) => (S::BAD_GATEWAY, code, format!("{p} - Partner refused a fresh access token")),
-            Self::CredentialRejected(p) => (S::UNPROCESSABLE_ENTITY, code, format!("{p} - API Invalid credential")),
-            Self::PartnerConfigNotFound(p) => {
-                (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::PartnerConfigNotFound(*p)))
-            }
-            Self::PartnerUnavailable { .. } => (S::BAD_GATEWAY, code, "Bad Gateway Error".to_owned()),
-            Self::PartnerTimeout(_) => (S::GATEWAY_TIMEOUT, code, "Gateway Timeout".to_owned()),
-            Self::Crypto(_) => (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::Crypto(String::new()))),
-            Self::Get(_) => (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::Get(String::new()))),
-            Self::Save(_) => (S::INTERNAL_SERVER_ERROR, code, credential(CredentialError::Save(String::new()))),
+            Self::NotFound => answer(&G::NOT_FOUND, &[]),
+            Self::InvalidPath(_) => answer(&G::INVALID_PATH, &[]),
+            Self::NotAllowed => answer(&G::NOT_ALLOWED, &[]),
+            Self::BodyTooLarge => answer(&G::BODY_TOO_LARGE, &[]),
+            Self::SessionRejected(p) => answer(&G::SESSION_REJECTED, &[p.as_str()]),
+            Self::CredentialRejected(p) => answer(&G::CREDENTIAL_REJECTED, &[p.as_str()]),
+            Self::PartnerConfigNotFound(p) => answer(&C::PARTNER_CONFIG_NOT_FOUND, &[p.as_str()]),
+            Self::PartnerUnavailable { .. } => answer(&C::PARTNER_UNAVAILABLE, &[]),
+            Self::PartnerTimeout(_) => answer(&C::PARTNER_TIMEOUT, &[]),
+            Self::Crypto(_) => answer(&C::CRYPTO, &[]),
+            Self::Get(_) => answer(&C::GET, &[]),
+            Self::Save(_) => answer(&C::SAVE, &[]),
         }
     }
 }
@@ -193,32 +179,22 @@ pub struct PrecznErrorBody {
 
 impl PrecznDocumented for ConnectionError {
     fn status_message(&self) -> (StatusCode, String) {
-        use StatusCode as S;
+        use codes::merchants as M;
+        let answer = |entry: &PrecznAnswer, parts: &[&str]| (entry.status, entry.message_with(parts));
         match self {
-            Self::Unauthorized => (S::UNAUTHORIZED, "Unauthorized".to_owned()),
-            Self::InvalidRequest(message) => (S::BAD_REQUEST, message.clone()),
-            Self::NotFound => (S::NOT_FOUND, "Merchant connection not found".to_owned()),
-            Self::MissingFields { .. } => (S::BAD_REQUEST, self.to_string()),
-            Self::CredentialsExist => {
-                (S::BAD_REQUEST, "Credentials already exist for this connection. Please update via Dashboard".to_owned())
+            Self::Unauthorized => answer(&M::UNAUTHORIZED, &[]),
+            Self::InvalidRequest(message) => answer(&M::INVALID_REQUEST, &[message]),
+            Self::NotFound => answer(&M::NOT_FOUND, &[]),
+            Self::MissingFields { processor, fields } => {
+                let fields: Vec<_> = fields.iter().map(|f| f.as_str()).collect();
+                answer(&M::MISSING_FIELDS, &[processor.as_str(), &fields.join(", ")])
             }
-            Self::ExistingMismatch => (
-                S::CONFLICT,
-                "The credentials passed in 'existingCredentials' do not match those on file. No updates have been made."
-                    .to_owned(),
-            ),
-            Self::InvalidCredentials => {
-                (S::BAD_REQUEST, "Invalid connection credentials. Please update credentials and submit again.".to_owned())
-            }
-            Self::ProcessorUnavailable(_) => {
-                (S::BAD_GATEWAY, "The processor could not be reached. No updates have been made.".to_owned())
-            }
-            Self::ProcessorTimeout => {
-                (S::GATEWAY_TIMEOUT, "The processor did not respond in time. No updates have been made.".to_owned())
-            }
-            Self::ProcessorConfigNotFound(_) | Self::Crypto(_) | Self::Store(_) => {
-                (S::INTERNAL_SERVER_ERROR, "Internal server error. No updates have been made.".to_owned())
-            }
+            Self::CredentialsExist => answer(&M::CREDENTIALS_EXIST, &[]),
+            Self::ExistingMismatch => answer(&M::EXISTING_MISMATCH, &[]),
+            Self::InvalidCredentials => answer(&M::INVALID_CREDENTIALS, &[]),
+            Self::ProcessorUnavailable(_) => answer(&M::PROCESSOR_UNAVAILABLE, &[]),
+            Self::ProcessorTimeout => answer(&M::PROCESSOR_TIMEOUT, &[]),
+            Self::ProcessorConfigNotFound(_) | Self::Crypto(_) | Self::Store(_) => answer(&M::INTERNAL, &[]),
         }
     }
 }
@@ -246,24 +222,14 @@ impl IntoResponse for Refusal<ConnectionError> {
 
 impl Documented for AuthorizationError {
     fn status_code_message(&self) -> (StatusCode, &'static str, String) {
-        use StatusCode as S;
+        use codes::authorizations as A;
         match self {
-            Self::Unauthorized => (S::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized".to_owned()),
-            Self::Invalid { code, message } => (S::BAD_REQUEST, code, message.clone()),
-            Self::Forbidden => {
-                (S::FORBIDDEN, "FORBIDDEN", "validation_rules require the authorizations:override scope".to_owned())
-            }
-            Self::TrackingIdReused => (
-                S::UNPROCESSABLE_ENTITY,
-                "TRACKING_ID_REUSED",
-                "tracking_id was already used with a different request".to_owned(),
-            ),
-            Self::InProgress => (
-                S::CONFLICT,
-                "IN_PROGRESS",
-                "The account is busy with concurrent requests; retry with the same tracking_id".to_owned(),
-            ),
-            Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal server error".to_owned()),
+            Self::Unauthorized => answer(&codes::UNAUTHORIZED, &[]),
+            Self::Invalid { code, message } => answer(A::refusal(*code), &[message]),
+            Self::Forbidden => answer(&A::FORBIDDEN, &[]),
+            Self::TrackingIdReused => answer(&A::TRACKING_ID_REUSED, &[]),
+            Self::InProgress => answer(&A::IN_PROGRESS, &[]),
+            Self::Internal(_) => answer(&A::INTERNAL_ERROR, &[]),
         }
     }
 }
@@ -344,6 +310,7 @@ mod tests {
         for (error, status, code, message) in cases {
             let (s, c, m) = error.status_code_message();
             assert_eq!((s.as_u16(), c, m.as_str()), (status, code, message));
+            assert!(codes::credentials::ALL.iter().any(|e| (e.status, e.code) == (s, c)), "{c}");
         }
     }
 
@@ -383,6 +350,8 @@ mod tests {
         for (error, status, code, message) in cases {
             let (s, c, m) = error.status_code_message();
             assert_eq!((s.as_u16(), c, m.as_str()), (status, code, message));
+            assert!(codes::gateway::ALL.iter().any(|e| (e.status, e.code) == (s, c)), "{c}");
+            assert_eq!(c, error.code(), "the audit of a failed use records the code answered");
         }
     }
 
@@ -442,9 +411,14 @@ mod tests {
 
     #[test]
     fn every_authorization_error_maps_to_its_status_and_code() {
+        use cofre_domain::authorizations::InvalidCode;
         let cases: Vec<(AuthorizationError, u16, &str)> = vec![
             (AuthorizationError::Unauthorized, 401, "UNAUTHORIZED"),
-            (AuthorizationError::invalid("MISSING_FIELD", "amount is required for mti 0100"), 400, "MISSING_FIELD"),
+            (
+                AuthorizationError::invalid(InvalidCode::MissingField, "amount is required for mti 0100"),
+                400,
+                "MISSING_FIELD",
+            ),
             (AuthorizationError::Forbidden, 403, "FORBIDDEN"),
             (AuthorizationError::TrackingIdReused, 422, "TRACKING_ID_REUSED"),
             (AuthorizationError::InProgress, 409, "IN_PROGRESS"),
@@ -453,6 +427,11 @@ mod tests {
         for (error, status, code) in cases {
             let (s, c, _) = error.status_code_message();
             assert_eq!((s.as_u16(), c), (status, code));
+            assert!(codes::authorizations::ALL.iter().any(|e| (e.status, e.code) == (s, c)), "{c}");
+        }
+        for &why in InvalidCode::ALL {
+            let (s, c, m) = AuthorizationError::invalid(why, "amount must be a decimal number").status_code_message();
+            assert_eq!((s.as_u16(), c, m.as_str()), (400, why.as_str(), "amount must be a decimal number"));
         }
     }
 

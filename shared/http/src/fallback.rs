@@ -1,17 +1,20 @@
 use axum::Router;
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
 
 use super::ApiErrorBody;
+use super::error::codes::{ErrorCode, routing};
+
+fn answer(entry: &ErrorCode) -> Response {
+    let body = ApiErrorBody { code: entry.code, message: entry.message_with(&[]), details: None };
+    (entry.status, axum::Json(body)).into_response()
+}
 
 async fn not_found() -> Response {
-    let body = ApiErrorBody { code: "NOT_FOUND", message: "No such route".to_owned(), details: None };
-    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+    answer(&routing::NOT_FOUND)
 }
 
 async fn method_not_allowed() -> Response {
-    let body = ApiErrorBody { code: "METHOD_NOT_ALLOWED", message: "Method not allowed".to_owned(), details: None };
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+    answer(&routing::METHOD_NOT_ALLOWED)
 }
 
 /// Gives unknown routes and wrong methods JSON answers like every other error. Applied once, by

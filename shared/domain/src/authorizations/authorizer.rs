@@ -9,7 +9,7 @@ use super::ledger::{BalanceChange, Commit, CommitError, Ledger, LedgerItem, Ledg
 use super::record::{
     AuthorizationId, AuthorizationRecord, Category, DecisionStatus, RecordedDecision, decision_events,
 };
-use super::{AccountId, AccountRef, AuthorizationError, AuthorizationRequest, ClearingType, Mti, OriginalRef};
+use super::{AccountId, AccountRef, AuthorizationError, AuthorizationRequest, ClearingType, Mti, OriginalRef, Reason};
 use crate::clock::Clock;
 use crate::crypto::{HmacKeySource, KeyedHash};
 use crate::ids::IdSource;
@@ -200,7 +200,7 @@ impl Authorizer {
                         account_id = Some(target.account_id);
                         card_from_lookup = target.card_id;
                     }
-                    _ => account = AccountFact::Contradicted("AMBIGUOUS_DOCUMENT"),
+                    _ => account = AccountFact::Contradicted(Reason::AmbiguousDocument),
                 }
             }
             Some(Some(Ok(_))) => {}
@@ -245,7 +245,7 @@ impl Authorizer {
         if let (AccountFact::Found(a), Some(document)) = (&account, &request.document_number)
             && &a.document_number != document
         {
-            account = AccountFact::Contradicted("DOCUMENT_MISMATCH");
+            account = AccountFact::Contradicted(Reason::DocumentMismatch);
         }
         let card = match (&request.card, &account) {
             (None, _) => CardFact::None,

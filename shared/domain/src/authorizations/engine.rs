@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::account::{Account, AccountStatus, Card, CardMode, CardStatus};
 use super::record::{AuthorizationRecord, DecisionStatus};
-use super::rules::{DISABLED, NOT_EVALUATED, Overrides, RuleName, RuleStatus, ValidationResult, reason_of};
+use super::rules::{DISABLED, NOT_EVALUATED, Overrides, Reason, RuleName, RuleStatus, ValidationResult};
 use super::{AuthorizationRequest, Mti, RequestMode, format_minor_units};
 
 /// What was found for the request's account.
@@ -16,8 +16,9 @@ pub enum AccountFact {
     Found(Account),
     /// No such account for this tenant.
     NotFound,
-    /// Found by one name but another name contradicts it (`DOCUMENT_MISMATCH`, `AMBIGUOUS_DOCUMENT`).
-    Contradicted(&'static str),
+    /// Found by one name but another name contradicts it: the ACCOUNT rejection to give
+    /// ([`Reason::DocumentMismatch`], [`Reason::AmbiguousDocument`]).
+    Contradicted(Reason),
     /// It could not be read.
     Unreadable,
 }
@@ -88,8 +89,9 @@ fn operation_amount(request: &AuthorizationRequest, original: &AuthorizationReco
     }
 }
 
-/// Judges one rule: `Some((reason, additional_data))`, or `None` when it has nothing to check.
-fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option<(&'static str, Value)> {
+/// Judges one rule: `Some((reason, additional_data))`, the reason one of `rule`'s, or `None` when it has
+/// nothing to check.
+fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option<(Reason, Value)> {
     let request = facts.request;
     let authorizing = matches!(request.mti, Mti::Authorization | Mti::Financial);
     let money = |minor: i64| account.map_or_else(|| minor.to_string(), |a| format_minor_units(minor, a.currency));
@@ -102,35 +104,36 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
             return None;
         }
         RuleName::Account => match &facts.account {
-            AccountFact::Found(a) => ("ACCOUNT_FOUND", json!({ "account_id": a.id.get() })),
-            AccountFact::NotFound => ("ACCOUNT_NOT_FOUND", json!({})),
+            AccountFact::Found(a) => (Reason::AccountFound, json!({ "account_id": a.id.get() })),
+            AccountFact::NotFound => (Reason::AccountNotFound, json!({})),
             AccountFact::Contradicted(reason) => (*reason, json!({})),
-            AccountFact::Unreadable => ("ACCOUNT_ERROR", json!({})),
+            AccountFact::Unreadable => (Reason::AccountError, json!({})),
         },
-        RuleName::AccountStatus if !authorizing => ("NOT_APPLICABLE", json!({})),
+        RuleName::AccountStatus if !authorizing => (Reason::AccountStatusNotApplicable, json!({})),
         RuleName::AccountStatus => match account?.status {
-            AccountStatus::Normal => ("ACCOUNT_NORMAL", json!({})),
-            AccountStatus::Blocked => ("ACCOUNT_BLOCKED", json!({})),
-            AccountStatus::Cancelled => ("ACCOUNT_CANCELLED", json!({})),
+            AccountStatus::Normal => (Reason::AccountNormal, json!({})),
+            AccountStatus::Blocked => (Reason::AccountBlocked, json!({})),
+            AccountStatus::Cancelled => (Reason::AccountCancelled, json!({})),
         },
-        RuleName::CardStatus | RuleName::Mode if !authorizing => ("NO_CARD", json!({})),
+        RuleName::CardStatus if !authorizing => (Reason::CardStatusNoCard, json!({})),
+        RuleName::Mode if !authorizing => (Reason::ModeNoCard, json!({})),
         RuleName::CardStatus => match &facts.card {
-            CardFact::None => ("NO_CARD", json!({})),
-            CardFact::NotFound => ("CARD_NOT_FOUND", json!({})),
+            CardFact::None => (Reason::CardStatusNoCard, json!({})),
+            CardFact::NotFound => (Reason::CardNotFound, json!({})),
             CardFact::Found(card) => {
                 let data = json!({ "card_id": card.id, "masked_pan": card.masked_pan });
                 match card.status {
-                    CardStatus::Blocked => ("CARD_BLOCKED", data),
-                    CardStatus::Cancelled => ("CARD_CANCELLED", data),
+                    CardStatus::Blocked => (Reason::CardBlocked, data),
+                    CardStatus::Cancelled => (Reason::CardCancelled, data),
                     CardStatus::Normal if card.expiry.expired_at(facts.now) => {
-                        ("CARD_EXPIRED", json!({ "card_id": card.id, "expiry": card.expiry.to_string() }))
+                        (Reason::CardExpired, json!({ "card_id": card.id, "expiry": card.expiry.to_string() }))
                     }
-                    CardStatus::Normal => ("CARD_NORMAL", data),
+                    CardStatus::Normal => (Reason::CardNormal, data),
                 }
             }
         },
         RuleName::Mode => match (&facts.card, request.mode) {
-            (CardFact::Found(_), None) => ("NO_MODE", json!({})),
+            (CardFact::Found(_), None) => (Reason::NoMode, json!({})),
             (CardFact::Found(card), Some(mode)) => {
                 let allowed = matches!(
                     (card.mode, mode),
@@ -139,9 +142,9 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
                         | (CardMode::Debit, RequestMode::Debit)
                 );
                 let data = json!({ "card_mode": card.mode.as_str(), "requested_mode": mode.as_str() });
-                (if allowed { "MODE_ALLOWED" } else { "MODE_NOT_ALLOWED" }, data)
+                (if allowed { Reason::ModeAllowed } else { Reason::ModeNotAllowed }, data)
             }
-            (CardFact::None | CardFact::NotFound, _) => ("NO_CARD", json!({})),
+            (CardFact::None | CardFact::NotFound, _) => (Reason::ModeNoCard, json!({})),
         },
         RuleName::Currency => {
             let expected = match &facts.original {
@@ -149,9 +152,9 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
                 _ => account?.currency,
             };
             let data = json!({ "requested": request.currency.alpha(), "expected": expected.alpha() });
-            (if expected == request.currency { "CURRENCY_MATCH" } else { "CURRENCY_MISMATCH" }, data)
+            (if expected == request.currency { Reason::CurrencyMatch } else { Reason::CurrencyMismatch }, data)
         }
-        RuleName::Installments if !authorizing => ("NOT_APPLICABLE", json!({})),
+        RuleName::Installments if !authorizing => (Reason::InstallmentsNotApplicable, json!({})),
         RuleName::Installments => {
             let card_mode = match &facts.card {
                 CardFact::Found(card) => Some(card.mode),
@@ -160,11 +163,18 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
             let debit = request.mode == Some(RequestMode::Debit)
                 || (request.mode.is_none() && card_mode == Some(CardMode::Debit));
             let data = json!({ "number_of_installments": request.installments });
-            (if request.installments > 1 && debit { "INSTALLMENTS_NOT_ALLOWED" } else { "INSTALLMENTS_ALLOWED" }, data)
+            (
+                if request.installments > 1 && debit {
+                    Reason::InstallmentsNotAllowed
+                } else {
+                    Reason::InstallmentsAllowed
+                },
+                data,
+            )
         }
         RuleName::OriginalAuthorization => match &facts.original {
-            OriginalFact::NotApplicable => ("NOT_APPLICABLE", json!({})),
-            OriginalFact::NotFound => ("ORIGINAL_NOT_FOUND", json!({})),
+            OriginalFact::NotApplicable => (Reason::OriginalNotApplicable, json!({})),
+            OriginalFact::NotFound => (Reason::OriginalNotFound, json!({})),
             OriginalFact::Found(original) => {
                 let data = json!({ "original_authorization_id": original.id.0, "original_mti": original.mti.as_str() });
                 let named_other = matches!((&request.account, &facts.account), (Some(_), AccountFact::Found(a)) if Some(a.id) != original.account_id);
@@ -187,27 +197,27 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
                     _ => original.remaining(),
                 };
                 if named_other {
-                    ("ORIGINAL_OTHER_ACCOUNT", data)
+                    (Reason::OriginalOtherAccount, data)
                 } else if !right_state {
-                    ("ORIGINAL_WRONG_STATE", data)
+                    (Reason::OriginalWrongState, data)
                 } else if request.mti != Mti::CancellationConfirmation
                     && operation_amount(request, original) > available
                 {
                     (
-                        "AMOUNT_ABOVE_REMAINING",
+                        Reason::AmountAboveRemaining,
                         json!({ "original_authorization_id": original.id.0, "remaining": money(available) }),
                     )
                 } else {
-                    ("ORIGINAL_FOUND", data)
+                    (Reason::OriginalFound, data)
                 }
             }
         },
-        RuleName::Balance if !authorizing => ("NOT_APPLICABLE", json!({})),
+        RuleName::Balance if !authorizing => (Reason::BalanceNotApplicable, json!({})),
         RuleName::Balance => {
             let account = account?;
             let requested = request.amount.unwrap_or(0);
             let data = json!({ "available": money(account.available), "requested": money(requested) });
-            (if account.available >= requested { "SUFFICIENT_FUNDS" } else { "INSUFFICIENT_FUNDS" }, data)
+            (if account.available >= requested { Reason::SufficientFunds } else { Reason::InsufficientFunds }, data)
         }
     })
 }
@@ -242,7 +252,7 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
             });
             continue;
         }
-        let Some((reason_name, mut data)) = judge(rule, facts, account) else {
+        let Some((reason, mut data)) = judge(rule, facts, account) else {
             verdict.results.push(ValidationResult {
                 name: rule.as_str().into(),
                 status: RuleStatus::Skipped.as_str().into(),
@@ -252,7 +262,8 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
             });
             continue;
         };
-        let Some(reason) = reason_of(rule, reason_name) else { continue };
+        debug_assert_eq!(reason.rule(), rule, "{reason} is not a reason of {rule}");
+        let reason = reason.row();
         let forced = o.is_some_and(|o| o.force);
         if reason.status == RuleStatus::Rejected {
             if forced {
@@ -267,7 +278,7 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
                 }
             } else if verdict.status == DecisionStatus::Approved {
                 let (response, denial) = o
-                    .and_then(|o| o.denial_reasons.get(reason.name))
+                    .and_then(|o| o.denial_reasons.get(&reason.reason))
                     .cloned()
                     .unwrap_or_else(|| (reason.response_code.to_owned(), reason.denial_code.to_owned()));
                 verdict.status = DecisionStatus::Denied;

@@ -1,3 +1,18 @@
+use super::account::wire_enum;
+
+wire_enum!(
+    /// Why a request is refused before any rule (400): the `code` answered.
+    InvalidCode {
+        /** The body is not a JSON object. */ MalformedJson = "MALFORMED_JSON",
+        /** A field the reference does not define. */ UnknownField = "UNKNOWN_FIELD",
+        /** A field of the wrong type or format. */ InvalidField = "INVALID_FIELD",
+        /** A field the request needs is absent. */ MissingField = "MISSING_FIELD",
+        /** An advice (0120, 0420). */ UnsupportedMti = "UNSUPPORTED_MTI",
+        /** `validation_rules` names no rule. */ UnknownValidationRule = "UNKNOWN_VALIDATION_RULE",
+        /** `denial_reasons` names no rejection reason of its rule. */ UnknownDenialReason = "UNKNOWN_DENIAL_REASON",
+    }
+);
+
 /// Everything that stops an authorization request short of a decision. Decisions themselves, approved
 /// or denied, are answers (200), not errors. No variant carries a PAN.
 #[derive(Debug, thiserror::Error)]
@@ -8,9 +23,8 @@ pub enum AuthorizationError {
     /// The body breaks a rule; `message` names the field.
     #[error("{code}: {message}")]
     Invalid {
-        /// `MALFORMED_JSON`, `INVALID_FIELD`, `MISSING_FIELD`, `UNKNOWN_FIELD`, `UNSUPPORTED_MTI`,
-        /// `UNKNOWN_VALIDATION_RULE` or `UNKNOWN_DENIAL_REASON`.
-        code: &'static str,
+        /// Which kind of rule.
+        code: InvalidCode,
         /// What is wrong, naming the field, never showing a PAN.
         message: String,
     },
@@ -30,12 +44,12 @@ pub enum AuthorizationError {
 
 impl AuthorizationError {
     /// A 400 with `code` and `message`.
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: InvalidCode, message: impl Into<String>) -> Self {
         Self::Invalid { code, message: message.into() }
     }
 
     /// A body that could not be read at all (too large, not bytes).
     pub fn invalid_body(reason: String) -> Self {
-        Self::invalid("MALFORMED_JSON", reason)
+        Self::invalid(InvalidCode::MalformedJson, reason)
     }
 }

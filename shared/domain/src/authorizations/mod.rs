@@ -19,7 +19,7 @@ pub use account::{
 };
 pub use authorizer::{Authorizer, OVERRIDE_SCOPE};
 pub use engine::{AccountFact, CardFact, Facts, OriginalFact, Verdict, evaluate};
-pub use error::AuthorizationError;
+pub use error::{AuthorizationError, InvalidCode};
 pub use ledger::{BalanceChange, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey, LookupTarget};
 pub use money::{AmountError, Currency, MAX_MINOR_UNITS, format_minor_units, parse_minor_units};
 pub use record::{
@@ -29,7 +29,7 @@ pub use request::{
     AccountRef, AuthorizationRequest, ClearingType, Mti, OriginalRef, RequestMode, parse_authorization_request,
 };
 pub use rules::{
-    DISABLED, NOT_EVALUATED, Overrides, REASONS, RESPONSE_CODES, Reason, RuleName, RuleOverride, RuleStatus,
+    DISABLED, NOT_EVALUATED, Overrides, REASONS, RESPONSE_CODES, Reason, ReasonRow, RuleName, RuleOverride, RuleStatus,
     ValidationResult,
 };
 pub use seed::{AccountSeedError, AccountSeeder};

@@ -1,11 +1,20 @@
+//! A request body, read in two steps. Serde types (`WireRequest` and its parts) take every field of
+//! the reference as sent, and never fail on one: a value of another type is kept as such. `TryFrom`
+//! then turns them into the domain's types, one field rule at a time in a fixed order, so a body with
+//! several faults is always refused for the same one, with its documented code and message.
+
 use std::collections::BTreeMap;
 
+use serde::de::{self, DeserializeOwned, IgnoredAny, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::account::{AccountId, BankAccount, Pan, wire_enum};
-use super::rules::{Overrides, REASONS, RESPONSE_CODES, RuleName, RuleOverride, RuleStatus};
+use super::account::{AccountId, BankAccount, Expiry, Pan, wire_enum};
+use super::error::InvalidCode;
+use super::rules::{Overrides, RESPONSE_CODES, Reason, RuleName, RuleOverride, RuleStatus};
 use super::{AuthorizationError, Currency, parse_minor_units};
+use crate::secret::SecretBytes;
 use crate::tracking::TrackingId;
 
 wire_enum!(
@@ -90,7 +99,7 @@ pub struct AuthorizationRequest {
     pub overrides: Overrides,
     /// The canonical body (sorted keys, the amount as written, `card.cvv` left out): secret, since it
     /// holds the PAN. The authorizer keys a digest of it (HMAC) to tell replays from reuse.
-    pub canonical: crate::secret::SecretBytes,
+    pub canonical: SecretBytes,
 }
 
 impl AuthorizationRequest {
@@ -104,44 +113,6 @@ impl AuthorizationRequest {
     }
 }
 
-/// Every field of the reference body.
-const FIELDS: &[&str] = &[
-    "amount",
-    "currency",
-    "mti",
-    "network",
-    "account_id",
-    "authentication",
-    "authorization_code",
-    "local_date_time",
-    "mode",
-    "bank",
-    "beneficiary_id",
-    "calculated_amounts",
-    "card",
-    "confirmation_mode",
-    "document_number",
-    "soft_descriptor",
-    "entry_mode",
-    "has_error",
-    "installment_plan_id",
-    "merchant",
-    "metadata",
-    "nsu",
-    "number_of_installments",
-    "original_authorization_id",
-    "original_tracking_id",
-    "posting_date",
-    "pre_authorization",
-    "processing_code",
-    "program_id",
-    "statement_id",
-    "transaction_id",
-    "tracking_id",
-    "validation_rules",
-    "authorization_validations",
-];
-
 /// Whether `value` may be part of a storage key: letters, digits and `. _ -` only (never `#`, the
 /// key separator), so two different names can never share a key.
 pub(crate) fn key_safe(value: &str) -> bool {
@@ -149,11 +120,20 @@ pub(crate) fn key_safe(value: &str) -> bool {
 }
 
 fn invalid(field: &str, rule: &str) -> AuthorizationError {
-    AuthorizationError::invalid("INVALID_FIELD", format!("{field} {rule}"))
+    AuthorizationError::invalid(InvalidCode::InvalidField, format!("{field} {rule}"))
 }
 
 fn missing(field: &str, why: &str) -> AuthorizationError {
-    AuthorizationError::invalid("MISSING_FIELD", format!("{field} is required {why}"))
+    AuthorizationError::invalid(InvalidCode::MissingField, format!("{field} is required {why}"))
+}
+
+/// `{at}.{name} is not a field`: a key the object at `at` does not have.
+fn not_a_field(at: &str, name: &str) -> AuthorizationError {
+    AuthorizationError::invalid(InvalidCode::UnknownField, format!("{at}.{} is not a field", echo(name)))
+}
+
+fn malformed(message: String) -> AuthorizationError {
+    AuthorizationError::invalid(InvalidCode::MalformedJson, message)
 }
 
 /// A field name fit to echo in a message: a plain identifier, starting with a letter, with no run of
@@ -166,58 +146,548 @@ fn echo(name: &str) -> String {
     if identifier && longest_digits < 6 { name.to_owned() } else { "(a field name not shown)".to_owned() }
 }
 
-struct Body {
-    fields: BTreeMap<String, Value>,
-    raw_amount: Option<String>,
+// ---------------------------------------------------------------------------------------------
+// The wire types: what the body says, field by field.
+// ---------------------------------------------------------------------------------------------
+
+/// One field as sent. Reading it never fails: a value of another type is kept as `Mistyped`, for the
+/// conversion to refuse with the field's own message, in its turn.
+#[derive(Debug, Default)]
+enum Field<T> {
+    /// Not in the body.
+    #[default]
+    Absent,
+    /// `null`.
+    Null,
+    /// A value of the type expected.
+    Given(T),
+    /// A value of another type.
+    Mistyped,
 }
 
-impl Body {
-    fn value(&self, name: &str) -> Option<&Value> {
-        self.fields.get(name).filter(|v| !v.is_null())
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <&RawValue>::deserialize(deserializer)?;
+        Ok(match raw.get() {
+            "null" => Self::Null,
+            json => serde_json::from_str(json).map_or(Self::Mistyped, Self::Given),
+        })
     }
+}
 
-    fn string(&self, name: &str, max: usize) -> Result<Option<&str>, AuthorizationError> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Ok(Some(s)),
-            Some(Value::String(_)) => Err(invalid(name, &format!("must be 1 to {max} characters"))),
-            Some(_) => Err(invalid(name, "must be a string")),
+/// A JSON object, each value as written.
+type RawObject = BTreeMap<String, Box<RawValue>>;
+
+/// Any JSON object, its content unread.
+type AnyObject = BTreeMap<String, IgnoredAny>;
+
+/// A JSON object read as `T`, and the first of its keys (in key order) that `T` does not have.
+#[derive(Debug)]
+struct Object<T> {
+    fields: T,
+    unknown: Option<String>,
+}
+
+impl<T: DeserializeOwned> Object<T> {
+    fn read(raw: &RawObject) -> Result<Self, serde_json::Error> {
+        let known = field_names::<T>();
+        let unknown = raw.keys().find(|k| !known.contains(&k.as_str())).cloned();
+        let entries = raw.iter().map(|(k, v)| (k.as_str(), &**v));
+        let fields = T::deserialize(de::value::MapDeserializer::<_, serde_json::Error>::new(entries))?;
+        Ok(Self { fields, unknown })
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::read(&RawObject::deserialize(deserializer)?).map_err(de::Error::custom)
+    }
+}
+
+/// The keys a derived `Deserialize` struct reads, taken from the derive itself: the fields known are the
+/// struct's, and no list of them can drift from it.
+fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    struct Names<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for Names<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("names read"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
         }
     }
 
-    fn integer(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, AuthorizationError> {
-        match self.value(name) {
+    let mut names: &'static [&'static str] = &[];
+    // The error is the point: `deserialize_struct` has already written the names down.
+    let _ = T::deserialize(Names(&mut names));
+    names
+}
+
+/// The body of `POST /payment-methods/v1/authorization`: every field of Pismo's reference.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WireRequest {
+    /// As written, never through a float: a JSON number or a decimal string.
+    amount: Option<Box<RawValue>>,
+    currency: Field<String>,
+    mti: Field<String>,
+    network: Field<String>,
+    account_id: Field<i64>,
+    authentication: Field<AnyObject>,
+    authorization_code: Field<String>,
+    local_date_time: Field<String>,
+    mode: Field<String>,
+    bank: Field<Object<WireBank>>,
+    beneficiary_id: Field<String>,
+    calculated_amounts: Field<AnyObject>,
+    card: Field<Object<WireCard>>,
+    confirmation_mode: Field<String>,
+    document_number: Field<String>,
+    soft_descriptor: Field<String>,
+    entry_mode: Field<String>,
+    has_error: Field<bool>,
+    installment_plan_id: Field<String>,
+    merchant: Field<AnyObject>,
+    metadata: Field<AnyObject>,
+    nsu: Field<String>,
+    number_of_installments: Field<i64>,
+    original_authorization_id: Field<i64>,
+    original_tracking_id: Field<String>,
+    posting_date: Field<String>,
+    pre_authorization: Field<bool>,
+    processing_code: Field<String>,
+    program_id: Field<i64>,
+    statement_id: Field<i64>,
+    transaction_id: Field<String>,
+    tracking_id: Field<String>,
+    validation_rules: Field<BTreeMap<String, Field<Object<WireRuleOverride>>>>,
+    authorization_validations: Field<AnyObject>,
+}
+
+/// `card`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WireCard {
+    pan: Field<String>,
+    stored_id: Field<String>,
+    cvv: Field<String>,
+    expiration_date: Field<String>,
+}
+
+/// `bank`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WireBank {
+    account: Field<String>,
+    branch: Field<String>,
+}
+
+/// One rule of `validation_rules`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WireRuleOverride {
+    denial_reasons: Field<BTreeMap<String, Field<Object<WireCodes>>>>,
+    disable: Field<bool>,
+    force: Field<bool>,
+}
+
+/// One reason of `denial_reasons`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct WireCodes {
+    response_code: Field<String>,
+    denial_code: Field<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The field rules.
+// ---------------------------------------------------------------------------------------------
+
+impl<T> Field<T> {
+    /// The value, if given (`null` is not); of another type, `name` and `rule` say what it must be.
+    fn given(&self, name: &str, rule: &str) -> Result<Option<&T>, AuthorizationError> {
+        match self {
+            Self::Absent | Self::Null => Ok(None),
+            Self::Given(value) => Ok(Some(value)),
+            Self::Mistyped => Err(invalid(name, rule)),
+        }
+    }
+}
+
+impl Field<String> {
+    /// A string of 1 to `max` characters, if given.
+    fn text(&self, name: &str, max: usize) -> Result<Option<&str>, AuthorizationError> {
+        match self.given(name, "must be a string")? {
+            Some(s) if !s.is_empty() && s.chars().count() <= max => Ok(Some(s)),
+            Some(_) => Err(invalid(name, &format!("must be 1 to {max} characters"))),
             None => Ok(None),
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
-                _ => Err(invalid(name, &format!("must be an integer from {min} to {max}"))),
-            },
-            Some(_) => Err(invalid(name, &format!("must be an integer from {min} to {max}"))),
         }
     }
 
-    fn boolean(&self, name: &str) -> Result<Option<bool>, AuthorizationError> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(invalid(name, "must be a boolean")),
-        }
-    }
-
-    fn object(&self, name: &str) -> Result<Option<&Map<String, Value>>, AuthorizationError> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(Value::Object(o)) => Ok(Some(o)),
-            Some(_) => Err(invalid(name, "must be an object")),
-        }
-    }
-
-    fn enumerated<T: std::str::FromStr>(&self, name: &str, allowed: &str) -> Result<Option<T>, AuthorizationError> {
-        self.string(name, 16)?
+    /// One of the wire names of `T`, if given.
+    fn one_of<T: std::str::FromStr>(&self, name: &str, allowed: &str) -> Result<Option<T>, AuthorizationError> {
+        self.text(name, 16)?
             .map(|s| s.parse().map_err(|_| invalid(name, &format!("must be one of {allowed}"))))
             .transpose()
     }
 }
+
+impl Field<i64> {
+    /// An integer from `min` to `max`, if given.
+    fn integer(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, AuthorizationError> {
+        let rule = format!("must be an integer from {min} to {max}");
+        match self.given(name, &rule)? {
+            Some(&v) if (min..=max).contains(&v) => Ok(Some(v)),
+            Some(_) => Err(invalid(name, &rule)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Field<bool> {
+    /// A boolean, if given.
+    fn flag(&self, name: &str) -> Result<Option<bool>, AuthorizationError> {
+        self.given(name, "must be a boolean").map(|b| b.copied())
+    }
+}
+
+/// The amount: decimal text, a JSON number or string, read exactly in `currency`'s minor units.
+fn minor_units(raw: &RawValue, currency: Currency) -> Result<i64, AuthorizationError> {
+    parse_minor_units(raw.get().trim_matches('"'), currency, false).map_err(|e| invalid("amount", &e.to_string()))
+}
+
+/// A body read: its fields, and its canonical form.
+struct Body {
+    fields: WireRequest,
+    canonical: SecretBytes,
+}
+
+impl TryFrom<Body> for AuthorizationRequest {
+    type Error = AuthorizationError;
+
+    /// Every field rule, in the order that decides which fault a body with several is refused for.
+    fn try_from(Body { fields: w, canonical }: Body) -> Result<Self, Self::Error> {
+        let mti = match w.mti.text("mti", 4)? {
+            None => return Err(missing("mti", "")),
+            Some("0120" | "0420") => {
+                return Err(AuthorizationError::invalid(
+                    InvalidCode::UnsupportedMti,
+                    "mti 0120 and 0420 (advices) are not supported",
+                ));
+            }
+            Some(m) => m.parse::<Mti>().map_err(|()| invalid("mti", "must be one of 0100, 0200, 0202, 0400, 0402"))?,
+        };
+        let currency = w.currency.text("currency", 3)?.ok_or_else(|| missing("currency", ""))?;
+        let currency = Currency::parse(currency)
+            .ok_or_else(|| invalid("currency", "must be an ISO 4217 code, alphabetic (BRL) or numeric (986)"))?;
+        let amount = w.amount.as_deref().map(|raw| minor_units(raw, currency)).transpose()?;
+        let network = w.network.text("network", 32)?.ok_or_else(|| missing("network", ""))?.to_owned();
+        let account_id = w.account_id.integer("account_id", 1, i64::MAX)?.and_then(AccountId::new);
+        let program_id = w.program_id.integer("program_id", 1, i64::MAX)?;
+        let document_number = w.document_number.text("document_number", 32)?.map(str::to_owned);
+        if document_number.as_deref().is_some_and(|d| !key_safe(d)) {
+            return Err(invalid("document_number", "must be letters, digits, '.', '_' or '-'"));
+        }
+        let card = w.card.given("card", "must be an object")?.map(AccountRef::try_from).transpose()?;
+        let bank = w.bank.given("bank", "must be an object")?.map(BankAccount::try_from).transpose()?;
+        let mode = w.mode.one_of::<RequestMode>("mode", "CREDIT, DEBIT")?;
+        let confirmation_mode = w.confirmation_mode.one_of::<ClearingType>("confirmation_mode", "ONLINE, OFFLINE")?;
+        let entry_mode = w.entry_mode.text("entry_mode", 3)?;
+        if let Some(e) = entry_mode
+            && (!(2..=3).contains(&e.len()) || !e.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid("entry_mode", "must be 2 or 3 digits"));
+        }
+        let processing_code = w.processing_code.text("processing_code", 32)?.map(str::to_owned);
+        let installments = w.number_of_installments.integer("number_of_installments", 1, 100)?.map_or(1, |n| n as u32);
+        let has_error = w.has_error.flag("has_error")?.unwrap_or(false);
+        w.pre_authorization.flag("pre_authorization")?;
+        let authorization_code = w.authorization_code.text("authorization_code", 6)?;
+        if authorization_code.is_some_and(|c| !c.bytes().all(|b| b.is_ascii_alphanumeric())) {
+            return Err(invalid("authorization_code", "must be 1 to 6 letters or digits"));
+        }
+        if let Some(when) = w.local_date_time.text("local_date_time", 40)? {
+            time::OffsetDateTime::parse(when, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| invalid("local_date_time", "must be an RFC 3339 date-time"))?;
+        }
+        if let Some(date) = w.posting_date.text("posting_date", 10)? {
+            time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]"))
+                .map_err(|_| invalid("posting_date", "must be a date, YYYY-MM-DD"))?;
+        }
+        for (name, field) in [
+            ("beneficiary_id", &w.beneficiary_id),
+            ("installment_plan_id", &w.installment_plan_id),
+            ("nsu", &w.nsu),
+            ("transaction_id", &w.transaction_id),
+        ] {
+            field.text(name, 64)?;
+        }
+        w.soft_descriptor.text("soft_descriptor", 100)?;
+        w.statement_id.integer("statement_id", 1, i64::MAX)?;
+        for (name, field) in [
+            ("authentication", &w.authentication),
+            ("calculated_amounts", &w.calculated_amounts),
+            ("merchant", &w.merchant),
+            ("metadata", &w.metadata),
+            ("authorization_validations", &w.authorization_validations),
+        ] {
+            field.given(name, "must be an object")?;
+        }
+        let tracking_rule = "must be 1 to 128 characters of A-Z a-z 0-9 . _ : -";
+        let original = match (
+            w.original_authorization_id.integer("original_authorization_id", 1, (1 << 53) - 1)?,
+            w.original_tracking_id.text("original_tracking_id", 128)?,
+        ) {
+            (Some(id), _) => Some(OriginalRef::Id(id as u64)),
+            (None, Some(t)) => Some(OriginalRef::Tracking(
+                TrackingId::parse(t).ok_or_else(|| invalid("original_tracking_id", tracking_rule))?,
+            )),
+            (None, None) => None,
+        };
+        let tracking_id = w
+            .tracking_id
+            .text("tracking_id", 128)?
+            .map(|t| TrackingId::parse(t).ok_or_else(|| invalid("tracking_id", tracking_rule)))
+            .transpose()?;
+        let overrides = w
+            .validation_rules
+            .given("validation_rules", "must be an object")?
+            .map(Overrides::try_from)
+            .transpose()?
+            .unwrap_or_default();
+
+        let account = account_id
+            .map(AccountRef::Id)
+            .or_else(|| card.clone())
+            .or_else(|| document_number.clone().map(AccountRef::Document))
+            .or_else(|| bank.clone().map(AccountRef::Bank));
+        let authorizing = matches!(mti, Mti::Authorization | Mti::Financial);
+        if authorizing {
+            let why = format!("for mti {mti}");
+            if amount.is_none() {
+                return Err(missing("amount", &why));
+            }
+            if entry_mode.is_none() {
+                return Err(missing("entry_mode", &why));
+            }
+            if processing_code.is_none() {
+                return Err(missing("processing_code", &why));
+            }
+            if account.is_none() {
+                return Err(missing("one of account_id, document_number, card.pan, card.stored_id or bank", &why));
+            }
+            if mti == Mti::Authorization && card.is_some() && mode.is_none() {
+                return Err(missing("mode", "for card authorizations (mti 0100)"));
+            }
+        } else if original.is_none() {
+            return Err(missing("original_authorization_id or original_tracking_id", &format!("for mti {mti}")));
+        }
+        if has_error && mti != Mti::Confirmation {
+            return Err(invalid("has_error", "may be true only for confirmations (mti 0202)"));
+        }
+
+        Ok(AuthorizationRequest {
+            mti,
+            amount,
+            currency,
+            network,
+            account,
+            document_number,
+            program_id,
+            card,
+            mode,
+            confirmation_mode,
+            processing_code,
+            installments,
+            has_error,
+            original,
+            tracking_id,
+            overrides,
+            canonical,
+        })
+    }
+}
+
+/// `card`: the card the request names, by PAN or stored id.
+impl TryFrom<&Object<WireCard>> for AccountRef {
+    type Error = AuthorizationError;
+
+    fn try_from(card: &Object<WireCard>) -> Result<Self, Self::Error> {
+        if let Some(extra) = &card.unknown {
+            return Err(not_a_field("card", extra));
+        }
+        let WireCard { pan, stored_id, cvv, expiration_date } = &card.fields;
+        let text = |field, name| Field::<String>::given(field, name, "must be a string");
+        if let Some(cvv) = text(cvv, "card.cvv")?
+            && (!(3..=4).contains(&cvv.len()) || !cvv.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid("card.cvv", "must be 3 or 4 digits"));
+        }
+        if let Some(expiry) = text(expiration_date, "card.expiration_date")? {
+            Expiry::parse(expiry).ok_or_else(|| invalid("card.expiration_date", "must be YYYY-MM"))?;
+        }
+        match (text(pan, "card.pan")?, text(stored_id, "card.stored_id")?) {
+            (Some(pan), _) => {
+                Pan::parse(pan).map(Self::Pan).ok_or_else(|| invalid("card.pan", "must be 12 to 19 digits"))
+            }
+            (None, Some(stored)) if (1..=64).contains(&stored.len()) && key_safe(stored) => {
+                Ok(Self::StoredId(stored.clone()))
+            }
+            (None, Some(_)) => Err(invalid("card.stored_id", "must be 1 to 64 letters, digits, '.', '_' or '-'")),
+            (None, None) => Err(missing("card.pan or card.stored_id", "when card is given")),
+        }
+    }
+}
+
+/// `bank`: both parts, each a storage-key-safe string (`null` is not one).
+impl TryFrom<&Object<WireBank>> for BankAccount {
+    type Error = AuthorizationError;
+
+    fn try_from(bank: &Object<WireBank>) -> Result<Self, Self::Error> {
+        if let Some(extra) = &bank.unknown {
+            return Err(not_a_field("bank", extra));
+        }
+        let part = |name: &str, field: &Field<String>| match field {
+            Field::Given(s) if (1..=32).contains(&s.len()) && key_safe(s) => Ok(s.clone()),
+            Field::Given(_) => {
+                Err(invalid(&format!("bank.{name}"), "must be 1 to 32 letters, digits, '.', '_' or '-'"))
+            }
+            Field::Null | Field::Mistyped => Err(invalid(&format!("bank.{name}"), "must be a string")),
+            Field::Absent => Err(missing(&format!("bank.{name}"), "when bank is given")),
+        };
+        Ok(Self { account: part("account", &bank.fields.account)?, branch: part("branch", &bank.fields.branch)? })
+    }
+}
+
+/// `validation_rules`, rule by rule in the order of their names.
+impl TryFrom<&BTreeMap<String, Field<Object<WireRuleOverride>>>> for Overrides {
+    type Error = AuthorizationError;
+
+    fn try_from(rules: &BTreeMap<String, Field<Object<WireRuleOverride>>>) -> Result<Self, Self::Error> {
+        let mut overrides = Self::default();
+        for (name, config) in rules {
+            let rule: RuleName = name.parse().map_err(|()| {
+                AuthorizationError::invalid(
+                    InvalidCode::UnknownValidationRule,
+                    format!("validation_rules.{} is not a rule", echo(name)),
+                )
+            })?;
+            let o = rule_override(rule, config)?;
+            if o != RuleOverride::default() {
+                overrides.0.insert(rule, o);
+            }
+        }
+        Ok(overrides)
+    }
+}
+
+/// One rule's override. A body with several faults in it is refused for the one at the first key, in
+/// key order (`denial_reasons`, `disable`, `force`, and any unknown key where it sorts).
+fn rule_override(rule: RuleName, config: &Field<Object<WireRuleOverride>>) -> Result<RuleOverride, AuthorizationError> {
+    let field = format!("validation_rules.{rule}");
+    let Field::Given(config) = config else { return Err(invalid(&field, "must be an object")) };
+    let WireRuleOverride { denial_reasons, disable, force } = &config.fields;
+    let flag = |key: &str, value: &Field<bool>| match value {
+        Field::Absent => Ok(false),
+        Field::Given(b) => Ok(*b),
+        Field::Null | Field::Mistyped => Err(invalid(&format!("{field}.{key}"), "must be a boolean")),
+    };
+    let mut o = RuleOverride::default();
+    let mut faults: Vec<(&str, AuthorizationError)> = Vec::new();
+    match denial_codes(rule, &field, denial_reasons) {
+        Ok(reasons) => o.denial_reasons = reasons,
+        Err(fault) => faults.push(("denial_reasons", fault)),
+    }
+    match flag("disable", disable) {
+        Ok(b) => o.disable = b,
+        Err(fault) => faults.push(("disable", fault)),
+    }
+    match flag("force", force) {
+        Ok(b) => o.force = b,
+        Err(fault) => faults.push(("force", fault)),
+    }
+    if let Some(extra) = &config.unknown {
+        faults.push((extra, not_a_field(&field, extra)));
+    }
+    if let Some((_, fault)) = faults.into_iter().min_by_key(|(key, _)| *key) {
+        return Err(fault);
+    }
+    if o.disable && o.force {
+        return Err(invalid(&field, "cannot both disable and force"));
+    }
+    if (o.disable || o.force) && matches!(rule, RuleName::Account | RuleName::OriginalAuthorization) {
+        return Err(invalid(&field, "cannot be disabled or forced: without it there is nothing to authorize against"));
+    }
+    Ok(o)
+}
+
+/// `denial_reasons` of `rule`: replacement codes for its rejection reasons, reason by reason in the
+/// order of their names. A code left out (or `null`) keeps the reason's own; one that is not a
+/// string is refused, never silently replaced.
+fn denial_codes(
+    rule: RuleName,
+    field: &str,
+    reasons: &Field<BTreeMap<String, Field<Object<WireCodes>>>>,
+) -> Result<BTreeMap<Reason, (String, String)>, AuthorizationError> {
+    let mut replaced = BTreeMap::new();
+    let reasons = match reasons {
+        Field::Absent => return Ok(replaced),
+        Field::Given(reasons) => reasons,
+        Field::Null | Field::Mistyped => return Err(invalid(&format!("{field}.denial_reasons"), "must be an object")),
+    };
+    for (name, codes) in reasons {
+        let reason = Reason::of(rule, name).filter(|r| r.status() == RuleStatus::Rejected).ok_or_else(|| {
+            AuthorizationError::invalid(
+                InvalidCode::UnknownDenialReason,
+                format!("{field}.denial_reasons.{} is not a rejection reason of {rule}", echo(name)),
+            )
+        })?;
+        let at = format!("{field}.denial_reasons.{reason}");
+        let Field::Given(codes) = codes else { return Err(invalid(&at, "must be an object")) };
+        if let Some(extra) = &codes.unknown {
+            return Err(not_a_field(&at, extra));
+        }
+        let own = reason.row();
+        let string = |code: &Field<String>, name: &str, default: &'static str| match code {
+            Field::Given(code) => Ok(code.clone()),
+            Field::Absent | Field::Null => Ok(default.to_owned()),
+            Field::Mistyped => Err(invalid(&format!("{at}.{name}"), "must be a string")),
+        };
+        let response = string(&codes.fields.response_code, "response_code", own.response_code)?;
+        let denial = string(&codes.fields.denial_code, "denial_code", own.denial_code)?;
+        let (response, denial) = (response.as_str(), denial.as_str());
+        if response == "00" || !RESPONSE_CODES.iter().any(|(c, _)| *c == response) {
+            return Err(invalid(
+                &format!("{at}.response_code"),
+                "must be a denial response code (05, 12, 14, 30, 51, 54, 55, 57, 59, 62, 63, 75, 92, 96)",
+            ));
+        }
+        if denial.len() != 3 || !denial.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(invalid(&format!("{at}.denial_code"), "must be three capital letters"));
+        }
+        replaced.insert(reason, (response.to_owned(), denial.to_owned()));
+    }
+    Ok(replaced)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The canonical body, and the entry point.
+// ---------------------------------------------------------------------------------------------
 
 /// Sorted-key JSON: the same body always digests the same, whatever its key order or spacing.
 fn canonical(value: &Value, out: &mut String) {
@@ -249,302 +719,139 @@ fn canonical(value: &Value, out: &mut String) {
     }
 }
 
-fn canonical_body(fields: &BTreeMap<String, Value>, raw_amount: Option<&str>) -> crate::secret::SecretBytes {
-    let mut text = String::new();
-    let mut object: Map<String, Value> = fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    // The amount as written ("10.00" and "10.0" are different requests), not as a float.
-    if let Some(raw) = raw_amount {
-        object.insert("amount".into(), Value::String(raw.to_owned()));
+/// The canonical body: every field, the amount as written ("10.00" and "10.0" are different requests,
+/// not the same float), and no `card.cvv`. Recorded digests depend on it byte for byte.
+fn canonical_body(raw: &RawObject) -> Result<SecretBytes, AuthorizationError> {
+    let mut object = raw
+        .iter()
+        .map(|(k, v)| serde_json::from_str::<Value>(v.get()).map(|v| (k.clone(), v)))
+        .collect::<Result<Map<String, Value>, _>>()
+        .map_err(|_| malformed("body must be a JSON object".to_owned()))?;
+    if let Some(amount) = raw.get("amount").map(|v| v.get()).filter(|v| *v != "null") {
+        object.insert("amount".into(), Value::String(amount.to_owned()));
     }
     // PCI DSS: nothing derived from a card verification code is ever stored.
     if let Some(Value::Object(card)) = object.get_mut("card") {
         card.remove("cvv");
     }
+    let mut text = String::new();
     canonical(&Value::Object(object), &mut text);
-    crate::secret::SecretBytes::new(text.into_bytes())
-}
-
-fn parse_overrides(rules: &Map<String, Value>) -> Result<Overrides, AuthorizationError> {
-    let mut overrides = Overrides::default();
-    for (name, config) in rules {
-        let rule: RuleName = name.parse().map_err(|()| {
-            AuthorizationError::invalid(
-                "UNKNOWN_VALIDATION_RULE",
-                format!("validation_rules.{} is not a rule", echo(name)),
-            )
-        })?;
-        let field = format!("validation_rules.{rule}");
-        let Value::Object(config) = config else { return Err(invalid(&field, "must be an object")) };
-        let mut o = RuleOverride::default();
-        for (key, value) in config {
-            match (key.as_str(), value) {
-                ("disable", Value::Bool(b)) => o.disable = *b,
-                ("force", Value::Bool(b)) => o.force = *b,
-                ("disable" | "force", _) => return Err(invalid(&format!("{field}.{key}"), "must be a boolean")),
-                ("denial_reasons", Value::Object(reasons)) => {
-                    for (reason_name, codes) in reasons {
-                        let reason = REASONS
-                            .iter()
-                            .find(|r| r.rule == rule && r.name == reason_name && r.status == RuleStatus::Rejected)
-                            .ok_or_else(|| {
-                                AuthorizationError::invalid(
-                                    "UNKNOWN_DENIAL_REASON",
-                                    format!(
-                                        "{field}.denial_reasons.{} is not a rejection reason of {rule}",
-                                        echo(reason_name)
-                                    ),
-                                )
-                            })?;
-                        let at = format!("{field}.denial_reasons.{}", reason.name);
-                        let Value::Object(codes) = codes else { return Err(invalid(&at, "must be an object")) };
-                        if let Some(extra) =
-                            codes.keys().find(|k| !matches!(k.as_str(), "response_code" | "denial_code"))
-                        {
-                            return Err(AuthorizationError::invalid(
-                                "UNKNOWN_FIELD",
-                                format!("{at}.{} is not a field", echo(extra)),
-                            ));
-                        }
-                        let response =
-                            codes.get("response_code").and_then(Value::as_str).unwrap_or(reason.response_code);
-                        let denial = codes.get("denial_code").and_then(Value::as_str).unwrap_or(reason.denial_code);
-                        if response == "00" || !RESPONSE_CODES.iter().any(|(c, _)| *c == response) {
-                            return Err(invalid(
-                                &format!("{at}.response_code"),
-                                "must be a denial response code (05, 12, 14, 30, 51, 54, 55, 57, 59, 62, 63, 75, 92, 96)",
-                            ));
-                        }
-                        if denial.len() != 3 || !denial.bytes().all(|b| b.is_ascii_uppercase()) {
-                            return Err(invalid(&format!("{at}.denial_code"), "must be three capital letters"));
-                        }
-                        o.denial_reasons.insert(reason.name, (response.to_owned(), denial.to_owned()));
-                    }
-                }
-                ("denial_reasons", _) => return Err(invalid(&format!("{field}.denial_reasons"), "must be an object")),
-                (other, _) => {
-                    return Err(AuthorizationError::invalid(
-                        "UNKNOWN_FIELD",
-                        format!("{field}.{} is not a field", echo(other)),
-                    ));
-                }
-            }
-        }
-        if o.disable && o.force {
-            return Err(invalid(&field, "cannot both disable and force"));
-        }
-        if (o.disable || o.force) && matches!(rule, RuleName::Account | RuleName::OriginalAuthorization) {
-            return Err(invalid(
-                &field,
-                "cannot be disabled or forced: without it there is nothing to authorize against",
-            ));
-        }
-        if o != RuleOverride::default() {
-            overrides.0.insert(rule.as_str(), o);
-        }
-    }
-    Ok(overrides)
-}
-
-fn parse_card(card: &Map<String, Value>) -> Result<AccountRef, AuthorizationError> {
-    if let Some(extra) = card.keys().find(|k| !matches!(k.as_str(), "pan" | "stored_id" | "cvv" | "expiration_date")) {
-        return Err(AuthorizationError::invalid("UNKNOWN_FIELD", format!("card.{} is not a field", echo(extra))));
-    }
-    let text = |name: &str| match card.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(invalid(&format!("card.{name}"), "must be a string")),
-    };
-    if let Some(cvv) = text("cvv")?
-        && (!(3..=4).contains(&cvv.len()) || !cvv.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(invalid("card.cvv", "must be 3 or 4 digits"));
-    }
-    if let Some(expiry) = text("expiration_date")? {
-        super::account::Expiry::parse(expiry).ok_or_else(|| invalid("card.expiration_date", "must be YYYY-MM"))?;
-    }
-    match (text("pan")?, text("stored_id")?) {
-        (Some(pan), _) => {
-            Pan::parse(pan).map(AccountRef::Pan).ok_or_else(|| invalid("card.pan", "must be 12 to 19 digits"))
-        }
-        (None, Some(stored)) if (1..=64).contains(&stored.len()) && key_safe(stored) => {
-            Ok(AccountRef::StoredId(stored.to_owned()))
-        }
-        (None, Some(_)) => Err(invalid("card.stored_id", "must be 1 to 64 letters, digits, '.', '_' or '-'")),
-        (None, None) => Err(missing("card.pan or card.stored_id", "when card is given")),
-    }
+    Ok(SecretBytes::new(text.into_bytes()))
 }
 
 /// Parses and validates a request body.
 pub fn parse_authorization_request(body: &[u8]) -> Result<AuthorizationRequest, AuthorizationError> {
-    let raw: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body).map_err(|e| {
-        AuthorizationError::invalid(
-            "MALFORMED_JSON",
-            format!("body must be a JSON object (line {}, column {})", e.line(), e.column()),
-        )
-    })?;
-    if let Some(unknown) = raw.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+    let raw: RawObject = serde_json::from_slice(body)
+        .map_err(|e| malformed(format!("body must be a JSON object (line {}, column {})", e.line(), e.column())))?;
+    let body = Object::<WireRequest>::read(&raw).map_err(|_| malformed("body must be a JSON object".to_owned()))?;
+    if let Some(unknown) = &body.unknown {
         return Err(AuthorizationError::invalid(
-            "UNKNOWN_FIELD",
+            InvalidCode::UnknownField,
             format!("{} is not a field of this request", echo(unknown)),
         ));
     }
-    let raw_amount = raw.get("amount").map(|v| v.get().to_owned()).filter(|v| v != "null");
-    let fields = raw
-        .iter()
-        .map(|(k, v)| serde_json::from_str::<Value>(v.get()).map(|v| (k.clone(), v)))
-        .collect::<Result<BTreeMap<_, _>, _>>()
-        .map_err(|_| AuthorizationError::invalid("MALFORMED_JSON", "body must be a JSON object"))?;
-    let body = Body { fields, raw_amount };
+    let canonical = canonical_body(&raw)?;
+    AuthorizationRequest::try_from(Body { fields: body.fields, canonical })
+}
 
-    let mti = match body.string("mti", 4)? {
-        None => return Err(missing("mti", "")),
-        Some("0120" | "0420") => {
-            return Err(AuthorizationError::invalid(
-                "UNSUPPORTED_MTI",
-                "mti 0120 and 0420 (advices) are not supported",
-            ));
-        }
-        Some(m) => m.parse::<Mti>().map_err(|()| invalid("mti", "must be one of 0100, 0200, 0202, 0400, 0402"))?,
-    };
-    let currency = body.string("currency", 3)?.ok_or_else(|| missing("currency", ""))?;
-    let currency = Currency::parse(currency)
-        .ok_or_else(|| invalid("currency", "must be an ISO 4217 code, alphabetic (BRL) or numeric (986)"))?;
-    let amount = match &body.raw_amount {
-        None => None,
-        Some(raw) => {
-            let text = raw.trim_matches('"');
-            if raw.starts_with('"') && !body.value("amount").is_some_and(Value::is_string) {
-                return Err(invalid("amount", "must be a decimal number"));
-            }
-            Some(parse_minor_units(text, currency, false).map_err(|e| invalid("amount", &e.to_string()))?)
-        }
-    };
-    let network = body.string("network", 32)?.ok_or_else(|| missing("network", ""))?.to_owned();
-    let account_id = body.integer("account_id", 1, i64::MAX)?.and_then(AccountId::new);
-    let program_id = body.integer("program_id", 1, i64::MAX)?;
-    let document_number = body.string("document_number", 32)?.map(str::to_owned);
-    if document_number.as_deref().is_some_and(|d| !key_safe(d)) {
-        return Err(invalid("document_number", "must be letters, digits, '.', '_' or '-'"));
-    }
-    let card = body.object("card")?.map(parse_card).transpose()?;
-    let bank = match body.object("bank")? {
-        None => None,
-        Some(bank) => {
-            if let Some(extra) = bank.keys().find(|k| !matches!(k.as_str(), "account" | "branch")) {
-                return Err(AuthorizationError::invalid(
-                    "UNKNOWN_FIELD",
-                    format!("bank.{} is not a field", echo(extra)),
-                ));
-            }
-            let part = |name: &str| match bank.get(name) {
-                Some(Value::String(s)) if (1..=32).contains(&s.len()) && key_safe(s) => Ok(s.clone()),
-                Some(Value::String(_)) => {
-                    Err(invalid(&format!("bank.{name}"), "must be 1 to 32 letters, digits, '.', '_' or '-'"))
-                }
-                Some(_) => Err(invalid(&format!("bank.{name}"), "must be a string")),
-                None => Err(missing(&format!("bank.{name}"), "when bank is given")),
-            };
-            Some(BankAccount { account: part("account")?, branch: part("branch")? })
-        }
-    };
-    let mode = body.enumerated::<RequestMode>("mode", "CREDIT, DEBIT")?;
-    let confirmation_mode = body.enumerated::<ClearingType>("confirmation_mode", "ONLINE, OFFLINE")?;
-    let entry_mode = body.string("entry_mode", 3)?;
-    if let Some(e) = entry_mode
-        && (!(2..=3).contains(&e.len()) || !e.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(invalid("entry_mode", "must be 2 or 3 digits"));
-    }
-    let processing_code = body.string("processing_code", 32)?.map(str::to_owned);
-    let installments = body.integer("number_of_installments", 1, 100)?.map_or(1, |n| n as u32);
-    let has_error = body.boolean("has_error")?.unwrap_or(false);
-    body.boolean("pre_authorization")?;
-    let authorization_code = body.string("authorization_code", 6)?;
-    if authorization_code.is_some_and(|c| !c.bytes().all(|b| b.is_ascii_alphanumeric())) {
-        return Err(invalid("authorization_code", "must be 1 to 6 letters or digits"));
-    }
-    if let Some(when) = body.string("local_date_time", 40)? {
-        time::OffsetDateTime::parse(when, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| invalid("local_date_time", "must be an RFC 3339 date-time"))?;
-    }
-    if let Some(date) = body.string("posting_date", 10)? {
-        time::Date::parse(date, time::macros::format_description!("[year]-[month]-[day]"))
-            .map_err(|_| invalid("posting_date", "must be a date, YYYY-MM-DD"))?;
-    }
-    for name in ["beneficiary_id", "installment_plan_id", "nsu", "transaction_id"] {
-        body.string(name, 64)?;
-    }
-    body.string("soft_descriptor", 100)?;
-    body.integer("statement_id", 1, i64::MAX)?;
-    for name in ["authentication", "calculated_amounts", "merchant", "metadata", "authorization_validations"] {
-        body.object(name)?;
-    }
-    let original =
-        match (body.integer("original_authorization_id", 1, (1 << 53) - 1)?, body.string("original_tracking_id", 128)?)
-        {
-            (Some(id), _) => Some(OriginalRef::Id(id as u64)),
-            (None, Some(t)) => Some(OriginalRef::Tracking(TrackingId::parse(t).ok_or_else(|| {
-                invalid("original_tracking_id", "must be 1 to 128 characters of A-Z a-z 0-9 . _ : -")
-            })?)),
-            (None, None) => None,
-        };
-    let tracking_id = body
-        .string("tracking_id", 128)?
-        .map(|t| {
-            TrackingId::parse(t)
-                .ok_or_else(|| invalid("tracking_id", "must be 1 to 128 characters of A-Z a-z 0-9 . _ : -"))
-        })
-        .transpose()?;
-    let overrides = body.object("validation_rules")?.map(parse_overrides).transpose()?.unwrap_or_default();
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    let account = account_id
-        .map(AccountRef::Id)
-        .or_else(|| card.clone())
-        .or_else(|| document_number.clone().map(AccountRef::Document))
-        .or_else(|| bank.clone().map(AccountRef::Bank));
-    let authorizing = matches!(mti, Mti::Authorization | Mti::Financial);
-    if authorizing {
-        let why = format!("for mti {mti}");
-        if amount.is_none() {
-            return Err(missing("amount", &why));
+    fn refusal(body: &str) -> (&'static str, String) {
+        match parse_authorization_request(body.as_bytes()) {
+            Err(AuthorizationError::Invalid { code, message }) => (code.as_str(), message),
+            other => panic!("{body}: {other:?}"),
         }
-        if entry_mode.is_none() {
-            return Err(missing("entry_mode", &why));
-        }
-        if processing_code.is_none() {
-            return Err(missing("processing_code", &why));
-        }
-        if account.is_none() {
-            return Err(missing("one of account_id, document_number, card.pan, card.stored_id or bank", &why));
-        }
-        if mti == Mti::Authorization && card.is_some() && mode.is_none() {
-            return Err(missing("mode", "for card authorizations (mti 0100)"));
-        }
-    } else if original.is_none() {
-        return Err(missing("original_authorization_id or original_tracking_id", &format!("for mti {mti}")));
-    }
-    if has_error && mti != Mti::Confirmation {
-        return Err(invalid("has_error", "may be true only for confirmations (mti 0202)"));
     }
 
-    let canonical = canonical_body(&body.fields, body.raw_amount.as_deref());
-    Ok(AuthorizationRequest {
-        mti,
-        amount,
-        currency,
-        network,
-        account,
-        document_number,
-        program_id,
-        card,
-        mode,
-        confirmation_mode,
-        processing_code,
-        installments,
-        has_error,
-        original,
-        tracking_id,
-        overrides,
-        canonical,
-    })
+    const BASE: &str =
+        r#""mti":"0100","amount":1,"currency":"BRL","network":"VISA","entry_mode":"05","processing_code":"1""#;
+
+    /// Recorded digests are of this text: it must not change, byte for byte.
+    #[test]
+    fn the_canonical_body_sorts_keys_keeps_the_amount_as_written_and_drops_the_cvv() {
+        let body = r#"{ "tracking_id":"t-1", "mti":"0100","amount":10.50,"currency":"BRL","network":"VISA",
+            "card":{"pan":"4111111111111111","cvv":"123","expiration_date":"2030-01"},"mode":"CREDIT",
+            "entry_mode":"051","processing_code":"003000","metadata":{"b":1.0,"a":[1e2,"x\u00e9"]},"program_id":null}"#;
+        let request = parse_authorization_request(body.as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(request.canonical.expose()),
+            r#"{"amount":"10.50","card":{"expiration_date":"2030-01","pan":"4111111111111111"},"currency":"BRL","entry_mode":"051","metadata":{"a":[100.0,"xé"],"b":1.0},"mode":"CREDIT","mti":"0100","network":"VISA","processing_code":"003000","program_id":null,"tracking_id":"t-1"}"#
+        );
+        assert_eq!(request.amount, Some(1050));
+        let body = r#"{"mti":"0202","currency":"986","network":"VISA","original_authorization_id":42,"amount":"6.0"}"#;
+        let request = parse_authorization_request(body.as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(request.canonical.expose()),
+            r#"{"amount":"\"6.0\"","currency":"986","mti":"0202","network":"VISA","original_authorization_id":42}"#,
+            "a decimal string is another request than the same number"
+        );
+        assert_eq!(request.amount, Some(600));
+    }
+
+    #[test]
+    fn a_body_with_several_faults_is_refused_for_the_first_in_the_rules_order() {
+        let cases = [
+            (r#"{"zzz":1,"card":5,"mti":7}"#, ("UNKNOWN_FIELD", "zzz is not a field of this request")),
+            (r#"{"mti":5,"currency":5,"amount":"ten","account_id":"1"}"#, ("INVALID_FIELD", "mti must be a string")),
+            (
+                r#"{"mti":"0100","currency":"BRL","amount":"ten","account_id":"1"}"#,
+                ("INVALID_FIELD", "amount must be a decimal number"),
+            ),
+            (&format!(r#"{{{BASE},"card":{{"zz":1,"pan":5}}}}"#), ("UNKNOWN_FIELD", "card.zz is not a field")),
+            (
+                &format!(r#"{{{BASE},"bank":{{"account":null,"branch":"1"}}}}"#),
+                ("INVALID_FIELD", "bank.account must be a string"),
+            ),
+            // Within one rule's override, the first fault in key order.
+            (
+                &format!(r#"{{{BASE},"account_id":1,"validation_rules":{{"BALANCE":{{"force":"yes","skip":1}}}}}}"#),
+                ("INVALID_FIELD", "validation_rules.BALANCE.force must be a boolean"),
+            ),
+            (
+                &format!(r#"{{{BASE},"account_id":1,"validation_rules":{{"BALANCE":{{"aaa":1,"force":"yes"}}}}}}"#),
+                ("UNKNOWN_FIELD", "validation_rules.BALANCE.aaa is not a field"),
+            ),
+        ];
+        for (body, (code, message)) in cases {
+            assert_eq!(refusal(body), (code, message.to_owned()), "{body}");
+        }
+    }
+
+    #[test]
+    fn overrides_are_typed_by_rule_and_reason() {
+        let body = format!(
+            r#"{{{BASE},"account_id":1,"validation_rules":{{"CARD_STATUS":{{"denial_reasons":{{"CARD_EXPIRED":{{"response_code":"05","denial_code":"XYZ"}}}}}},"BALANCE":{{"force":true}},"MODE":{{"disable":false}}}}}}"#
+        );
+        let request = parse_authorization_request(body.as_bytes()).unwrap();
+        let card = request.overrides.get(RuleName::CardStatus).unwrap();
+        assert_eq!(card.denial_reasons.get(&Reason::CardExpired), Some(&("05".to_owned(), "XYZ".to_owned())));
+        assert!(request.overrides.get(RuleName::Balance).unwrap().force);
+        assert!(request.overrides.get(RuleName::Mode).is_none(), "an override of nothing is none");
+        assert_eq!(request.overrides.applied(), ["BALANCE:force", "CARD_STATUS:denial_reason:CARD_EXPIRED"]);
+        // A code left out keeps the reason's own; one that is not a string is refused.
+        let body = format!(
+            r#"{{{BASE},"account_id":1,"validation_rules":{{"BALANCE":{{"denial_reasons":{{"INSUFFICIENT_FUNDS":{{"denial_code":null}}}}}}}}}}"#
+        );
+        let request = parse_authorization_request(body.as_bytes()).unwrap();
+        let balance = request.overrides.get(RuleName::Balance).unwrap();
+        assert_eq!(balance.denial_reasons.get(&Reason::InsufficientFunds), Some(&("51".to_owned(), "NSF".to_owned())));
+        let body = format!(
+            r#"{{{BASE},"account_id":1,"validation_rules":{{"BALANCE":{{"denial_reasons":{{"INSUFFICIENT_FUNDS":{{"response_code":5}}}}}}}}}}"#
+        );
+        let err = parse_authorization_request(body.as_bytes()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("validation_rules.BALANCE.denial_reasons.INSUFFICIENT_FUNDS.response_code must be a string"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_known_fields_are_the_wire_structs() {
+        assert_eq!(field_names::<WireBank>(), ["account", "branch"]);
+        assert_eq!(field_names::<WireRequest>().len(), 34);
+        assert!(field_names::<WireRequest>().contains(&"authorization_validations"));
+    }
 }

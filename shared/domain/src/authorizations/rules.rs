@@ -27,12 +27,15 @@ wire_enum!(
     RuleStatus { /** Passed. */ Approved = "APPROVED", /** Failed. */ Rejected = "REJECTED", /** Not evaluated. */ Skipped = "SKIPPED" }
 );
 
-/// One reason a rule can give, with its codes (rejections only) and its description.
+/// One row of [`REASONS`]: a reason, the rule giving it, its wire name and status, its codes
+/// (rejections only) and its description.
 #[derive(Debug, Clone, Copy)]
-pub struct Reason {
+pub struct ReasonRow {
+    /// The reason.
+    pub reason: Reason,
     /// The rule.
     pub rule: RuleName,
-    /// The reason's name.
+    /// The reason's wire name.
     pub name: &'static str,
     /// Its status.
     pub status: RuleStatus,
@@ -44,127 +47,117 @@ pub struct Reason {
     pub description: &'static str,
 }
 
-const fn reason(
-    rule: RuleName,
-    name: &'static str,
-    status: RuleStatus,
-    codes: (&'static str, &'static str),
-    description: &'static str,
-) -> Reason {
-    Reason { rule, name, status, response_code: codes.0, denial_code: codes.1, description }
+/// Declares [`Reason`] and [`REASONS`] from one list, so the enum and the table cannot disagree.
+macro_rules! reasons {
+    ($($variant:ident: $rule:ident $name:literal $status:ident ($response:literal, $denial:literal) $description:literal;)+) => {
+        /// A reason a rule gives: one variant per rule and reason, so a reason can only be given by its
+        /// rule, and a misspelt one does not compile. Its wire name is [`Reason::as_str`]; rules that
+        /// share a name (`NOT_APPLICABLE`, `NO_CARD`) have a variant each.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Reason {
+            $(#[doc = $description] $variant),+
+        }
+
+        /// Every reason of every rule, in [`Reason`]'s order. `docs/authorization-rules.md` lists the same
+        /// rows (a test holds them equal).
+        pub const REASONS: &[ReasonRow] = &[$(ReasonRow {
+            reason: Reason::$variant,
+            rule: RuleName::$rule,
+            name: $name,
+            status: RuleStatus::$status,
+            response_code: $response,
+            denial_code: $denial,
+            description: $description,
+        }),+];
+    };
 }
 
-use RuleName as R;
-use RuleStatus::{Approved as A, Rejected as X, Skipped as S};
+reasons! {
+    AccountFound: Account "ACCOUNT_FOUND" Approved ("00", "") "The account exists for this tenant.";
+    AccountNotFound: Account "ACCOUNT_NOT_FOUND" Rejected ("62", "IAD") "No account of this tenant matches the request.";
+    DocumentMismatch: Account "DOCUMENT_MISMATCH" Rejected ("62", "IDN")
+        "document_number does not belong to the account the request names.";
+    AmbiguousDocument: Account "AMBIGUOUS_DOCUMENT" Rejected ("62", "DND")
+        "document_number has accounts in several programs and no program_id was given.";
+    AccountError: Account "ACCOUNT_ERROR" Rejected ("96", "SED") "The account could not be read.";
+    AccountNormal: AccountStatus "ACCOUNT_NORMAL" Approved ("00", "") "The account is NORMAL.";
+    AccountBlocked: AccountStatus "ACCOUNT_BLOCKED" Rejected ("57", "ABL") "The account is BLOCKED.";
+    AccountCancelled: AccountStatus "ACCOUNT_CANCELLED" Rejected ("62", "ACN") "The account is CANCELLED.";
+    AccountStatusNotApplicable: AccountStatus "NOT_APPLICABLE" Skipped ("", "")
+        "Confirmations and cancellations release or settle what was already approved.";
+    CardNormal: CardStatus "CARD_NORMAL" Approved ("00", "") "The card is NORMAL and within its expiry month.";
+    CardStatusNoCard: CardStatus "NO_CARD" Skipped ("", "")
+        "The request names no card, or is a confirmation or cancellation.";
+    CardNotFound: CardStatus "CARD_NOT_FOUND" Rejected ("14", "CNF") "The card named is not a card of the account.";
+    CardBlocked: CardStatus "CARD_BLOCKED" Rejected ("57", "CBL") "The card is BLOCKED.";
+    CardCancelled: CardStatus "CARD_CANCELLED" Rejected ("14", "CCN") "The card is CANCELLED.";
+    CardExpired: CardStatus "CARD_EXPIRED" Rejected ("54", "CEX") "The card's expiry month has passed.";
+    ModeAllowed: Mode "MODE_ALLOWED" Approved ("00", "") "The card supports the requested mode.";
+    ModeNoCard: Mode "NO_CARD" Skipped ("", "") "The request names no card, or is a confirmation or cancellation.";
+    NoMode: Mode "NO_MODE" Skipped ("", "") "The request asks for no mode.";
+    ModeNotAllowed: Mode "MODE_NOT_ALLOWED" Rejected ("57", "MNA")
+        "A CREDIT card asked to debit, or a DEBIT card asked for credit.";
+    CurrencyMatch: Currency "CURRENCY_MATCH" Approved ("00", "") "The request's currency is the account's.";
+    CurrencyMismatch: Currency "CURRENCY_MISMATCH" Rejected ("12", "CMM")
+        "The request's currency is not the account's, or not the original's (no conversion is offered).";
+    InstallmentsAllowed: Installments "INSTALLMENTS_ALLOWED" Approved ("00", "")
+        "One installment, or several in CREDIT mode.";
+    InstallmentsNotAllowed: Installments "INSTALLMENTS_NOT_ALLOWED" Rejected ("12", "INA")
+        "Several installments in DEBIT mode.";
+    InstallmentsNotApplicable: Installments "NOT_APPLICABLE" Skipped ("", "")
+        "Confirmations and cancellations take the original's installments.";
+    OriginalFound: OriginalAuthorization "ORIGINAL_FOUND" Approved ("00", "")
+        "The original exists and can take this operation.";
+    OriginalNotApplicable: OriginalAuthorization "NOT_APPLICABLE" Skipped ("", "")
+        "Authorizations (0100, 0200) have no original.";
+    OriginalNotFound: OriginalAuthorization "ORIGINAL_NOT_FOUND" Rejected ("12", "ONF")
+        "No authorization of this tenant has that id or tracking_id.";
+    OriginalWrongState: OriginalAuthorization "ORIGINAL_WRONG_STATE" Rejected ("12", "OWS")
+        "The original was denied, already confirmed, already fully cancelled, or is of the wrong kind.";
+    AmountAboveRemaining: OriginalAuthorization "AMOUNT_ABOVE_REMAINING" Rejected ("12", "OAR")
+        "The amount is more than the original still holds.";
+    OriginalOtherAccount: OriginalAuthorization "ORIGINAL_OTHER_ACCOUNT" Rejected ("12", "OOA")
+        "The request names an account other than the original's.";
+    SufficientFunds: Balance "SUFFICIENT_FUNDS" Approved ("00", "") "The available amount covers the request.";
+    InsufficientFunds: Balance "INSUFFICIENT_FUNDS" Rejected ("51", "NSF")
+        "The available amount does not cover the request.";
+    BalanceNotApplicable: Balance "NOT_APPLICABLE" Skipped ("", "")
+        "Confirmations and cancellations never spend more than was approved.";
+}
 
-/// Every reason of every rule.
-pub const REASONS: &[Reason] = &[
-    reason(R::Account, "ACCOUNT_FOUND", A, ("00", ""), "The account exists for this tenant."),
-    reason(R::Account, "ACCOUNT_NOT_FOUND", X, ("62", "IAD"), "No account of this tenant matches the request."),
-    reason(
-        R::Account,
-        "DOCUMENT_MISMATCH",
-        X,
-        ("62", "IDN"),
-        "document_number does not belong to the account the request names.",
-    ),
-    reason(
-        R::Account,
-        "AMBIGUOUS_DOCUMENT",
-        X,
-        ("62", "DND"),
-        "document_number has accounts in several programs and no program_id was given.",
-    ),
-    reason(R::Account, "ACCOUNT_ERROR", X, ("96", "SED"), "The account could not be read."),
-    reason(R::AccountStatus, "ACCOUNT_NORMAL", A, ("00", ""), "The account is NORMAL."),
-    reason(R::AccountStatus, "ACCOUNT_BLOCKED", X, ("57", "ABL"), "The account is BLOCKED."),
-    reason(R::AccountStatus, "ACCOUNT_CANCELLED", X, ("62", "ACN"), "The account is CANCELLED."),
-    reason(
-        R::AccountStatus,
-        "NOT_APPLICABLE",
-        S,
-        ("", ""),
-        "Confirmations and cancellations release or settle what was already approved.",
-    ),
-    reason(R::CardStatus, "CARD_NORMAL", A, ("00", ""), "The card is NORMAL and within its expiry month."),
-    reason(R::CardStatus, "NO_CARD", S, ("", ""), "The request names no card, or is a confirmation or cancellation."),
-    reason(R::CardStatus, "CARD_NOT_FOUND", X, ("14", "CNF"), "The card named is not a card of the account."),
-    reason(R::CardStatus, "CARD_BLOCKED", X, ("57", "CBL"), "The card is BLOCKED."),
-    reason(R::CardStatus, "CARD_CANCELLED", X, ("14", "CCN"), "The card is CANCELLED."),
-    reason(R::CardStatus, "CARD_EXPIRED", X, ("54", "CEX"), "The card's expiry month has passed."),
-    reason(R::Mode, "MODE_ALLOWED", A, ("00", ""), "The card supports the requested mode."),
-    reason(R::Mode, "NO_CARD", S, ("", ""), "The request names no card, or is a confirmation or cancellation."),
-    reason(R::Mode, "NO_MODE", S, ("", ""), "The request asks for no mode."),
-    reason(
-        R::Mode,
-        "MODE_NOT_ALLOWED",
-        X,
-        ("57", "MNA"),
-        "A CREDIT card asked to debit, or a DEBIT card asked for credit.",
-    ),
-    reason(R::Currency, "CURRENCY_MATCH", A, ("00", ""), "The request's currency is the account's."),
-    reason(
-        R::Currency,
-        "CURRENCY_MISMATCH",
-        X,
-        ("12", "CMM"),
-        "The request's currency is not the account's, or not the original's (no conversion is offered).",
-    ),
-    reason(R::Installments, "INSTALLMENTS_ALLOWED", A, ("00", ""), "One installment, or several in CREDIT mode."),
-    reason(R::Installments, "INSTALLMENTS_NOT_ALLOWED", X, ("12", "INA"), "Several installments in DEBIT mode."),
-    reason(
-        R::Installments,
-        "NOT_APPLICABLE",
-        S,
-        ("", ""),
-        "Confirmations and cancellations take the original's installments.",
-    ),
-    reason(
-        R::OriginalAuthorization,
-        "ORIGINAL_FOUND",
-        A,
-        ("00", ""),
-        "The original exists and can take this operation.",
-    ),
-    reason(R::OriginalAuthorization, "NOT_APPLICABLE", S, ("", ""), "Authorizations (0100, 0200) have no original."),
-    reason(
-        R::OriginalAuthorization,
-        "ORIGINAL_NOT_FOUND",
-        X,
-        ("12", "ONF"),
-        "No authorization of this tenant has that id or tracking_id.",
-    ),
-    reason(
-        R::OriginalAuthorization,
-        "ORIGINAL_WRONG_STATE",
-        X,
-        ("12", "OWS"),
-        "The original was denied, already confirmed, already fully cancelled, or is of the wrong kind.",
-    ),
-    reason(
-        R::OriginalAuthorization,
-        "AMOUNT_ABOVE_REMAINING",
-        X,
-        ("12", "OAR"),
-        "The amount is more than the original still holds.",
-    ),
-    reason(
-        R::OriginalAuthorization,
-        "ORIGINAL_OTHER_ACCOUNT",
-        X,
-        ("12", "OOA"),
-        "The request names an account other than the original's.",
-    ),
-    reason(R::Balance, "SUFFICIENT_FUNDS", A, ("00", ""), "The available amount covers the request."),
-    reason(R::Balance, "INSUFFICIENT_FUNDS", X, ("51", "NSF"), "The available amount does not cover the request."),
-    reason(
-        R::Balance,
-        "NOT_APPLICABLE",
-        S,
-        ("", ""),
-        "Confirmations and cancellations never spend more than was approved.",
-    ),
-];
+impl Reason {
+    /// Its row of [`REASONS`].
+    pub fn row(self) -> &'static ReasonRow {
+        // `reasons!` lists the variants and the rows in the same order.
+        &REASONS[self as usize]
+    }
+
+    /// The rule that gives it.
+    pub fn rule(self) -> RuleName {
+        self.row().rule
+    }
+
+    /// What the rule concluded.
+    pub fn status(self) -> RuleStatus {
+        self.row().status
+    }
+
+    /// The wire name (`INSUFFICIENT_FUNDS`).
+    pub fn as_str(self) -> &'static str {
+        self.row().name
+    }
+
+    /// The reason `rule` gives under the wire name `name`, if it has one.
+    pub fn of(rule: RuleName, name: &str) -> Option<Self> {
+        REASONS.iter().find(|r| r.rule == rule && r.name == name).map(|r| r.reason)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The reason a rule gives when a request disables it.
 pub const DISABLED: &str = "DISABLED_BY_REQUEST";
@@ -190,11 +183,6 @@ pub const RESPONSE_CODES: &[(&str, &str)] = &[
     ("96", "Internal system error"),
 ];
 
-/// The reason named `name` of `rule`.
-pub fn reason_of(rule: RuleName, name: &str) -> Option<&'static Reason> {
-    REASONS.iter().find(|r| r.rule == rule && r.name == name)
-}
-
 /// What a request asks of one rule in `validation_rules`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleOverride {
@@ -202,18 +190,18 @@ pub struct RuleOverride {
     pub disable: bool,
     /// Run and record the rule, but never let it deny.
     pub force: bool,
-    /// Replacement `(response_code, denial_code)` per rejection reason.
-    pub denial_reasons: BTreeMap<&'static str, (String, String)>,
+    /// Replacement `(response_code, denial_code)` per rejection reason of the rule.
+    pub denial_reasons: BTreeMap<Reason, (String, String)>,
 }
 
 /// The overrides of one request, by rule.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Overrides(pub BTreeMap<&'static str, RuleOverride>);
+pub struct Overrides(pub BTreeMap<RuleName, RuleOverride>);
 
 impl Overrides {
     /// The override of `rule`, if any.
     pub fn get(&self, rule: RuleName) -> Option<&RuleOverride> {
-        self.0.get(rule.as_str())
+        self.0.get(&rule)
     }
 
     /// Whether the request overrides anything (and so needs the override scope).
@@ -222,17 +210,22 @@ impl Overrides {
     }
 
     /// The overrides applied, as recorded with the decision: `BALANCE:force`,
-    /// `ACCOUNT_STATUS:disable`, `BALANCE:denial_reason:INSUFFICIENT_FUNDS`.
+    /// `ACCOUNT_STATUS:disable`, `BALANCE:denial_reason:INSUFFICIENT_FUNDS`. Rules come in the order
+    /// of their names, and each rule's reasons in the order of theirs, as every recorded decision has them.
     pub fn applied(&self) -> Vec<String> {
+        let mut rules: Vec<_> = self.0.iter().collect();
+        rules.sort_by_key(|(rule, _)| rule.as_str());
         let mut applied = Vec::new();
-        for (rule, o) in &self.0 {
+        for (rule, o) in rules {
             if o.disable {
                 applied.push(format!("{rule}:disable"));
             }
             if o.force {
                 applied.push(format!("{rule}:force"));
             }
-            applied.extend(o.denial_reasons.keys().map(|r| format!("{rule}:denial_reason:{r}")));
+            let mut reasons: Vec<_> = o.denial_reasons.keys().collect();
+            reasons.sort_by_key(|reason| reason.as_str());
+            applied.extend(reasons.into_iter().map(|r| format!("{rule}:denial_reason:{r}")));
         }
         applied
     }
@@ -281,6 +274,44 @@ mod tests {
         for rule in RuleName::ALL {
             assert!(doc.contains(rule.as_str()), "missing rule {rule}");
         }
+    }
+
+    #[test]
+    fn each_reason_is_its_own_row_and_named_once_per_rule() {
+        for (i, row) in REASONS.iter().enumerate() {
+            assert_eq!(row.reason as usize, i, "{}", row.name);
+            assert_eq!(row.reason.row().name, row.name);
+            assert_eq!(Reason::of(row.rule, row.name), Some(row.reason), "{} {}", row.rule, row.name);
+            let same = REASONS.iter().filter(|r| r.rule == row.rule && r.name == row.name).count();
+            assert_eq!(same, 1, "{} {}", row.rule, row.name);
+        }
+        assert_eq!(Reason::of(RuleName::Balance, "CARD_EXPIRED"), None, "a reason belongs to its rule");
+        assert_eq!(Reason::of(RuleName::Balance, "NOT_APPLICABLE"), Some(Reason::BalanceNotApplicable));
+        assert_eq!(Reason::InsufficientFunds.to_string(), "INSUFFICIENT_FUNDS");
+    }
+
+    #[test]
+    fn overrides_are_listed_by_name_whatever_the_order_of_the_enums() {
+        let mut overrides = Overrides::default();
+        let codes = || ("05".to_owned(), "XYZ".to_owned());
+        overrides.0.insert(
+            RuleName::Account,
+            RuleOverride {
+                denial_reasons: [(Reason::DocumentMismatch, codes()), (Reason::AccountError, codes())].into(),
+                ..RuleOverride::default()
+            },
+        );
+        overrides.0.insert(RuleName::CardStatus, RuleOverride { disable: true, ..RuleOverride::default() });
+        overrides.0.insert(RuleName::Balance, RuleOverride { force: true, ..RuleOverride::default() });
+        assert_eq!(
+            overrides.applied(),
+            [
+                "ACCOUNT:denial_reason:ACCOUNT_ERROR",
+                "ACCOUNT:denial_reason:DOCUMENT_MISMATCH",
+                "BALANCE:force",
+                "CARD_STATUS:disable"
+            ]
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 use super::Provider;
 
 /// Everything that can go wrong storing a banking credential; the HTTP layer maps each variant to
-/// Pismo's documented status and `EBAA` code. No variant carries the key.
+/// Pismo's documented status, `EBAA` code and message, from one table (`cofre-http`'s
+/// `error/codes.rs`). No variant carries the key.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
     /// Malformed JSON or a field of the wrong type (`EBAA0004`). `detail` names the field only.

@@ -1,7 +1,8 @@
 use crate::credentials::Provider;
 
 /// Everything that can stop a call through the gateway; the HTTP layer maps each variant to its
-/// status and documented code. No variant carries a key, a token or a body.
+/// status, documented code and message, from one table (`cofre-http`'s `error/codes.rs`). No variant
+/// carries a key, a token or a body.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// No credential of the caller's tenant has this proxy (`EBAA0101`, 404).
@@ -49,7 +50,8 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
-    /// The documented code, also written to the audit of a failed use.
+    /// The documented code, also written to the audit of a failed use: the code the HTTP answer
+    /// carries (`cofre-http`'s gateway table, `error/codes.rs`; a test there holds the two equal).
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "EBAA0101",

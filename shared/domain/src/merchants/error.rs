@@ -1,7 +1,8 @@
 use super::{CredentialField, Processor};
 
 /// Everything that can go wrong setting or rotating a connection's credentials. The HTTP layer
-/// maps each to Preczn's `{statusCode, message, error}` body. No variant carries a credential.
+/// maps each to Preczn's `{statusCode, message, error}` body, from one table (`cofre-http`'s
+/// `error/codes.rs`; Preczn's shape has no codes). No variant carries a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
     /// No valid token.
