@@ -211,7 +211,10 @@ async fn every_event_file_gets_its_documented_answer_from_its_functions_router()
     let partner = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"access_token":"event-run-partner-token","expires_in":300}"#))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"access_token":"event-run-partner-token","expires_in":300}"#),
+        )
         .mount(&partner)
         .await;
     Mock::given(method("POST"))
