@@ -1,7 +1,7 @@
 //! The embedded store as a `CredentialStore`.
 
 use async_trait::async_trait;
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 
 use super::{EmbeddedStore, read_body, unavailable, write_body};
 use cofre_domain::credentials::{
@@ -32,7 +32,7 @@ fn prefix_end(prefix: &str) -> String {
 
 /// The bodies of `pk`'s items with sort keys in `[from, to)`, in key order (`descending`: reversed).
 fn range(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     pk: &str,
     from: &str,
     to: &str,
@@ -47,16 +47,12 @@ fn range(
     rows.collect::<Result<_, _>>().map_err(unavailable)
 }
 
-fn credentials(tx: &Transaction<'_>, tenant: &TenantId) -> Result<Vec<StoredCredential>, StoreError> {
+fn credentials(tx: &Connection, tenant: &TenantId) -> Result<Vec<StoredCredential>, StoreError> {
     let bodies = range(tx, &partition_key(tenant), CREDENTIAL_PREFIX, &prefix_end(CREDENTIAL_PREFIX), false, 1_000)?;
     bodies.iter().map(|b| decode(b)).collect()
 }
 
-fn by_proxy(
-    tx: &Transaction<'_>,
-    tenant: &TenantId,
-    proxy: &ProxyValue,
-) -> Result<Option<StoredCredential>, StoreError> {
+fn by_proxy(tx: &Connection, tenant: &TenantId, proxy: &ProxyValue) -> Result<Option<StoredCredential>, StoreError> {
     Ok(credentials(tx, tenant)?.into_iter().find(|c| &c.proxy == proxy))
 }
 
@@ -64,7 +60,7 @@ fn by_proxy(
 impl CredentialStore for EmbeddedStore {
     async fn get(&self, slot: &CredentialSlot) -> Result<Option<StoredCredential>, StoreError> {
         let (pk, sk) = (partition_key(&slot.tenant), credential_sort_key(slot));
-        self.transaction(move |tx| read_body(tx, &pk, &sk)?.as_deref().map(decode).transpose()).await
+        self.read(|tx| read_body(tx, &pk, &sk)?.as_deref().map(decode).transpose())
     }
 
     async fn save(&self, record: &StoredCredential, expected: ExpectedVersion) -> Result<(), SaveError> {
@@ -94,13 +90,11 @@ impl CredentialStore for EmbeddedStore {
         tenant: &TenantId,
         proxy: &ProxyValue,
     ) -> Result<Option<StoredCredential>, StoreError> {
-        let (tenant, proxy) = (tenant.clone(), proxy.clone());
-        self.transaction(move |tx| by_proxy(tx, &tenant, &proxy)).await
+        self.read(|tx| by_proxy(tx, tenant, proxy))
     }
 
     async fn list(&self, tenant: &TenantId) -> Result<Vec<StoredCredential>, StoreError> {
-        let tenant = tenant.clone();
-        self.transaction(move |tx| credentials(tx, &tenant)).await
+        self.read(|tx| credentials(tx, tenant))
     }
 
     async fn revoke(&self, tenant: &TenantId, proxy: &ProxyValue) -> Result<bool, StoreError> {
@@ -166,7 +160,6 @@ impl CredentialStore for EmbeddedStore {
         let pk = partition_key(tenant);
         let prefix = use_prefix(proxy);
         let to = before.map_or_else(|| prefix_end(&prefix), |id| use_sort_key(proxy, id));
-        self.transaction(move |tx| range(tx, &pk, &prefix, &to, true, limit)?.iter().map(|b| decode_use(b)).collect())
-            .await
+        self.read(|tx| range(tx, &pk, &prefix, &to, true, limit)?.iter().map(|b| decode_use(b)).collect())
     }
 }

@@ -1,5 +1,6 @@
-//! The embedded store as the `Ledger`: every commit one SQLite transaction, every condition checked
-//! inside it, events appended to their own table in the same transaction.
+//! The embedded store as the `Ledger`: every commit one atomic write (a savepoint of the writer's
+//! batch), every condition checked inside it, events appended to their own table in the same write;
+//! reads on the read connections.
 
 use async_trait::async_trait;
 use rusqlite::params;
@@ -19,28 +20,35 @@ impl Ledger for EmbeddedStore {
         tenant: &TenantId,
         keys: &[LedgerKey],
     ) -> Result<Vec<Option<Result<LedgerItem, StoreError>>>, StoreError> {
-        let tenant = tenant.clone();
-        let keys = keys.to_vec();
-        self.transaction(move |tx| {
+        self.read(|tx| {
             keys.iter()
                 .map(|key| {
-                    let (pk, sk) = ledger_key(&tenant, key);
+                    let (pk, sk) = ledger_key(tenant, key);
                     Ok(read_body(tx, &pk, &sk)?.map(|body| decode(key, &body)))
                 })
                 .collect()
         })
-        .await
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), CommitError> {
-        let commit = commit.clone();
+        // Everything that does not depend on what is stored is encoded here, not on the writer.
+        let tenant = commit.tenant.clone();
+        let recorded_key = ledger_key(&tenant, &LedgerKey::Recorded(commit.recorded.tracking_id.clone()));
+        let recorded = encode(&commit.recorded)?;
+        let balance = commit.balance.clone();
+        let authorization_id = commit.authorization.id;
+        let authorization = (commit.authorization.version, encode(&commit.authorization)?);
+        let original = match &commit.original {
+            Some((original, expected)) => Some((original.id, original.version, *expected, encode(original)?)),
+            None => None,
+        };
+        let events = commit.events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
         self.transaction(move |tx| {
-            let tenant = &commit.tenant;
-            let recorded_key = ledger_key(tenant, &LedgerKey::Recorded(commit.recorded.tracking_id.clone()));
+            let tenant = &tenant;
             if read_body(tx, &recorded_key.0, &recorded_key.1)?.is_some() {
                 return Err(CommitError::Duplicate);
             }
-            if let Some(change) = &commit.balance {
+            if let Some(change) = &balance {
                 let (pk, sk) = ledger_key(tenant, &LedgerKey::Account(change.account_id));
                 let Some(body) = read_body(tx, &pk, &sk)? else { return Err(CommitError::Conflict) };
                 let mut account: Account =
@@ -55,29 +63,27 @@ impl Ledger for EmbeddedStore {
                 account.available = next;
                 write_body(tx, &pk, &sk, 0, &encode(&account)?)?;
             }
-            let (pk, sk) = ledger_key(tenant, &LedgerKey::Authorization(commit.authorization.id));
+            let (pk, sk) = ledger_key(tenant, &LedgerKey::Authorization(authorization_id));
             if read_body(tx, &pk, &sk)?.is_some() {
                 return Err(CommitError::Conflict);
             }
-            write_body(tx, &pk, &sk, commit.authorization.version, &encode(&commit.authorization)?)?;
-            if let Some((original, expected)) = &commit.original {
-                let (pk, sk) = ledger_key(tenant, &LedgerKey::Authorization(original.id));
-                let Some(body) = read_body(tx, &pk, &sk)? else { return Err(CommitError::Conflict) };
-                let LedgerItem::Authorization(current) = decode(&LedgerKey::Authorization(original.id), &body)? else {
+            write_body(tx, &pk, &sk, authorization.0, &authorization.1)?;
+            if let Some((id, version, expected, body)) = &original {
+                let (pk, sk) = ledger_key(tenant, &LedgerKey::Authorization(*id));
+                let Some(current) = read_body(tx, &pk, &sk)? else { return Err(CommitError::Conflict) };
+                let LedgerItem::Authorization(current) = decode(&LedgerKey::Authorization(*id), &current)? else {
                     return Err(CommitError::Conflict);
                 };
                 if current.version != *expected {
                     return Err(CommitError::Conflict);
                 }
-                write_body(tx, &pk, &sk, original.version, &encode(original)?)?;
+                write_body(tx, &pk, &sk, *version, body)?;
             }
-            write_body(tx, &recorded_key.0, &recorded_key.1, 0, &encode(&commit.recorded)?)?;
-            for event in &commit.events {
-                tx.execute(
-                    "INSERT INTO events (tenant, body) VALUES (?1, ?2)",
-                    params![tenant.as_str(), encode(event)?],
-                )
-                .map_err(unavailable)?;
+            write_body(tx, &recorded_key.0, &recorded_key.1, 0, &recorded)?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO events (tenant, body) VALUES (?1, ?2)").map_err(unavailable)?;
+            for event in &events {
+                insert.execute(params![tenant.as_str(), event]).map_err(unavailable)?;
             }
             Ok(())
         })
@@ -117,11 +123,15 @@ impl Ledger for EmbeddedStore {
 impl EmbeddedStore {
     /// Every event committed, oldest first, as JSON lines (for `cofre-local events`).
     pub async fn events(&self) -> Result<Vec<String>, StoreError> {
-        self.transaction(|tx| {
-            let mut statement = tx.prepare("SELECT body FROM events ORDER BY seq").map_err(unavailable)?;
-            let rows = statement.query_map([], |row| row.get::<_, String>(0)).map_err(unavailable)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
-        })
-        .await
+        // A scan of the whole table: on a blocking thread, not the caller's.
+        let store = self.clone();
+        let scan = tokio::task::spawn_blocking(move || {
+            store.read(|tx| {
+                let mut statement = tx.prepare("SELECT body FROM events ORDER BY seq").map_err(unavailable)?;
+                let rows = statement.query_map([], |row| row.get::<_, String>(0)).map_err(unavailable)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+            })
+        });
+        scan.await.map_err(unavailable)?
     }
 }

@@ -1,5 +1,5 @@
 //! The embedded store as a `MerchantStore`: the same checks DynamoDB's condition expressions make,
-//! inside one SQLite transaction.
+//! inside one atomic write (a savepoint of the writer's batch); reads on the read connections.
 
 use async_trait::async_trait;
 use rusqlite::params;
@@ -25,7 +25,7 @@ fn decode(body: &str) -> Result<MerchantItem, StoreError> {
 impl MerchantStore for EmbeddedStore {
     async fn merchant(&self, tenant: &TenantId, id: &MerchantId) -> Result<Option<Merchant>, StoreError> {
         let (pk, sk) = (partition_key(tenant), merchant_sort_key(id));
-        self.transaction(move |tx| read_body(tx, &pk, &sk)?.as_deref().map(|b| decode(b)?.try_into()).transpose()).await
+        self.read(|tx| read_body(tx, &pk, &sk)?.as_deref().map(|b| decode(b)?.try_into()).transpose())
     }
 
     async fn write_connection(

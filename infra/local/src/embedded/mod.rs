@@ -1,14 +1,38 @@
 //! The embedded store: one SQLite file under the data directory.
 //!
 //! It mirrors the DynamoDB single-table layout (`pk`, `sk`, a `version`, the item body as JSON) and
-//! gives the same guarantees: every write is one transaction, conditional writes check the version
-//! inside it. SQLite's file locking lets the admin CLI read and seed while the server runs.
+//! gives the same guarantees: every write is atomic, conditional writes check what they rely on inside
+//! the write itself. SQLite's file locking lets the admin CLI read and seed while the server runs.
+//!
+//! How it is used concurrently (WAL mode):
+//!
+//! - **Reads** run on a pool of read-only connections, each in its own read transaction (one
+//!   consistent snapshot), on the calling thread: a WAL reader never waits for the writer, and a
+//!   point read from the page cache costs less than handing it to another thread.
+//! - **Writes** are jobs for one writer thread, which owns the only write connection. It takes every
+//!   job waiting, runs each in its own `SAVEPOINT` inside one `BEGIN IMMEDIATE` transaction (a job that
+//!   fails rolls back to its savepoint, undoing only its own changes), commits once, and only then
+//!   answers every job of the batch. So concurrent writes share one commit and one `fsync`, while each
+//!   stays atomic and sees every write before it (the jobs run one after another on one connection).
+//!   A job is answered `Ok` only once the batch's commit is on disk (`synchronous = FULL`); if the
+//!   commit fails, every job of the batch fails and nothing of it is written.
+//! - **Checkpoints** (copying the log back into the database file) run on a thread of their own, so
+//!   no batch waits for one.
+//!
+//! Items live in a rowid table with a unique `(pk, sk)` index: bodies of a kilobyte or two fit in
+//! their table page, and the index holds only the keys. (Stores created as a `WITHOUT ROWID` table,
+//! which keeps whole rows in index pages and spills such bodies to overflow pages, are converted
+//! once, in one transaction, when opened.)
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use tokio::sync::oneshot;
 
 mod credentials;
 mod ledger;
@@ -16,16 +40,65 @@ mod merchants;
 
 use cofre_domain::store::StoreError;
 
-/// A file-backed store; cheap to clone, one connection shared behind a mutex.
+/// How long a connection waits for a lock another process holds (the admin CLI seeding).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle read connections kept open; more are opened while more threads read at once.
+const IDLE_READERS: usize = 16;
+/// The most write jobs committed together.
+const MAX_BATCH: usize = 1024;
+/// How often the checkpointer copies the log back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// The writer's page cache, in KiB: its pages stay valid (nobody else writes), so it keeps the
+/// index pages it keeps coming back to. (A much larger cache costs more at every commit than it saves.)
+const WRITER_CACHE_KIB: i64 = 8 * 1024;
+
+const ITEMS: &str = "CREATE TABLE items (
+                         pk TEXT NOT NULL,
+                         sk TEXT NOT NULL,
+                         version INTEGER NOT NULL,
+                         body TEXT NOT NULL,
+                         UNIQUE (pk, sk)
+                     )";
+const EVENTS: &str = "CREATE TABLE IF NOT EXISTS events (
+                          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                          tenant TEXT NOT NULL,
+                          body TEXT NOT NULL
+                      )";
+
+/// A file-backed store; cheap to clone (clones share the connections and the writer).
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    connection: Arc<Mutex<Connection>>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<Box<dyn Job>>>,
+    writer: Option<JoinHandle<()>>,
+    /// Dropped to stop the checkpointer.
+    checkpoints: Option<mpsc::Sender<()>>,
+    checkpointer: Option<JoinHandle<()>>,
+    /// Batches the writer has committed (for tests and measurements).
+    commits: Arc<AtomicU64>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Closing the queue stops the writer once it has answered what it holds; wait for it, so the
+        // file is closed when the last handle is gone.
+        self.jobs.take();
+        self.checkpoints.take();
+        for thread in [self.writer.take(), self.checkpointer.take()].into_iter().flatten() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for EmbeddedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedStore").field("path", &self.path).finish()
+        f.debug_struct("EmbeddedStore").field("path", &self.shared.path).finish()
     }
 }
 
@@ -33,44 +106,142 @@ pub(super) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open(path).map_err(unavailable)?;
+    connection.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+    Ok(connection)
+}
+
+/// Creates the tables, or converts a `WITHOUT ROWID` items table of an older store, in one
+/// transaction (another process opening the store at the same time waits for it).
+fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
+    let items_sql = |c: &Connection| -> Result<Option<String>, StoreError> {
+        c.query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'", [], |row| row.get(0))
+            .optional()
+            .map_err(unavailable)
+    };
+    let current = |sql: &Option<String>| sql.as_deref().is_some_and(|sql| !sql.contains("WITHOUT ROWID"));
+    let events = |c: &Connection| -> Result<bool, StoreError> {
+        c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'", [], |row| {
+            row.get::<_, i64>(0)
+        })
+        .map(|n| n == 1)
+        .map_err(unavailable)
+    };
+    if current(&items_sql(connection)?) && events(connection)? {
+        return Ok(());
+    }
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+    match items_sql(&tx)? {
+        None => tx.execute_batch(ITEMS).map_err(unavailable)?,
+        Some(sql) if sql.contains("WITHOUT ROWID") => {
+            let copy = format!(
+                "{};
+                 INSERT INTO items_rowid (pk, sk, version, body) SELECT pk, sk, version, body FROM items ORDER BY pk, sk;
+                 DROP TABLE items;
+                 ALTER TABLE items_rowid RENAME TO items;",
+                ITEMS.replacen("CREATE TABLE items", "CREATE TABLE items_rowid", 1)
+            );
+            tx.execute_batch(&copy).map_err(unavailable)?;
+        }
+        Some(_) => {}
+    }
+    tx.execute_batch(EVENTS).map_err(unavailable)?;
+    tx.commit().map_err(unavailable)
+}
+
+fn connect_reader(path: &Path) -> Result<Connection, StoreError> {
+    let connection = connect(path)?;
+    connection.pragma_update(None, "query_only", true).map_err(unavailable)?;
+    Ok(connection)
+}
+
 impl EmbeddedStore {
     /// The database file's name inside the data directory.
     pub const FILE_NAME: &'static str = "cofre.db";
 
-    /// Opens (creating if needed) the store in `data_dir`.
+    /// Opens (creating if needed) the store in `data_dir`, and starts its writer thread (which stops
+    /// when the last clone is dropped).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(unavailable)?;
         let path = data_dir.join(Self::FILE_NAME);
-        let connection = Connection::open(&path).map_err(unavailable)?;
-        connection.busy_timeout(Duration::from_secs(10)).map_err(unavailable)?;
-        connection
-            .execute_batch(
+        let mut writer = connect(&path)?;
+        writer
+            .execute_batch(&format!(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
-                 CREATE TABLE IF NOT EXISTS items (
-                     pk TEXT NOT NULL,
-                     sk TEXT NOT NULL,
-                     version INTEGER NOT NULL,
-                     body TEXT NOT NULL,
-                     PRIMARY KEY (pk, sk)
-                 ) WITHOUT ROWID;
-                 CREATE TABLE IF NOT EXISTS events (
-                     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                     tenant TEXT NOT NULL,
-                     body TEXT NOT NULL
-                 );",
-            )
+                 PRAGMA cache_size = -{WRITER_CACHE_KIB};
+                 PRAGMA wal_autocheckpoint = 0;"
+            ))
             .map_err(unavailable)?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)), path })
+        prepare_schema(&mut writer)?;
+        let reader = connect_reader(&path)?;
+        let checkpointing = connect(&path)?;
+        let (jobs, queue) = mpsc::channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&commits);
+        let writer = std::thread::Builder::new()
+            .name("cofre-store-writer".into())
+            .spawn(move || write_loop(writer, &queue, &counter))
+            .map_err(unavailable)?;
+        let (checkpoints, stop) = mpsc::channel();
+        let checkpointer = std::thread::Builder::new()
+            .name("cofre-store-checkpointer".into())
+            .spawn(move || checkpoint_loop(&checkpointing, &stop))
+            .map_err(unavailable);
+        // Dropping what exists so far stops the writer if the checkpointer cannot start.
+        let mut shared = Shared {
+            path,
+            readers: Mutex::new(vec![reader]),
+            jobs: Some(jobs),
+            writer: Some(writer),
+            checkpoints: Some(checkpoints),
+            checkpointer: None,
+            commits,
+        };
+        shared.checkpointer = Some(checkpointer?);
+        Ok(Self { shared: Arc::new(shared) })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
-    /// Runs `work` in one immediate (write-locking) transaction on a blocking thread. The transaction
-    /// commits when `work` returns `Ok`, and rolls back otherwise; a commit is on disk (synced) when
+    /// How many write transactions (batches) this store has committed since it was opened.
+    pub fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` in one read transaction (one snapshot) on a read-only connection, on this thread.
+    /// Only for short reads: it blocks the caller for as long as `work` takes.
+    pub(super) fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let idle = self.shared.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => connect_reader(&self.shared.path)?,
+        };
+        let run = |sql: &str| connection.prepare_cached(sql).and_then(|mut s| s.execute([])).map_err(unavailable);
+        let outcome = run("BEGIN").and_then(|_| {
+            let value = work(&connection);
+            // A read transaction has nothing to keep: ending it either way releases the snapshot.
+            let end = run(if value.is_ok() { "COMMIT" } else { "ROLLBACK" });
+            let value = value?;
+            end.map(|_| value)
+        });
+        if !connection.is_autocommit() {
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+        let mut idle = self.shared.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_READERS {
+            idle.push(connection);
+        }
+        outcome
+    }
+
+    /// Runs `work` as one atomic write: in its own savepoint of the writer's next batch transaction,
+    /// after every write queued before it. Its changes are kept when `work` returns `Ok` and undone
+    /// otherwise; it is answered once the batch is committed, and an `Ok` is on disk (synced) when
     /// this returns.
     pub async fn transaction<T, E>(
         &self,
@@ -80,13 +251,14 @@ impl EmbeddedStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.run(true, work).await
+        self.submit(true, work).await
     }
 
-    /// Like [`EmbeddedStore::transaction`], but the commit is not synced on its own: it is atomic and
-    /// survives a crash of the process, and reaches the disk with the next synced commit (WAL with
-    /// `synchronous = NORMAL`). Only for writes whose loss on a power failure leaves a state the
-    /// domain already accounts for (a use's completion: without it the use reads `PENDING`).
+    /// Like [`EmbeddedStore::transaction`], but the commit need not be synced on its own: it is atomic
+    /// and survives a crash of the process, and reaches the disk with the next synced commit (WAL with
+    /// `synchronous = NORMAL`; a batch is synced if any of its writes asks for it). Only for writes
+    /// whose loss on a power failure leaves a state the domain already accounts for (a use's
+    /// completion: without it the use reads `PENDING`).
     pub async fn transaction_unsynced<T, E>(
         &self,
         work: impl FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
@@ -95,10 +267,10 @@ impl EmbeddedStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.run(false, work).await
+        self.submit(false, work).await
     }
 
-    async fn run<T, E>(
+    async fn submit<T, E>(
         &self,
         synced: bool,
         work: impl FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
@@ -107,42 +279,296 @@ impl EmbeddedStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let connection = Arc::clone(&self.connection);
-        let task = tokio::task::spawn_blocking(move || {
-            let mut connection = connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !synced {
-                connection.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
-            }
-            let outcome = (|| {
-                let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-                let value = work(&tx)?;
-                tx.commit().map_err(unavailable)?;
-                Ok(value)
-            })();
-            if !synced {
-                connection.pragma_update(None, "synchronous", "FULL").map_err(unavailable)?;
-            }
-            outcome
-        });
-        task.await.map_err(|e| E::from(unavailable(e)))?
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending { synced, work: Some(work), outcome: None, reply });
+        let jobs = self.shared.jobs.as_ref().ok_or_else(|| E::from(StoreError::Unavailable(STOPPED.into())))?;
+        jobs.send(job).map_err(|_| E::from(StoreError::Unavailable(STOPPED.into())))?;
+        answer.await.map_err(|_| E::from(StoreError::Unavailable(STOPPED.into())))?
     }
 }
 
+const STOPPED: &str = "the store's writer stopped";
+
+/// One write waiting for the writer, type-erased.
+trait Job: Send {
+    /// Whether its commit must be synced.
+    fn synced(&self) -> bool;
+    /// Runs the work inside the batch; `true` if it succeeded (its changes are to be kept).
+    fn run(&mut self, tx: &Transaction<'_>) -> bool;
+    /// Answers the caller: the work's outcome once the batch committed (`failure` is `None`), the
+    /// batch's failure otherwise.
+    fn answer(self: Box<Self>, failure: Option<&str>);
+}
+
+struct Pending<F, T, E> {
+    synced: bool,
+    work: Option<F>,
+    outcome: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for Pending<F, T, E>
+where
+    F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send,
+    T: Send,
+    E: From<StoreError> + Send,
+{
+    fn synced(&self) -> bool {
+        self.synced
+    }
+
+    fn run(&mut self, tx: &Transaction<'_>) -> bool {
+        let Some(work) = self.work.take() else { return false };
+        let outcome = work(tx);
+        let succeeded = outcome.is_ok();
+        self.outcome = Some(outcome);
+        succeeded
+    }
+
+    fn answer(self: Box<Self>, failure: Option<&str>) {
+        let result = match (failure, self.outcome) {
+            (None, Some(outcome)) => outcome,
+            (Some(failure), _) => Err(E::from(StoreError::Unavailable(failure.to_owned()))),
+            (None, None) => Err(E::from(StoreError::Unavailable("the write did not run".into()))),
+        };
+        // The caller may have gone (its request was cancelled); the write stands either way.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The checkpointer thread: a passive checkpoint (it never blocks the writer or a reader) every
+/// [`CHECKPOINT_EVERY`], until the store is dropped.
+fn checkpoint_loop(connection: &Connection, stop: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries");
+        }
+    }
+}
+
+/// The writer thread: batches until the queue closes.
+fn write_loop(mut connection: Connection, queue: &mpsc::Receiver<Box<dyn Job>>, commits: &AtomicU64) {
+    let mut synced = true;
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let wanted = batch.iter().any(|job| job.synced());
+        if wanted != synced {
+            let level = if wanted { "FULL" } else { "NORMAL" };
+            if let Err(e) = connection.pragma_update(None, "synchronous", level) {
+                let failure = e.to_string();
+                batch.into_iter().for_each(|job| job.answer(Some(&failure)));
+                continue;
+            }
+            synced = wanted;
+        }
+        let failure = commit_batch(&mut connection, &mut batch).err();
+        if failure.is_none() {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
+        for job in batch {
+            job.answer(failure.as_deref());
+        }
+    }
+}
+
+/// Runs every job of `batch` in its own savepoint of one transaction, then commits it.
+fn commit_batch(connection: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        tx.execute_batch("SAVEPOINT job").map_err(|e| e.to_string())?;
+        // A panicking job fails alone, as a job returning an error does.
+        let kept = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(&tx))).unwrap_or(false);
+        if tx.is_autocommit() {
+            // SQLite rolled the whole transaction back (I/O error, full disk): nothing of it stands.
+            return Err("the batch's transaction was rolled back".into());
+        }
+        let end = if kept { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+        tx.execute_batch(end).map_err(|e| e.to_string())?;
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
+
 /// Reads one item's body.
-pub(super) fn read_body(tx: &Transaction<'_>, pk: &str, sk: &str) -> Result<Option<String>, StoreError> {
-    tx.query_row("SELECT body FROM items WHERE pk = ?1 AND sk = ?2", params![pk, sk], |row| row.get(0))
-        .optional()
-        .map_err(unavailable)
+pub(super) fn read_body(tx: &Connection, pk: &str, sk: &str) -> Result<Option<String>, StoreError> {
+    let mut statement = tx.prepare_cached("SELECT body FROM items WHERE pk = ?1 AND sk = ?2").map_err(unavailable)?;
+    statement.query_row(params![pk, sk], |row| row.get(0)).optional().map_err(unavailable)
 }
 
 /// Inserts or replaces one item.
-pub(super) fn write_body(tx: &Transaction<'_>, pk: &str, sk: &str, version: u64, body: &str) -> Result<(), StoreError> {
+pub(super) fn write_body(tx: &Connection, pk: &str, sk: &str, version: u64, body: &str) -> Result<(), StoreError> {
     let version = i64::try_from(version).map_err(unavailable)?;
-    tx.execute(
-        "INSERT INTO items (pk, sk, version, body) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (pk, sk) DO UPDATE SET version = excluded.version, body = excluded.body",
-        params![pk, sk, version, body],
-    )
-    .map_err(unavailable)?;
+    let mut statement = tx
+        .prepare_cached(
+            "INSERT INTO items (pk, sk, version, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (pk, sk) DO UPDATE SET version = excluded.version, body = excluded.body",
+        )
+        .map_err(unavailable)?;
+    statement.execute(params![pk, sk, version, body]).map_err(unavailable)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failed unwrap is a failed test.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn item(tx: &Connection, sk: &str) -> Option<String> {
+        read_body(tx, "P", sk).unwrap()
+    }
+
+    /// Holds the writer inside a batch until `release` is sent, having written `HELD`.
+    fn hold_writer(
+        store: &EmbeddedStore,
+    ) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<Result<(), StoreError>>) {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (entered, inside) = std::sync::mpsc::channel::<()>();
+        let holder = store.clone();
+        let held = tokio::spawn(async move {
+            holder
+                .transaction(move |tx| {
+                    write_body(tx, "P", "HELD", 0, "held")?;
+                    entered.send(()).unwrap();
+                    wait.recv().unwrap();
+                    Ok::<_, StoreError>(())
+                })
+                .await
+        });
+        inside.recv().unwrap();
+        (release, held)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_a_commit_and_a_failed_one_undoes_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let (release, held) = hold_writer(&store);
+        // While the writer is busy, 40 writes queue: every third writes, then fails its condition.
+        let mut writes = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let store = store.clone();
+            writes.spawn(async move {
+                let outcome = store
+                    .transaction(move |tx| {
+                        write_body(tx, "P", &format!("W{i:02}"), 0, "written")?;
+                        if i % 3 == 0 {
+                            return Err(StoreError::Unavailable("condition failed".into()));
+                        }
+                        write_body(tx, "P", &format!("X{i:02}"), 0, "second")
+                    })
+                    .await;
+                (i, outcome.is_ok())
+            });
+        }
+        // Nothing of the batch in progress is visible to a reader.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(store.read(|tx| Ok(item(tx, "HELD"))).unwrap(), None, "uncommitted writes are not read");
+        let before = store.commits();
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        let outcomes = writes.join_all().await;
+        assert!(outcomes.iter().all(|(i, ok)| *ok == (i % 3 != 0)), "{outcomes:?}");
+        assert!(store.commits() - before <= 2, "the 40 queued writes committed together: {}", store.commits() - before);
+        store
+            .read(|tx| {
+                assert_eq!(item(tx, "HELD").as_deref(), Some("held"));
+                for i in 0..40 {
+                    let kept = i % 3 != 0;
+                    assert_eq!(item(tx, &format!("W{i:02}")).is_some(), kept, "W{i:02}");
+                    assert_eq!(item(tx, &format!("X{i:02}")).is_some(), kept, "X{i:02}");
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_sees_the_writes_before_it_in_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store.transaction(|tx| write_body(tx, "P", "COUNTER", 0, "0")).await.unwrap();
+        let (release, held) = hold_writer(&store);
+        let mut increments = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let store = store.clone();
+            increments.spawn(async move {
+                store
+                    .transaction(|tx| {
+                        let n: u64 = item(tx, "COUNTER").unwrap().parse().unwrap();
+                        write_body(tx, "P", "COUNTER", 0, &(n + 1).to_string())
+                    })
+                    .await
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        assert!(increments.join_all().await.iter().all(Result::is_ok));
+        assert_eq!(store.read(|tx| Ok(item(tx, "COUNTER"))).unwrap().as_deref(), Some("50"), "no lost update");
+    }
+
+    #[tokio::test]
+    async fn a_store_made_with_a_without_rowid_table_is_converted_with_everything_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Connection::open(dir.path().join(EmbeddedStore::FILE_NAME)).unwrap();
+        old.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE items (pk TEXT NOT NULL, sk TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL,
+                                 PRIMARY KEY (pk, sk)) WITHOUT ROWID;
+             CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, body TEXT NOT NULL);
+             INSERT INTO items VALUES ('P', 'A', 3, 'kept'), ('P', 'B', 1, 'also kept');
+             INSERT INTO events (tenant, body) VALUES ('t', '{}');",
+        )
+        .unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let sql: String =
+            old.query_row("SELECT sql FROM sqlite_master WHERE name = 'items'", [], |r| r.get(0)).unwrap();
+        assert!(!sql.contains("WITHOUT ROWID") && sql.contains("UNIQUE (pk, sk)"), "{sql}");
+        store.transaction(|tx| write_body(tx, "P", "A", 4, "replaced")).await.unwrap();
+        store
+            .read(|tx| {
+                assert_eq!((item(tx, "A").as_deref(), item(tx, "B").as_deref()), (Some("replaced"), Some("also kept")));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.events().await.unwrap(), ["{}"]);
+        drop(store);
+        // Opening again changes nothing.
+        let again = EmbeddedStore::open(dir.path()).unwrap();
+        let count: i64 = old.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+        assert_eq!((count, again.read(|tx| Ok(item(tx, "A"))).unwrap().as_deref()), (2, Some("replaced")));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let failed = store
+            .transaction(|tx| -> Result<(), StoreError> {
+                write_body(tx, "P", "PANIC", 0, "never")?;
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(failed.is_err());
+        store.transaction(|tx| write_body(tx, "P", "AFTER", 0, "kept")).await.unwrap();
+        store.transaction_unsynced(|tx| write_body(tx, "P", "UNSYNCED", 0, "kept")).await.unwrap();
+        store
+            .read(|tx| {
+                assert_eq!((item(tx, "PANIC"), item(tx, "AFTER").as_deref()), (None, Some("kept")));
+                assert_eq!(item(tx, "UNSYNCED").as_deref(), Some("kept"));
+                Ok(())
+            })
+            .unwrap();
+        // A second handle on the same file (the admin CLI) sees every acknowledged write.
+        drop(store);
+        let again = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(again.read(|tx| Ok(item(tx, "AFTER"))).unwrap().as_deref(), Some("kept"));
+    }
 }
