@@ -1,18 +1,18 @@
 //! Lambda `create-credential`: `POST /banking-auth/v1/credentials` behind API Gateway (HTTP API, JWT
-//! authorizer). Builds its AWS clients once per execution environment, then serves the shared router.
+//! authorizer). Builds its use case once per execution environment (`cofre_aws::wiring`: settings
+//! parsed at start, so a wrong one fails the init, not a request), then serves the shared router.
 
 use std::sync::Arc;
 
-use cofre_aws::wiring::{CredentialSettings, credential_vault, sdk_config};
 use cofre_http::{Authenticator, CredentialApi, credential_router, with_json_fallbacks};
 
-#[tokio::main]
+// One thread: Lambda hands an execution environment one request at a time, so worker threads would
+// only add their start-up at init and cross-thread wake-ups to every request (docs/cold-start.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     cofre_http::telemetry::init();
-    let settings = CredentialSettings::from_env()?;
-    let sdk = sdk_config().await;
     let api = CredentialApi {
-        vault: Arc::new(credential_vault(&sdk, &settings)?),
+        vault: Arc::new(cofre_aws::wiring::create_credential().await?),
         authenticator: Authenticator::ApiGatewayJwt,
     };
     lambda_http::run(with_json_fallbacks(credential_router(api))).await

@@ -93,10 +93,12 @@ async fn seed(data_dir: &std::path::Path, file: &std::path::Path, backend: Backe
             local_account_seeder(data_dir).map_err(|e| e.to_string())?,
         ),
         Backend::Aws => {
-            let sdk = cofre_aws::wiring::sdk_config().await;
-            let merchants = cofre_aws::wiring::MerchantSettings::from_env().map_err(|e| e.to_string())?;
-            let accounts = cofre_aws::wiring::AuthorizationSettings::from_env().map_err(|e| e.to_string())?;
-            (cofre_aws::wiring::merchant_seeder(&sdk, &merchants), cofre_aws::wiring::account_seeder(&sdk, &accounts))
+            let settings = cofre_aws::wiring::StackSettings::from_env().map_err(|e| e.to_string())?;
+            let aws = cofre_aws::wiring::AwsClients::from(&cofre_aws::wiring::sdk_config().await);
+            (
+                cofre_aws::wiring::merchant_seeder(&aws, &settings.merchants),
+                cofre_aws::wiring::account_seeder(&aws, &settings.authorizations),
+            )
         }
     };
     if !seed.merchants.is_empty() {

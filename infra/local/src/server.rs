@@ -168,15 +168,9 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
             (vault, gateway, connections, authorizer)
         }
         Backend::Aws => {
-            let sdk = cofre_aws::wiring::sdk_config().await;
-            let credential_settings = cofre_aws::wiring::CredentialSettings::from_env()?;
-            let vault = cofre_aws::wiring::credential_vault(&sdk, &credential_settings)?;
-            let gateway = cofre_aws::wiring::partner_gateway(&sdk, &credential_settings)?;
-            let connections =
-                cofre_aws::wiring::merchant_connections(&sdk, &cofre_aws::wiring::MerchantSettings::from_env()?)?;
-            let authorizer =
-                cofre_aws::wiring::authorizer(&sdk, &cofre_aws::wiring::AuthorizationSettings::from_env()?);
-            (vault, gateway, connections, authorizer)
+            // Configured as the stack's functions are: their settings, parsed once, and their wiring.
+            let stack = cofre_aws::wiring::whole_stack().await?;
+            (stack.vault, stack.gateway, stack.connections, stack.authorizer)
         }
     };
     let authenticator = Authenticator::Bearer(tokens.clone());
