@@ -88,6 +88,14 @@ sandbox_url=$(sed -n 's/^Partner sandbox: //p' "$api_dir/server.log")
 (set -a; . "$api_dir/lambda.env"; set +a; "$local_bin" --data-dir "$api_dir/aws" seed infra/seed.example.json --backend aws)
 PATH="$TOOLS_VENV/bin:$PATH" "$PYTHON" infra/lambda_events.py "$api_dir/lambda.env"
 
+# ---- Cold start, reduced (infra/coldstart, docs/cold-start.md) -------------------------------------
+# The cold-start harness on the debug builds, 2 rounds: the four functions, the two floors and the
+# Python peer, each started cold against the harness's fake Runtime API and moto, must start and
+# answer their event; the table is printed. Its figures are reported, never asserted (a debug build's
+# timings say nothing about the release build's, whose figures docs/cold-start.md keeps).
+"$PYTHON" infra/coldstart/coldstart.py --profile debug --rounds 2 --endpoint "$COFRE_TEST_AWS_ENDPOINT"
+# ---------------------------------------------------------------------------------------------------
+
 # The deployable artifacts: sam build (cargo-lambda, release, arm64) of all four functions, and the
 # size of each bootstrap against the 10 MB goal.
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu

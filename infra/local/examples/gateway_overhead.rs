@@ -213,7 +213,7 @@ async fn main() -> Result<(), Failure> {
     if args.logs {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
-        let filter = tracing_subscriber::EnvFilter::new("info");
+        let filter = cofre_http::telemetry::log_filter(Some("info"));
         tracing_subscriber::registry().with(cofre_http::telemetry::json_layer(std::io::sink, filter)).try_init()?;
     }
 

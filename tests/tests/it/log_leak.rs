@@ -25,7 +25,7 @@ async fn no_key_reaches_any_log_line_on_any_path() {
     let capture = LogCapture::default();
     // The production layer (payload guard included), at TRACE for everything but the fake partner,
     // whose own logs are the partner's business: it legitimately sees keys.
-    let filter = tracing_subscriber::EnvFilter::new("trace,wiremock=off");
+    let filter = cofre_http::telemetry::log_filter(Some("trace,wiremock=off"));
     // This test's runtime is one thread, so a thread-local subscriber sees every request it drives
     // (server, client, SDK), and none of the other tests running beside it in this binary.
     let subscriber = tracing_subscriber::registry().with(cofre_http::telemetry::json_layer(capture.clone(), filter));

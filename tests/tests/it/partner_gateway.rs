@@ -565,7 +565,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn neither_the_key_nor_the_partner_token_leaves_cofre() {
     use tracing_subscriber::layer::SubscriberExt;
     let capture = cofre_tests::LogCapture::default();
-    let filter = tracing_subscriber::EnvFilter::new("trace,wiremock=off");
+    let filter = cofre_http::telemetry::log_filter(Some("trace,wiremock=off"));
     let subscriber = tracing_subscriber::registry().with(cofre_http::telemetry::json_layer(capture.clone(), filter));
     let _guard = tracing::subscriber::set_default(subscriber);
 
