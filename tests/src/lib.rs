@@ -47,9 +47,10 @@ pub fn moto_endpoint() -> String {
     })
 }
 
-/// Counts requests an SDK client sends (round trips, measured at the wire), and their operations.
+/// Counts requests an SDK client sends (round trips, measured at the wire), their operations and
+/// what each asked for.
 #[derive(Debug, Clone, Default)]
-pub struct RoundTrips(Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<String>>>);
+pub struct RoundTrips(Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>);
 
 impl RoundTrips {
     /// Requests sent so far.
@@ -59,6 +60,11 @@ impl RoundTrips {
 
     /// The operation names sent so far, in order (`GenerateDataKey`, `UpdateItem`…).
     pub fn operations(&self) -> Vec<String> {
+        self.1.lock().unwrap().iter().map(|(operation, _)| operation.clone()).collect()
+    }
+
+    /// The requests sent so far, in order: operation name and JSON body (`Null` if it had none).
+    pub fn requests(&self) -> Vec<(String, serde_json::Value)> {
         self.1.lock().unwrap().clone()
     }
 }
@@ -70,13 +76,14 @@ impl Intercept for RoundTrips {
 
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         let name = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>().map(|m| m.name().to_owned());
-        self.1.lock().unwrap().push(name.unwrap_or_default());
+        let body = context.request().body().bytes().and_then(|b| serde_json::from_slice(b).ok());
+        self.1.lock().unwrap().push((name.unwrap_or_default(), body.unwrap_or_default()));
         Ok(())
     }
 }
@@ -188,6 +195,8 @@ pub struct Stack {
     pub ledger_tables: Option<(String, String)>,
     /// The raw KMS client and key (AWS only).
     pub kms: Option<(aws_sdk_kms::Client, String)>,
+    /// The HMAC key's secret (AWS only).
+    pub hmac_secret: Option<String>,
     /// Keeps the local data directory alive.
     pub data_dir: tempfile::TempDir,
 }
@@ -217,6 +226,7 @@ impl Stack {
                     merchants_table: None,
                     ledger_tables: None,
                     kms: None,
+                    hmac_secret: None,
                     data_dir,
                 }
             }
@@ -237,7 +247,7 @@ impl Stack {
                     store: Arc::new(DynamoCredentialStore::new(dynamodb.clone(), &table)),
                     merchants: Arc::new(DynamoMerchantStore::new(dynamodb.clone(), &merchants_table)),
                     ledger: Arc::new(DynamoLedger::new(dynamodb.clone(), &ledger_table, &events_table)),
-                    hmac: Arc::new(SecretsManagerHmacKey::new(secrets_client(&sdk, &secrets_trips), hmac_secret)),
+                    hmac: Arc::new(SecretsManagerHmacKey::new(secrets_client(&sdk, &secrets_trips), &hmac_secret)),
                     keys: Arc::new(KmsKeyService::new(kms.clone(), &key_id)),
                     dynamodb_trips,
                     kms_trips,
@@ -247,6 +257,7 @@ impl Stack {
                     merchants_table: Some(merchants_table),
                     ledger_tables: Some((ledger_table, events_table)),
                     kms: Some((kms, key_id)),
+                    hmac_secret: Some(hmac_secret),
                     data_dir,
                 };
                 assert_eq!((dynamo_before, kms_before), (4, 1), "set-up round trips");
@@ -271,6 +282,60 @@ impl Stack {
                 Arc::new(SecretsManagerEndpointSettings::new(client, name))
             }
         }
+    }
+
+    /// The SDK clients the Lambdas' wiring ([`cofre_aws::wiring`]) builds on, counting their round trips
+    /// (AWS only).
+    pub fn aws_clients(&self) -> cofre_aws::wiring::AwsClients {
+        let sdk = moto_sdk_config();
+        let (dynamodb, _) = self.dynamodb.as_ref().expect("an AWS stack");
+        let (kms, _) = self.kms.as_ref().expect("an AWS stack");
+        cofre_aws::wiring::AwsClients::new(&sdk)
+            .with_dynamodb(dynamodb.clone())
+            .with_kms(kms.clone())
+            .with_secrets(secrets_client(&sdk, &self.secrets_trips))
+    }
+
+    /// A fresh secret holding `value` (created uncounted); returns its name.
+    pub async fn secret(&self, value: &str) -> String {
+        create_secret(&aws_sdk_secretsmanager::Client::new(&moto_sdk_config()), value).await
+    }
+
+    /// create-credential's and use-credential's settings, as their environment gives them, with the
+    /// partner settings in `partner_secret` (AWS only).
+    pub fn credential_settings(&self, partner_secret: &str) -> cofre_aws::wiring::CredentialSettings {
+        let (_, table) = self.dynamodb.as_ref().expect("an AWS stack");
+        let (_, key_id) = self.kms.as_ref().expect("an AWS stack");
+        cofre_aws::wiring::CredentialSettings::from_vars([
+            ("CREDENTIALS_TABLE", table.as_str()),
+            ("DATA_KEY_ID", key_id),
+            ("PARTNER_CONFIG_SECRET", partner_secret),
+        ])
+        .unwrap()
+    }
+
+    /// patch-merchant-connection's settings, as its environment gives them, with the processor
+    /// settings in `processor_secret` (AWS only).
+    pub fn merchant_settings(&self, processor_secret: &str) -> cofre_aws::wiring::MerchantSettings {
+        let (_, key_id) = self.kms.as_ref().expect("an AWS stack");
+        cofre_aws::wiring::MerchantSettings::from_vars([
+            ("MERCHANTS_TABLE", self.merchants_table.as_deref().expect("an AWS stack")),
+            ("DATA_KEY_ID", key_id),
+            ("PROCESSOR_CONFIG_SECRET", processor_secret),
+            ("HMAC_KEY_SECRET", self.hmac_secret.as_deref().expect("an AWS stack")),
+        ])
+        .unwrap()
+    }
+
+    /// request-authorization's settings, as its environment gives them (AWS only).
+    pub fn authorization_settings(&self) -> cofre_aws::wiring::AuthorizationSettings {
+        let (ledger, events) = self.ledger_tables.as_ref().expect("an AWS stack");
+        cofre_aws::wiring::AuthorizationSettings::from_vars([
+            ("LEDGER_TABLE", ledger.as_str()),
+            ("EVENTS_TABLE", events),
+            ("HMAC_KEY_SECRET", self.hmac_secret.as_deref().expect("an AWS stack")),
+        ])
+        .unwrap()
     }
 
     /// The credential use case over this stack, real HTTP partners, `settings`.

@@ -380,8 +380,8 @@ mod merchant_store {
 
 mod ledger {
     use cofre_domain::authorizations::{
-        AccountId, AuthorizationId, BalanceChange, Commit, CommitError, LedgerItem, LedgerKey, LookupKey,
-        parse_authorization_request,
+        AccountId, AuthorizationId, AuthorizationRecord, BalanceChange, Commit, CommitError, Ledger, LedgerItem,
+        LedgerKey, LookupKey, parse_authorization_request,
     };
     use cofre_domain::tenant::TenantId;
     use cofre_domain::tracking::TrackingId;
@@ -421,6 +421,17 @@ mod ledger {
             panic!()
         };
         (record, recorded)
+    }
+
+    /// What `AuthorizationOf(tracking)` reads to: `Some` with the authorization when the store gives it
+    /// with the tracking record, `None` when it gives the decision pointing at `id` instead.
+    async fn authorization_of(ledger: &dyn Ledger, tracking: &str, id: AuthorizationId) -> Option<AuthorizationRecord> {
+        let keys = [LedgerKey::AuthorizationOf(TrackingId::parse(tracking).unwrap())];
+        match ledger.get(&tenant(), &keys).await.unwrap().pop().flatten() {
+            Some(Ok(LedgerItem::Authorization(a))) => Some(a),
+            Some(Ok(LedgerItem::Recorded(r))) if r.authorization_id == id => None,
+            other => panic!("{tracking}: {other:?}"),
+        }
     }
 
     async fn contract(backend: Backend) {
@@ -492,6 +503,10 @@ mod ledger {
 
         ledger.commit(&commit(-6_000, true, true, 1001)).await.unwrap();
         assert_eq!(stack.account("tenant-a", 1001).await.available, 94_000);
+        // An original named by tracking_id is had in the same read, tenant-scoped.
+        assert_eq!(authorization_of(ledger, "contract-1", record.id).await.as_ref(), Some(&record), "{backend:?}");
+        let of = [LedgerKey::AuthorizationOf(TrackingId::parse("contract-1").unwrap())];
+        assert!(ledger.get(&TenantId::parse("tenant-b").unwrap(), &of).await.unwrap()[0].is_none(), "tenant-scoped");
         assert!(
             matches!(ledger.commit(&commit(-6_000, true, true, 1001)).await, Err(CommitError::Duplicate)),
             "{backend:?}: same tracking id"
@@ -509,23 +524,36 @@ mod ledger {
         ledger.commit(&forced).await.unwrap();
         assert_eq!(stack.account("tenant-a", 1001).await.available, -106_000);
 
-        // The original is updated only at the version read.
+        // The original is updated only at the version read, and read by tracking_id as it now stands.
         let mut next = record.clone();
-        next.held = 0;
+        next.held = 1_000;
         next.version = 2;
-        let mut settle = commit(6_000, false, false, 1001);
+        let mut settle = commit(5_000, false, false, 1001);
         settle.recorded.tracking_id = TrackingId::parse("contract-4").unwrap();
         settle.authorization.id = AuthorizationId(record.id.0 + 2);
         settle.original = Some((next.clone(), 7));
         assert!(matches!(ledger.commit(&settle).await, Err(CommitError::Conflict)), "{backend:?}: stale original");
-        settle.original = Some((next, 1));
+        assert_eq!(authorization_of(ledger, "contract-1", record.id).await.as_ref(), Some(&record), "{backend:?}");
+        settle.original = Some((next.clone(), 1));
         ledger.commit(&settle).await.unwrap();
+        assert_eq!(authorization_of(ledger, "contract-1", record.id).await.as_ref(), Some(&next), "{backend:?}");
+        let mut last = next.clone();
+        last.held = 0;
+        last.version = 3;
+        let mut settle_rest = commit(1_000, false, false, 1001);
+        settle_rest.recorded.tracking_id = TrackingId::parse("contract-5").unwrap();
+        settle_rest.authorization.id = AuthorizationId(record.id.0 + 3);
+        settle_rest.original = Some((last.clone(), 2));
+        ledger.commit(&settle_rest).await.unwrap();
         let Some(Ok(LedgerItem::Authorization(stored))) =
             ledger.get(&tenant(), &[LedgerKey::Authorization(record.id)]).await.unwrap().pop().flatten()
         else {
             panic!()
         };
-        assert_eq!((stored.held, stored.version), (0, 2), "{backend:?}");
+        assert_eq!((stored.held, stored.version), (0, 3), "{backend:?}");
+        // Nothing can act on it now: DynamoDB no longer keeps its copy; the embedded store reads it.
+        let expected = (backend == Backend::Local).then_some(&last);
+        assert_eq!(authorization_of(ledger, "contract-1", record.id).await.as_ref(), expected, "{backend:?}");
         assert_eq!(stack.account("tenant-a", 1001).await.available, -100_000);
     }
 

@@ -1,9 +1,13 @@
 //! Random sequences of authorize / confirm / cancel / replay on one account (proptest, embedded
-//! store, through the use case): after every step the available amount equals the limit minus what
-//! approved authorizations still hold or have confirmed, it is never negative unless a forced
-//! BALANCE allowed it, and replays change nothing.
+//! store, through the use case; a hand-written one on both stores), confirmations and cancellations
+//! naming their original by id or by tracking_id: after every step the available amount equals the
+//! limit minus what approved authorizations still hold or have confirmed, it is never negative unless
+//! a forced BALANCE allowed it, replays change nothing, and an authorization read by its tracking_id
+//! is the authorization as it stands.
 
-use cofre_domain::authorizations::{AuthorizationId, Authorizer, LedgerItem, LedgerKey, parse_authorization_request};
+use cofre_domain::authorizations::{
+    AuthorizationId, AuthorizationRecord, Authorizer, LedgerItem, LedgerKey, parse_authorization_request,
+};
 use cofre_domain::tenant::{Identity, TenantId};
 use cofre_domain::tracking::TrackingId;
 use cofre_tests::{Backend, Stack};
@@ -15,16 +19,16 @@ const LIMIT_MINOR: i64 = 10_000;
 #[derive(Debug, Clone)]
 enum Op {
     Authorize { cents: i64, online: bool, forced: bool },
-    Confirm { pick: usize, partial: Option<u8>, has_error: bool },
-    Cancel { pick: usize, partial: Option<u8> },
+    Confirm { pick: usize, partial: Option<u8>, has_error: bool, by_tracking: bool },
+    Cancel { pick: usize, partial: Option<u8>, by_tracking: bool },
     Replay { pick: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (1_i64..4_000, any::<bool>(), prop::bool::weighted(0.1)).prop_map(|(cents, online, forced)| Op::Authorize { cents, online, forced }),
-        2 => (any::<usize>(), prop::option::of(1_u8..100), prop::bool::weighted(0.2)).prop_map(|(pick, partial, has_error)| Op::Confirm { pick, partial, has_error }),
-        2 => (any::<usize>(), prop::option::of(1_u8..100)).prop_map(|(pick, partial)| Op::Cancel { pick, partial }),
+        2 => (any::<usize>(), prop::option::of(1_u8..100), prop::bool::weighted(0.2), any::<bool>()).prop_map(|(pick, partial, has_error, by_tracking)| Op::Confirm { pick, partial, has_error, by_tracking }),
+        2 => (any::<usize>(), prop::option::of(1_u8..100), any::<bool>()).prop_map(|(pick, partial, by_tracking)| Op::Cancel { pick, partial, by_tracking }),
         1 => any::<usize>().prop_map(|pick| Op::Replay { pick }),
     ]
 }
@@ -38,7 +42,8 @@ struct Run {
     authorizer: Authorizer,
     caller: Identity,
     sent: Vec<(Value, String)>,
-    authorizations: Vec<(u64, i64)>,
+    /// Approved authorizations: id, tracking_id, amount.
+    authorizations: Vec<(u64, String, i64)>,
     decisions: usize,
     overdraft_allowed: bool,
 }
@@ -56,16 +61,29 @@ impl Run {
     async fn check(&self) {
         let tenant = TenantId::parse("tenant-a").unwrap();
         let account = self.stack.account("tenant-a", 1).await;
-        let keys: Vec<LedgerKey> =
-            self.authorizations.iter().map(|(id, _)| LedgerKey::Authorization(AuthorizationId(*id))).collect();
+        let keys: Vec<LedgerKey> = self
+            .authorizations
+            .iter()
+            .flat_map(|(id, tracking, _)| {
+                [
+                    LedgerKey::Authorization(AuthorizationId(*id)),
+                    LedgerKey::AuthorizationOf(TrackingId::parse(tracking).unwrap()),
+                ]
+            })
+            .collect();
         let mut outstanding = 0;
-        for item in self.stack.ledger.get(&tenant, &keys).await.unwrap() {
-            match item {
-                Some(Ok(LedgerItem::Authorization(a))) => {
-                    assert!(a.held >= 0 && a.confirmed >= 0, "{a:?}");
-                    outstanding += a.held + a.confirmed;
-                }
+        let items = self.stack.ledger.get(&tenant, &keys).await.unwrap();
+        for pair in items.chunks(2) {
+            let a: &AuthorizationRecord = match &pair[0] {
+                Some(Ok(LedgerItem::Authorization(a))) => a,
                 other => panic!("an approved authorization is missing: {other:?}"),
+            };
+            assert!(a.held >= 0 && a.confirmed >= 0, "{a:?}");
+            outstanding += a.held + a.confirmed;
+            match &pair[1] {
+                Some(Ok(LedgerItem::Authorization(by_tracking))) => assert_eq!(by_tracking, a, "read by tracking_id"),
+                Some(Ok(LedgerItem::Recorded(recorded))) => assert_eq!(recorded.authorization_id, a.id),
+                other => panic!("{other:?}"),
             }
         }
         assert_eq!(account.available, LIMIT_MINOR - outstanding, "available = limit - held - confirmed");
@@ -74,10 +92,10 @@ impl Run {
     }
 }
 
-fn run(ops: Vec<Op>) {
+fn run(ops: Vec<Op>, backend: Backend) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async move {
-        let stack = Stack::new(Backend::Local).await;
+        let stack = Stack::new(backend).await;
         stack
             .seed_accounts(&[json!({ "tenant_id": "tenant-a", "account_id": 1, "program_id": 1, "document_number": "1",
                 "status": "NORMAL", "currency": "BRL", "limit": "100.00", "cards": [] })])
@@ -96,20 +114,25 @@ fn run(ops: Vec<Op>) {
                     }
                     let reply = run.send(body).await;
                     if reply["status"] == "APPROVED" {
-                        run.authorizations.push((reply["authorization_id"].as_u64().unwrap(), cents));
+                        run.authorizations.push((reply["authorization_id"].as_u64().unwrap(), tracking, cents));
                         run.overdraft_allowed |= forced;
                     } else {
                         assert_eq!((reply["response_code"].as_str(), forced), (Some("51"), false), "only funds deny here: {reply}");
                     }
                 }
-                Op::Confirm { pick, partial, .. } | Op::Cancel { pick, partial } if !run.authorizations.is_empty() => {
-                    let (id, cents) = run.authorizations[pick % run.authorizations.len()];
+                Op::Confirm { pick, partial, by_tracking, .. } | Op::Cancel { pick, partial, by_tracking } if !run.authorizations.is_empty() => {
+                    let (id, original_tracking, cents) = run.authorizations[pick % run.authorizations.len()].clone();
                     let (confirm, has_error) = match op {
                         Op::Confirm { has_error, .. } => (true, has_error),
                         _ => (false, false),
                     };
                     let mut body = json!({ "mti": if confirm { "0202" } else { "0400" }, "currency": "BRL", "network": "VISA",
-                        "original_authorization_id": id, "tracking_id": tracking });
+                        "tracking_id": tracking });
+                    if by_tracking {
+                        body["original_tracking_id"] = json!(original_tracking);
+                    } else {
+                        body["original_authorization_id"] = json!(id);
+                    }
                     if let Some(p) = partial {
                         body["amount"] = decimal((cents * i64::from(p) / 100).max(1));
                     }
@@ -139,20 +162,29 @@ proptest! {
 
     #[test]
     fn the_ledger_always_balances(ops in prop::collection::vec(op(), 1..40)) {
-        run(ops);
+        run(ops, Backend::Local);
     }
 }
 
 #[test]
-fn the_property_holds_on_a_hand_written_sequence() {
-    run(vec![
-        Op::Authorize { cents: 6_000, online: false, forced: false },
-        Op::Authorize { cents: 5_000, online: true, forced: false },
-        Op::Authorize { cents: 5_000, online: true, forced: true },
-        Op::Confirm { pick: 0, partial: Some(50), has_error: false },
-        Op::Cancel { pick: 1, partial: Some(10) },
-        Op::Cancel { pick: 1, partial: None },
-        Op::Replay { pick: 2 },
-        Op::Confirm { pick: 0, partial: None, has_error: true },
-    ]);
+fn the_property_holds_on_a_hand_written_sequence_on_both_stores() {
+    for backend in Backend::ALL {
+        run(
+            vec![
+                Op::Authorize { cents: 6_000, online: false, forced: false },
+                Op::Authorize { cents: 5_000, online: true, forced: false },
+                Op::Authorize { cents: 5_000, online: true, forced: true },
+                Op::Confirm { pick: 0, partial: Some(50), has_error: false, by_tracking: true },
+                Op::Cancel { pick: 1, partial: Some(10), by_tracking: false },
+                Op::Cancel { pick: 1, partial: Some(10), by_tracking: true },
+                Op::Cancel { pick: 1, partial: None, by_tracking: true },
+                Op::Replay { pick: 2 },
+                Op::Authorize { cents: 1_000, online: false, forced: false },
+                Op::Confirm { pick: 0, partial: None, has_error: true, by_tracking: false },
+                Op::Confirm { pick: 2, partial: Some(30), has_error: false, by_tracking: false },
+                Op::Cancel { pick: 2, partial: None, by_tracking: true },
+            ],
+            backend,
+        );
+    }
 }

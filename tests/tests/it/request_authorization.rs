@@ -150,7 +150,15 @@ async fn authorize_confirm_and_cancel_move_the_ledger_exactly() {
         let held = server.authorize(TENANT, None, &authorization_body(1001, "5")).await;
         let held_id = held.body["authorization_id"].as_u64().unwrap();
         let above = json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "original_authorization_id": held_id, "amount": 5.01 });
-        assert_decision(&server.authorize(TENANT, None, &above).await, "DENIED", "12", Some("OAR"));
+        let above = server.authorize(TENANT, None, &above).await;
+        assert_decision(&above, "DENIED", "12", Some("OAR"));
+        // The account is the original's, as it recorded it; what remains is in its currency.
+        assert_eq!(result(&above, "ACCOUNT")["additional_data"], json!({ "account_id": 1001 }), "{backend:?}");
+        assert_eq!(
+            result(&above, "ORIGINAL_AUTHORIZATION")["additional_data"],
+            json!({ "original_authorization_id": held_id, "remaining": "5.00" }),
+            "{backend:?}"
+        );
         let other = json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_authorization_id": held_id, "account_id": 1003 });
         assert_decision(&server.authorize(TENANT, None, &other).await, "DENIED", "12", Some("OOA"));
         let other_currency =
@@ -478,7 +486,12 @@ async fn every_decision_writes_its_two_events_in_their_envelope() {
             (Some("PARTIAL_CANCELLATION"), Some("CASH_IN"))
         );
         assert_eq!(partial["data"]["original_authorization_id"].as_u64(), Some(id));
-        assert_eq!(find("evt-3", "payment-methods")["data"]["category"], "CANCELLATION");
+        assert_eq!(
+            find("evt-3", "payment-methods")["data"],
+            json!({ "tracking_id": "evt-3", "category": "CANCELLATION", "mti": "0400", "clearing_type": "OFFLINE",
+            "account_id": 1001, "program_id": 1, "card_id": null, "card_mode_id": null }),
+            "{backend:?}: a cancellation's account and program are its original's"
+        );
     }
 }
 
@@ -672,6 +685,8 @@ async fn bad_requests_are_400_naming_the_field_and_change_nothing() {
 async fn an_unreadable_account_is_denied_96_and_a_dead_store_is_500() {
     for backend in Backend::ALL {
         let (stack, server) = world(backend).await;
+        let hold = with(authorization_body(1003, "1"), json!({ "tracking_id": "hold-1003" }));
+        assert_decision(&server.authorize(TENANT, None, &hold).await, "APPROVED", "00", None);
         match backend {
             Backend::Local => {
                 let db = rusqlite::Connection::open(stack.embedded.as_ref().unwrap().path()).unwrap();
@@ -697,6 +712,13 @@ async fn an_unreadable_account_is_denied_96_and_a_dead_store_is_500() {
         let reply = server.authorize(TENANT, None, &authorization_body(1003, "1")).await;
         assert_decision(&reply, "DENIED", "96", Some("SED"));
         assert_eq!(result(&reply, "ACCOUNT")["reason"], "ACCOUNT_ERROR");
+        // A cancellation does not read its account first; moving money on it fails, and the decision
+        // taken again reads it, as an authorization's is.
+        let cancel =
+            json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_tracking_id": "hold-1003" });
+        let reply = server.authorize(TENANT, None, &cancel).await;
+        assert_decision(&reply, "DENIED", "96", Some("SED"));
+        assert_eq!(result(&reply, "ACCOUNT")["reason"], "ACCOUNT_ERROR", "{backend:?}");
 
         // The store itself gone: no decision can be recorded, so none is made.
         match backend {
@@ -722,5 +744,100 @@ async fn an_unreadable_account_is_denied_96_and_a_dead_store_is_500() {
             before,
             "{backend:?}: the ledger is untouched: the transaction is all or nothing"
         );
+    }
+}
+
+/// What an older version of this code would have left: the authorization changed (here, confirmed
+/// 6.00 of its 10.00) without the copy its tracking record keeps. A cancellation by tracking_id
+/// decides on the copy, its commit is refused on the authorization's version, and it decides again
+/// on the authorization itself.
+#[tokio::test]
+async fn a_stale_copy_of_an_original_is_caught_by_its_version_and_read_again() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (stack, server) = world(Backend::Aws).await;
+    let hold = server
+        .authorize(TENANT, None, &with(authorization_body(1001, "10.00"), json!({ "tracking_id": "stale-1" })))
+        .await;
+    let id = hold.body["authorization_id"].as_u64().unwrap();
+    let (client, _) = stack.dynamodb.as_ref().unwrap();
+    let (ledger, _) = stack.ledger_tables.as_ref().unwrap();
+    let key = [("pk", "TENANT#tenant-a".to_owned()), ("sk", format!("AUTH#{id}"))]
+        .map(|(k, v)| (k.to_owned(), AttributeValue::S(v)));
+    let mut item = client.get_item().table_name(ledger).set_key(Some(key.into())).send().await.unwrap().item.unwrap();
+    let mut body: Value = serde_json::from_str(item["body"].as_s().unwrap()).unwrap();
+    (body["held"], body["confirmed"], body["version"]) = (json!(0), json!(600), json!(2));
+    item.insert("body".into(), AttributeValue::S(body.to_string()));
+    item.insert("version".into(), AttributeValue::N("2".into()));
+    client.put_item().table_name(ledger).set_item(Some(item)).send().await.unwrap();
+
+    let before = stack.dynamodb_trips.count();
+    let cancel = json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_tracking_id": "stale-1" });
+    let cancelled = server.authorize(TENANT, None, &cancel).await;
+    assert_decision(&cancelled, "APPROVED", "00", None);
+    assert!(
+        cancelled.text.contains(r#""amount":6.00"#),
+        "what the authorization holds, not its stale copy: {}",
+        cancelled.text
+    );
+    assert_eq!(
+        stack.dynamodb_trips.operations()[before..],
+        ["BatchGetItem", "TransactWriteItems", "BatchGetItem", "BatchGetItem", "BatchGetItem", "TransactWriteItems"],
+        "the copy, a refused commit, then its decision, the authorization and its account"
+    );
+    assert_eq!(available(&stack, 1001).await, 99_600, "the 10.00 hold, less the 6.00 cancelled");
+    assert_decision(&server.authorize(TENANT, None, &cancel).await, "DENIED", "12", Some("OWS"));
+}
+
+/// Confirmations and cancellations of one hold racing, one naming it by tracking_id (read from the
+/// copy DynamoDB keeps with its tracking record) and the other by id: settled once, the ledger adds
+/// up, and the copy never disagrees with the authorization.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn settlements_by_tracking_id_and_by_id_racing_settle_once() {
+    use cofre_domain::authorizations::{AuthorizationId, LedgerItem, LedgerKey};
+    use cofre_domain::tenant::TenantId;
+    use cofre_domain::tracking::TrackingId;
+    for backend in Backend::ALL {
+        let (stack, server) = world(backend).await;
+        for round in 0..8 {
+            let tracking = format!("race-hold-{round}");
+            let hold = server
+                .authorize(TENANT, None, &with(authorization_body(1001, "10.00"), json!({ "tracking_id": tracking })))
+                .await;
+            let id = hold.body["authorization_id"].as_u64().unwrap();
+            let (by_id, by_tracking) =
+                (("original_authorization_id", json!(id)), ("original_tracking_id", json!(tracking)));
+            let (confirm_by, cancel_by) = if round % 2 == 0 { (by_tracking, by_id) } else { (by_id, by_tracking) };
+            let mut confirm = json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "amount": 4 });
+            confirm[confirm_by.0] = confirm_by.1;
+            let mut cancel = json!({ "mti": "0400", "currency": "BRL", "network": "VISA" });
+            cancel[cancel_by.0] = cancel_by.1;
+            let (a, b) = (server.clone(), server.clone());
+            let (confirmed, cancelled) =
+                tokio::join!(async move { a.authorize(TENANT, None, &confirm).await }, async move {
+                    b.authorize(TENANT, None, &cancel).await
+                });
+            match (confirmed.body["status"].as_str(), cancelled.body["status"].as_str()) {
+                // Confirmed 4.00 (6.00 released), then the cancellation released the 4.00 confirmed;
+                // or cancelled first, and nothing was left to confirm.
+                (Some("APPROVED" | "DENIED"), Some("APPROVED")) => {}
+                other => panic!("{backend:?} round {round}: {other:?}"),
+            }
+            assert_eq!(available(&stack, 1001).await, 100_000, "{backend:?} round {round}");
+            let tenant = TenantId::parse(TENANT).unwrap();
+            let keys = [
+                LedgerKey::Authorization(AuthorizationId(id)),
+                LedgerKey::AuthorizationOf(TrackingId::parse(&tracking).unwrap()),
+            ];
+            let items = stack.ledger.get(&tenant, &keys).await.unwrap();
+            let (Some(Ok(LedgerItem::Authorization(stored))), Some(Ok(of))) = (&items[0], &items[1]) else {
+                panic!("{backend:?}: {items:?}")
+            };
+            assert_eq!((stored.held, stored.confirmed), (0, 0), "{backend:?} round {round}: settled once, fully");
+            match of {
+                LedgerItem::Authorization(copy) => assert_eq!(copy, stored, "{backend:?} round {round}"),
+                LedgerItem::Recorded(recorded) => assert_eq!(recorded.authorization_id.0, id),
+                other => panic!("{backend:?}: {other:?}"),
+            }
+        }
     }
 }

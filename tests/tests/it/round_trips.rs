@@ -1,22 +1,40 @@
 //! Round trips per request, counted at the wire on moto (SDK interceptors) and at the partner
-//! (wiremock): the create-credential goal is 1 KMS + 1 DynamoDB + 1 partner.
+//! (wiremock), of the use cases as the Lambdas build them: through `cofre_aws::wiring`, from their
+//! settings, on clients that count. The create-credential goal is 1 KMS + 1 DynamoDB + 1 partner.
 
+use cofre_aws::wiring;
+use cofre_domain::items::ledger_item::TRACKED_AUTHORIZATION;
 use cofre_tests::wiremock::matchers::method;
 use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
-use cofre_tests::{Backend, Stack, TestServer, credential_body, partners_at};
+use cofre_tests::{Backend, Reply, RoundTrips, Stack, TestServer, credential_body, partners_at};
+use serde_json::{Value, json};
+
+/// The secrets read since request `from`, by id, sorted.
+fn secrets_read(trips: &RoundTrips, from: usize) -> Vec<String> {
+    let mut ids: Vec<String> = trips.requests()[from..]
+        .iter()
+        .map(|(operation, body)| {
+            assert_eq!(operation, "GetSecretValue", "secrets are only ever read");
+            body["SecretId"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
 
 #[tokio::test]
 async fn create_costs_one_kms_one_dynamodb_one_partner_call_and_replace_one_more_write() {
     let partner = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("{}")).mount(&partner).await;
     let stack = Stack::new(Backend::Aws).await;
-    let settings = stack.partner_settings(Some(&partners_at(&partner.uri(), 2_000))).await;
-    let server = TestServer::start(stack.vault(settings)).await;
+    let partner_secret = stack.secret(&partners_at(&partner.uri(), 2_000)).await;
+    let vault = wiring::credential_vault(stack.aws_clients(), &stack.credential_settings(&partner_secret)).unwrap();
+    let server = TestServer::start(vault).await;
 
-    let mut previous = (stack.kms_trips.count(), stack.dynamodb_trips.count(), 0, stack.secrets_trips.count());
+    let mut previous = (stack.kms_trips.count(), stack.dynamodb_trips.count(), stack.secrets_trips.count());
     let mut measure = || {
-        let now = (stack.kms_trips.count(), stack.dynamodb_trips.count(), 0, stack.secrets_trips.count());
-        let delta = (now.0 - previous.0, now.1 - previous.1, now.3 - previous.3);
+        let now = (stack.kms_trips.count(), stack.dynamodb_trips.count(), stack.secrets_trips.count());
+        let delta = (now.0 - previous.0, now.1 - previous.1, secrets_read(&stack.secrets_trips, previous.2));
         previous = now;
         delta
     };
@@ -26,7 +44,7 @@ async fn create_costs_one_kms_one_dynamodb_one_partner_call_and_replace_one_more
     assert_eq!(created.status, 201);
     let (kms, dynamodb, secrets) = measure();
     assert_eq!((kms, dynamodb, partner_calls().await), (1, 1, 1), "create: KMS, DynamoDB, partner");
-    assert_eq!(secrets, 1, "the first request of an execution environment reads the partner-config secret");
+    assert_eq!(secrets, [partner_secret.as_str()], "an execution environment's first request reads the partner config");
 
     let replaced = server.post_credential("tenant-a", &credential_body("key-2", "BTG", "PIX"), "t").await;
     assert_eq!(replaced.status, 200);
@@ -36,11 +54,11 @@ async fn create_costs_one_kms_one_dynamodb_one_partner_call_and_replace_one_more
         (1, 2, 1),
         "replace: the failed create returns the item (ALL_OLD), then one conditional replace"
     );
-    assert_eq!(secrets, 0, "the secret is cached for the life of the execution environment");
+    assert!(secrets.is_empty(), "the secret is cached for the life of the execution environment");
 
     let created_other = server.post_credential("tenant-a", &credential_body("key-3", "CELCOIN", "BAAS"), "t").await;
     assert_eq!(created_other.status, 201);
-    assert_eq!(measure(), (1, 1, 0));
+    assert_eq!(measure(), (1, 1, vec![]));
     println!("round trips per request: create 1 KMS + 1 DynamoDB + 1 partner; replace 1 KMS + 2 DynamoDB + 1 partner");
 }
 
@@ -52,10 +70,12 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("{}")).mount(&processor).await;
     let stack = Stack::new(Backend::Aws).await;
     stack.seeder().seed(&merchant_fixture()).await.unwrap();
-    let settings = stack.partner_settings(Some(&processors_at(&processor.uri(), 2_000))).await;
-    let server = TestServer::start_merchants(stack.connections(settings)).await;
+    let processor_secret = stack.secret(&processors_at(&processor.uri(), 2_000)).await;
+    let settings = stack.merchant_settings(&processor_secret);
+    let server =
+        TestServer::start_merchants(wiring::merchant_connections(stack.aws_clients(), &settings).unwrap()).await;
 
-    let operations = |trips: &cofre_tests::RoundTrips, from: usize| trips.operations()[from..].to_vec();
+    let operations = |trips: &RoundTrips, from: usize| trips.operations()[from..].to_vec();
     let mark = || (stack.dynamodb_trips.count(), stack.kms_trips.count(), stack.secrets_trips.count());
 
     let before = mark();
@@ -63,9 +83,10 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
     assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_stripe", rotate).await.status, 200);
     assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem", "UpdateItem"]);
     assert_eq!(operations(&stack.kms_trips, before.1), ["GenerateDataKey"], "no Decrypt: nothing on file is opened");
-    // The processor config, once per execution environment; the HMAC key was already read (and
-    // cached) when the seeder, which shares the key source, fingerprinted the fixture.
-    assert_eq!(operations(&stack.secrets_trips, before.2), ["GetSecretValue"]);
+    // An execution environment's first rotation reads its two secrets (fetched together), each once.
+    let mut both = vec![settings.hmac_key_secret.clone(), processor_secret.clone()];
+    both.sort();
+    assert_eq!(secrets_read(&stack.secrets_trips, before.2), both, "the HMAC key and the processor config, once each");
     assert_eq!(processor.received_requests().await.unwrap().len(), 1);
 
     let before = mark();
@@ -75,7 +96,7 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
     );
     assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem", "UpdateItem"]);
     assert_eq!(operations(&stack.kms_trips, before.1), ["GenerateDataKey"]);
-    assert!(operations(&stack.secrets_trips, before.2).is_empty(), "cached");
+    assert!(secrets_read(&stack.secrets_trips, before.2).is_empty(), "both cached");
     assert_eq!(processor.received_requests().await.unwrap().len(), 2);
 
     // Refusals stop early: a 409 costs the read and nothing else.
@@ -84,71 +105,144 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
     assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_stripe", stale).await.status, 409);
     assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem"]);
     assert!(operations(&stack.kms_trips, before.1).is_empty());
+    assert!(secrets_read(&stack.secrets_trips, before.2).is_empty());
     assert_eq!(processor.received_requests().await.unwrap().len(), 2);
-    println!("rotation: 1 GetItem + 1 processor call + 1 GenerateDataKey + 1 conditional UpdateItem; 409: 1 GetItem");
+    println!(
+        "rotation: 1 GetItem + 1 processor call + 1 GenerateDataKey + 1 conditional UpdateItem (+ 2 GetSecretValue, \
+         one per secret, on the first); 409: 1 GetItem"
+    );
+}
+
+/// `body` as tenant-a: the reply, the DynamoDB operations it cost, and the secrets it read.
+async fn measured(stack: &Stack, server: &TestServer, body: &Value) -> (Reply, Vec<String>, Vec<String>) {
+    let before = (stack.dynamodb_trips.count(), stack.secrets_trips.count());
+    let reply = server.authorize("tenant-a", None, body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    (reply, stack.dynamodb_trips.operations()[before.0..].to_vec(), secrets_read(&stack.secrets_trips, before.1))
+}
+
+fn settlement(mti: &str, original: (&str, Value), extra: Value) -> Value {
+    let mut body = json!({ "mti": mti, "currency": "BRL", "network": "VISA" });
+    body[original.0] = original.1;
+    for (name, value) in extra.as_object().into_iter().flatten() {
+        body[name] = value.clone();
+    }
+    body
 }
 
 #[tokio::test]
-async fn a_decision_costs_one_read_and_one_transactional_write_and_a_replay_one_read() {
+async fn a_decision_or_a_settlement_costs_one_read_and_one_transactional_write_and_a_replay_one_read() {
     let stack = Stack::new(Backend::Aws).await;
     stack.seed_accounts(&cofre_tests::account_fixture()).await;
-    let server = TestServer::start_authorizations(stack.authorizer()).await;
-    let operations = |from: usize| stack.dynamodb_trips.operations()[from..].to_vec();
+    let authorizer = wiring::authorizer(stack.aws_clients(), &stack.authorization_settings());
+    let server = TestServer::start_authorizations(authorizer).await;
+    let one_write = ["BatchGetItem", "TransactWriteItems"];
+    let by_tracking = |t: &str| ("original_tracking_id", json!(t));
 
     let mut body = cofre_tests::authorization_body(1001, "10.00");
-    body["tracking_id"] = serde_json::json!("trips-1");
-    let before = stack.dynamodb_trips.count();
-    let first = server.authorize("tenant-a", None, &body).await;
+    body["tracking_id"] = json!("trips-1");
+    let (first, operations, secrets) = measured(&stack, &server, &body).await;
     assert_eq!(first.body["status"], "APPROVED");
-    assert_eq!(operations(before), ["BatchGetItem", "TransactWriteItems"], "decision by account_id");
+    assert_eq!(operations, one_write, "decision by account_id");
+    assert_eq!(secrets, [stack.hmac_secret.clone().unwrap()], "an execution environment's first request reads the key");
 
-    let before = stack.dynamodb_trips.count();
-    assert_eq!(server.authorize("tenant-a", None, &body).await.text, first.text);
-    assert_eq!(operations(before), ["BatchGetItem"], "a replay is one read");
+    let (replay, operations, secrets) = measured(&stack, &server, &body).await;
+    assert_eq!(replay.text, first.text);
+    assert_eq!((operations, secrets), (vec!["BatchGetItem".to_owned()], vec![]), "a replay is one read; key cached");
 
-    let before = stack.dynamodb_trips.count();
-    let denied = server.authorize("tenant-a", None, &cofre_tests::authorization_body(1002, "1")).await;
+    let (denied, operations, _) = measured(&stack, &server, &cofre_tests::authorization_body(1002, "1")).await;
     assert_eq!(denied.body["status"], "DENIED");
-    assert_eq!(operations(before), ["BatchGetItem", "TransactWriteItems"], "a denial is recorded the same way");
+    assert_eq!(operations, one_write, "a denial is recorded the same way");
 
+    // A settlement takes its account from its original: the original is all it reads, with the new
+    // tracking_id, by either name.
     let id = first.body["authorization_id"].as_u64().unwrap();
-    let before = stack.dynamodb_trips.count();
-    let confirm =
-        serde_json::json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "original_authorization_id": id });
-    assert_eq!(server.authorize("tenant-a", None, &confirm).await.body["status"], "APPROVED");
-    assert_eq!(
-        operations(before),
-        ["BatchGetItem", "BatchGetItem", "TransactWriteItems"],
-        "confirmation: original, then its account"
-    );
+    let confirm = settlement("0202", ("original_authorization_id", json!(id)), json!({ "amount": 6 }));
+    let (confirmed, operations, _) = measured(&stack, &server, &confirm).await;
+    assert_eq!(confirmed.body["status"], "APPROVED");
+    assert_eq!(operations, one_write, "confirmation by original_authorization_id");
 
-    let before = stack.dynamodb_trips.count();
-    let by_card = serde_json::json!({ "mti": "0100", "amount": 1, "currency": "BRL", "network": "VISA", "card": { "stored_id": "tok_501" },
+    let by_card = json!({ "mti": "0100", "amount": 1, "currency": "BRL", "network": "VISA", "card": { "stored_id": "tok_501" },
         "mode": "CREDIT", "entry_mode": "01", "processing_code": "003000" });
-    assert_eq!(server.authorize("tenant-a", None, &by_card).await.body["status"], "APPROVED");
+    let (reply, operations, _) = measured(&stack, &server, &by_card).await;
+    assert_eq!(reply.body["status"], "APPROVED");
+    assert_eq!(operations, ["BatchGetItem", "BatchGetItem", "TransactWriteItems"], "by card: lookup, then the account");
+
+    // The confirmation (by id) kept the copy its original's tracking record holds current: read here.
+    let cancel = settlement("0400", by_tracking("trips-1"), json!({ "amount": 2, "tracking_id": "trips-cancel" }));
+    let (cancelled, operations, _) = measured(&stack, &server, &cancel).await;
     assert_eq!(
-        operations(before),
+        (cancelled.body["status"].as_str(), cancelled.body["original_authorization_id"].as_u64()),
+        (Some("APPROVED"), Some(id))
+    );
+    assert_eq!(operations, one_write, "cancellation by original_tracking_id");
+    let (reply, operations, _) =
+        measured(&stack, &server, &settlement("0402", by_tracking("trips-cancel"), json!({}))).await;
+    assert_eq!(reply.body["status"], "APPROVED");
+    assert_eq!(operations, one_write, "a cancellation's confirmation by original_tracking_id");
+    let (reply, operations, _) =
+        measured(&stack, &server, &settlement("0400", by_tracking("trips-1"), json!({}))).await;
+    assert_eq!((reply.body["status"].as_str(), reply.body["amount"].as_f64()), (Some("APPROVED"), Some(4.0)));
+    assert_eq!(operations, one_write, "the rest cancelled");
+
+    // Nothing can act on it any more, so no copy is kept: the refusal reads it by id.
+    let (reply, operations, _) =
+        measured(&stack, &server, &settlement("0400", by_tracking("trips-1"), json!({}))).await;
+    assert_eq!((reply.body["status"].as_str(), reply.body["denial_code"].as_str()), (Some("DENIED"), Some("OWS")));
+    assert_eq!(operations, ["BatchGetItem", "BatchGetItem", "TransactWriteItems"], "settled: its decision, then it");
+    let (reply, operations, _) =
+        measured(&stack, &server, &settlement("0202", by_tracking("never-used"), json!({}))).await;
+    assert_eq!(reply.body["denial_code"], "ONF");
+    assert_eq!(operations, one_write, "an unknown original");
+
+    // A tracking record written before copies were kept is read the old way, once: the next change
+    // to its authorization writes the copy.
+    let mut hold = cofre_tests::authorization_body(1001, "5.00");
+    hold["tracking_id"] = json!("trips-old");
+    assert_eq!(measured(&stack, &server, &hold).await.0.body["status"], "APPROVED");
+    let (client, _) = stack.dynamodb.as_ref().unwrap();
+    let (ledger, _) = stack.ledger_tables.as_ref().unwrap();
+    let key = |sk: &str| {
+        [("pk", "TENANT#tenant-a"), ("sk", sk)]
+            .map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())))
+    };
+    let stored =
+        client.get_item().table_name(ledger).set_key(Some(key("TRACK#trips-old").into())).send().await.unwrap();
+    assert!(stored.item().unwrap().contains_key(TRACKED_AUTHORIZATION), "a settleable decision keeps its copy");
+    client
+        .update_item()
+        .table_name(ledger)
+        .set_key(Some(key("TRACK#trips-old").into()))
+        .update_expression("REMOVE #copy")
+        .expression_attribute_names("#copy", TRACKED_AUTHORIZATION)
+        .send()
+        .await
+        .unwrap();
+    let (reply, operations, _) =
+        measured(&stack, &server, &settlement("0202", by_tracking("trips-old"), json!({ "amount": 3 }))).await;
+    assert_eq!(reply.body["status"], "APPROVED");
+    assert_eq!(
+        operations,
         ["BatchGetItem", "BatchGetItem", "TransactWriteItems"],
-        "by card: lookup, then the account"
+        "an old record: its decision, then it"
     );
-    let before = stack.dynamodb_trips.count();
-    let cancel =
-        serde_json::json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_tracking_id": "trips-1" });
-    assert_eq!(server.authorize("tenant-a", None, &cancel).await.body["status"], "APPROVED");
-    assert_eq!(
-        operations(before),
-        ["BatchGetItem", "BatchGetItem", "BatchGetItem", "TransactWriteItems"],
-        "by original_tracking_id: its decision, the original, then its account"
-    );
+    let (reply, operations, _) =
+        measured(&stack, &server, &settlement("0400", by_tracking("trips-old"), json!({}))).await;
+    assert_eq!((reply.body["status"].as_str(), reply.body["amount"].as_f64()), (Some("APPROVED"), Some(3.0)));
+    assert_eq!(operations, one_write, "the confirmation wrote the copy");
+
+    // 1000.00, less the card's 1.00 hold: every other amount was released or cancelled.
+    assert_eq!(stack.account("tenant-a", 1001).await.available, 99_900);
     println!(
-        "decision: 1 BatchGetItem + 1 TransactWriteItems (account_id); replay: 1 BatchGetItem; by card/document/bank or original: +1 BatchGetItem"
+        "decision: 1 BatchGetItem + 1 TransactWriteItems (by account_id; 0202/0400/0402 by original_authorization_id or \
+         original_tracking_id); replay: 1 BatchGetItem; by card/document/bank: +1 BatchGetItem"
     );
 }
 
 #[tokio::test]
 async fn a_gateway_use_costs_one_read_and_opens_the_key_only_when_a_token_is_needed() {
+    use cofre_tests::gateway_partners_at;
     use cofre_tests::wiremock::matchers::path;
-    use cofre_tests::{TestClock, gateway_partners_at};
     let partner = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/oauth2/token"))
@@ -161,21 +255,25 @@ async fn a_gateway_use_costs_one_read_and_opens_the_key_only_when_a_token_is_nee
         .mount(&partner)
         .await;
     let stack = Stack::new(Backend::Aws).await;
-    let settings = stack.partner_settings(Some(&gateway_partners_at(&partner.uri(), 2_000))).await;
-    let gateway = std::sync::Arc::new(stack.gateway(settings.clone(), std::sync::Arc::new(TestClock::default())));
-    let server = TestServer::start_gateway(stack.vault(settings), gateway).await;
+    let partner_secret = stack.secret(&gateway_partners_at(&partner.uri(), 2_000)).await;
+    let settings = stack.credential_settings(&partner_secret);
+    let gateway = std::sync::Arc::new(wiring::partner_gateway(stack.aws_clients(), &settings).unwrap());
+    let vault = wiring::credential_vault(stack.aws_clients(), &settings).unwrap();
+    let server = TestServer::start_gateway(vault, gateway).await;
     let created = server.post_credential("tenant-a", &credential_body("key-1", "BTG", "PIX"), "t").await;
     let proxy = created.body["proxy"].as_str().unwrap().to_owned();
 
-    let operations = |trips: &cofre_tests::RoundTrips, from: usize| trips.operations()[from..].to_vec();
+    let operations = |trips: &RoundTrips, from: usize| trips.operations()[from..].to_vec();
     let calls = |on: &'static str| {
         let partner = &partner;
         async move { partner.received_requests().await.unwrap().iter().filter(|r| r.url.path() == on).count() }
     };
     let transfer = format!("/banking-auth/v1/proxy/{proxy}/pix/v1/transfers");
-    for (label, decrypts, token_calls) in [("cold", vec!["Decrypt"], 1), ("warm", vec![], 0)] {
+    for (label, decrypts, token_calls, secrets) in
+        [("cold", vec!["Decrypt"], 1, vec![partner_secret.clone()]), ("warm", vec![], 0, vec![])]
+    {
         let before = (stack.dynamodb_trips.count(), stack.kms_trips.count(), calls("/oauth2/token").await);
-        let before_partner = calls("/pix/v1/transfers").await;
+        let (before_partner, before_secrets) = (calls("/pix/v1/transfers").await, stack.secrets_trips.count());
         assert_eq!(server.call("tenant-a", "POST", &transfer, "{}", &[]).await.status, 201);
         assert_eq!(
             operations(&stack.dynamodb_trips, before.0),
@@ -185,6 +283,7 @@ async fn a_gateway_use_costs_one_read_and_opens_the_key_only_when_a_token_is_nee
         assert_eq!(operations(&stack.kms_trips, before.1), decrypts, "{label}: KMS");
         assert_eq!(calls("/oauth2/token").await - before.2, token_calls, "{label}: partner token calls");
         assert_eq!(calls("/pix/v1/transfers").await - before_partner, 1, "{label}: partner calls");
+        assert_eq!(secrets_read(&stack.secrets_trips, before_secrets), secrets, "{label}: the partner config");
     }
     println!(
         "round trips per use: cold 1 read + 2 writes + 1 Decrypt + 1 token + 1 call; warm 1 read + 2 writes + 1 call"

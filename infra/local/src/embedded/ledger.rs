@@ -1,6 +1,8 @@
 //! The embedded store as the `Ledger`: every commit one atomic write (a savepoint of the writer's
 //! batch), every condition checked inside it, events appended to their own table in the same write;
-//! reads on the read connections.
+//! reads on the read connections. An original named by tracking_id is read through its tracking
+//! record within the same read transaction: a point read here costs no round trip, so no copy of it
+//! is kept (nor has to be kept current by the writer).
 
 use async_trait::async_trait;
 use rusqlite::params;
@@ -24,7 +26,19 @@ impl Ledger for EmbeddedStore {
             keys.iter()
                 .map(|key| {
                     let (pk, sk) = ledger_key(tenant, key);
-                    Ok(read_body(tx, &pk, &sk)?.map(|body| decode(key, &body)))
+                    let Some(body) = read_body(tx, &pk, &sk)? else { return Ok(None) };
+                    let item = decode(key, &body);
+                    match (key, item) {
+                        (LedgerKey::AuthorizationOf(_), Ok(LedgerItem::Recorded(recorded))) => {
+                            let by_id = LedgerKey::Authorization(recorded.authorization_id);
+                            let (pk, sk) = ledger_key(tenant, &by_id);
+                            Ok(Some(match read_body(tx, &pk, &sk)? {
+                                Some(body) => decode(&by_id, &body),
+                                None => Ok(LedgerItem::Recorded(recorded)),
+                            }))
+                        }
+                        (_, item) => Ok(Some(item)),
+                    }
                 })
                 .collect()
         })
@@ -51,8 +65,9 @@ impl Ledger for EmbeddedStore {
             if let Some(change) = &balance {
                 let (pk, sk) = ledger_key(tenant, &LedgerKey::Account(change.account_id));
                 let Some(body) = read_body(tx, &pk, &sk)? else { return Err(CommitError::Conflict) };
-                let mut account: Account =
-                    serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                // Unreadable: not as the decision took it (a settlement does not read it first); deciding
+                // again reads it, and denies.
+                let Ok(mut account) = serde_json::from_str::<Account>(&body) else { return Err(CommitError::Conflict) };
                 // Beyond i64 no ledger can go; refusing is the only honest answer.
                 let Some(next) = account.available.checked_add(change.delta) else { return Err(CommitError::Conflict) };
                 if (change.keep_non_negative && next < 0)

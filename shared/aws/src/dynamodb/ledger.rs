@@ -1,6 +1,12 @@
 //! DynamoDB as the `Ledger`: `BatchGetItem` (consistent) for reads, one `TransactWriteItems` per
 //! decision: the balance update conditioned on what the rules relied on, the authorization, the
 //! original's update conditioned on its version, the idempotency record and both events, or nothing.
+//!
+//! A tracking record keeps a copy of its authorization while a settlement can act on it
+//! ([`TRACKED_AUTHORIZATION`]), written with the authorization and replaced in the same transaction as
+//! every change to it, so that an original named by tracking_id is read with everything else in one
+//! `BatchGetItem` instead of a second one by id. A record without it (written before copies were
+//! kept, or no longer settleable) is read as the decision that points at the authorization.
 
 use std::collections::HashMap;
 
@@ -12,7 +18,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWr
 use crate::sdk_error::{describe, describe_service};
 use cofre_domain::authorizations::{Account, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey};
 use cofre_domain::items::credential_item::partition_key;
-use cofre_domain::items::ledger_item::{account_lookups, decode, encode, ledger_key};
+use cofre_domain::items::ledger_item::{
+    TRACKED_AUTHORIZATION, account_lookups, decode, decode_authorization, encode, ledger_key,
+};
 use cofre_domain::store::StoreError;
 use cofre_domain::tenant::TenantId;
 
@@ -43,6 +51,18 @@ fn keyed(pk: String, sk: String) -> Item {
 
 fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, StoreError> {
     result.map_err(|e| StoreError::Unavailable(format!("request could not be built: {e}")))
+}
+
+/// What a stored item reads to: [`body_of`] decoded, or, for [`LedgerKey::AuthorizationOf`], the
+/// tracking record's copy of its authorization when it keeps one.
+fn item_of(key: &LedgerKey, item: &Item) -> Result<LedgerItem, StoreError> {
+    if let LedgerKey::AuthorizationOf(_) = key
+        && let Some(copy) = item.get(TRACKED_AUTHORIZATION)
+    {
+        let copy = copy.as_s().map_err(|_| StoreError::Corrupt("tracked authorization is not a string".into()))?;
+        return decode_authorization(copy).map(LedgerItem::Authorization);
+    }
+    decode(key, &body_of(key, item)?)
 }
 
 /// The body of a stored item: lookups keep their targets as a list (so documents can be appended to),
@@ -143,9 +163,7 @@ impl Ledger for DynamoLedger {
                     return Ok(keys
                         .iter()
                         .zip(&addresses)
-                        .map(|(key, address)| {
-                            found.get(address).map(|item| body_of(key, item).and_then(|body| decode(key, &body)))
-                        })
+                        .map(|(key, address)| found.get(address).map(|item| item_of(key, item)))
                         .collect());
                 }
             }
@@ -158,7 +176,8 @@ impl Ledger for DynamoLedger {
         let mut items = Vec::new();
         if let Some(change) = &commit.balance {
             let (pk, sk) = ledger_key(tenant, &LedgerKey::Account(change.account_id));
-            let mut condition = "attribute_exists(pk)".to_owned();
+            // The account is there, with a balance to move: a settlement does not read it first.
+            let mut condition = "attribute_exists(available)".to_owned();
             let mut update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(keyed(pk, sk)))
@@ -186,29 +205,52 @@ impl Ledger for DynamoLedger {
             item
         };
         let authorization = &commit.authorization;
+        let authorization_json = encode(authorization)?;
         items.push(self.put(
             &self.table,
-            record(LedgerKey::Authorization(authorization.id), encode(authorization)?, authorization.version),
+            record(LedgerKey::Authorization(authorization.id), authorization_json.clone(), authorization.version),
             "attribute_not_exists(pk)",
         )?);
+        let mut copy_index = None;
         if let Some((original, expected)) = &commit.original {
+            let original_json = encode(original)?;
             let put = built(
                 Put::builder()
                     .table_name(&self.table)
-                    .set_item(Some(record(LedgerKey::Authorization(original.id), encode(original)?, original.version)))
+                    .set_item(Some(record(
+                        LedgerKey::Authorization(original.id),
+                        original_json.clone(),
+                        original.version,
+                    )))
                     .condition_expression("#version = :expected")
                     .expression_attribute_names("#version", "version")
                     .expression_attribute_values(":expected", n(expected))
                     .build(),
             )?;
             items.push(TransactWriteItem::builder().put(put).build());
+            // Its tracking record's copy follows it (or goes, once nothing can act on it). No condition
+            // on the copy's version: the one on the authorization's decides, in this transaction.
+            let (pk, sk) = ledger_key(tenant, &LedgerKey::Recorded(original.tracking_id.clone()));
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keyed(pk, sk)))
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#copy", TRACKED_AUTHORIZATION);
+            let update = if original.settleable() {
+                update.update_expression("SET #copy = :copy").expression_attribute_values(":copy", s(original_json))
+            } else {
+                update.update_expression("REMOVE #copy")
+            };
+            copy_index = Some(items.len());
+            items.push(TransactWriteItem::builder().update(built(update.build())?).build());
         }
         let recorded_index = items.len();
-        items.push(self.put(
-            &self.table,
-            record(LedgerKey::Recorded(commit.recorded.tracking_id.clone()), encode(&commit.recorded)?, 1),
-            "attribute_not_exists(pk)",
-        )?);
+        let mut recorded =
+            record(LedgerKey::Recorded(commit.recorded.tracking_id.clone()), encode(&commit.recorded)?, 1);
+        if authorization.settleable() {
+            recorded.insert(TRACKED_AUTHORIZATION.into(), s(authorization_json));
+        }
+        items.push(self.put(&self.table, recorded, "attribute_not_exists(pk)")?);
         for event in &commit.events {
             let mut item = keyed(partition_key(tenant), format!("EVENT#{}#{}", event.timestamp, event.event_id));
             item.insert("body".into(), s(encode(event)?));
@@ -220,8 +262,14 @@ impl Ledger for DynamoLedger {
             Err(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
                 let reasons = cancelled.cancellation_reasons();
                 let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
-                if reasons.get(recorded_index).and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
+                let failed = |index: Option<usize>| {
+                    index.and_then(|i| reasons.get(i)).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+                };
+                if failed(Some(recorded_index)) {
                     Err(CommitError::Duplicate)
+                } else if failed(copy_index) {
+                    // Every authorization is written with its tracking record: deciding again cannot help.
+                    Err(CommitError::Store(StoreError::Corrupt("the original's tracking record is missing".into())))
                 } else if codes.iter().all(|c| RETRYABLE_CANCELLATIONS.contains(c)) {
                     // A condition the decision relied on no longer holds, or a concurrent transaction or
                     // throttling got in the way: decide again on a fresh read.

@@ -81,8 +81,10 @@ impl Authorizer {
     /// Decides `request` for `caller`, or replays the decision its tracking_id already has.
     ///
     /// Round trips: one read (a batch) and one transactional write when the account is named by
-    /// `account_id`; one more read when it is named by card, document or bank, or the original by
-    /// tracking_id. A replay is one read.
+    /// `account_id`, or not at all (a confirmation or cancellation: its original's, named by id or by
+    /// tracking_id); one more read when it is named by card, document or bank. A replay is one read.
+    /// After a conflict, what the first attempt took without reading it (a settlement's account, an
+    /// original's copy) is read where it is kept.
     pub async fn authorize(
         &self,
         caller: &Identity,
@@ -100,8 +102,9 @@ impl Authorizer {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        let mut thorough = false;
         for attempt in 1..=MAX_ATTEMPTS {
-            let read = self.read(&caller.tenant, &tracking, &request, &key).await?;
+            let read = self.read(&caller.tenant, &tracking, &request, &key, thorough).await?;
             if let Some(recorded) = read.recorded {
                 return replay(recorded, &digest);
             }
@@ -126,6 +129,9 @@ impl Authorizer {
                 // Another request with this tracking_id committed first: the next read replays it.
                 Err(CommitError::Duplicate) => continue,
                 Err(CommitError::Conflict) => {
+                    // A race, or a shortcut that did not hold (the account is not as the original
+                    // recorded it, the copy was stale): from now on, each from where it is kept.
+                    thorough = true;
                     let jitter = self.ids.random_u64() % 4;
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)) + jitter)).await;
                 }
@@ -141,6 +147,7 @@ impl Authorizer {
         tracking: &TrackingId,
         request: &AuthorizationRequest,
         key: &SecretBytes,
+        thorough: bool,
     ) -> Result<Read, AuthorizationError> {
         // The PAN, wherever the request names it, is only ever handled as its keyed hash: made once.
         let pan_hash = match &request.card {
@@ -159,6 +166,8 @@ impl Authorizer {
         let settles = matches!(request.mti, Mti::Confirmation | Mti::Cancellation | Mti::CancellationConfirmation);
         let original_key = request.original.as_ref().filter(|_| settles).map(|o| match o {
             OriginalRef::Id(id) => LedgerKey::Authorization(AuthorizationId(*id)),
+            // The authorization itself, where the store keeps it with the tracking record.
+            OriginalRef::Tracking(t) if !thorough => LedgerKey::AuthorizationOf(t.clone()),
             OriginalRef::Tracking(t) => LedgerKey::Recorded(t.clone()),
         });
 
@@ -211,7 +220,7 @@ impl Authorizer {
             (None, _) => OriginalFact::NotApplicable,
             (Some(_), Some(Some(Ok(LedgerItem::Authorization(a))))) => OriginalFact::Found(Box::new(a)),
             (Some(_), Some(Some(Ok(LedgerItem::Recorded(r))))) => {
-                // Named by tracking_id: its decision points at the authorization.
+                // Named by tracking_id, with no copy at hand: its decision points at the authorization.
                 match self
                     .ledger
                     .get(tenant, &[LedgerKey::Authorization(r.authorization_id)])
@@ -229,7 +238,11 @@ impl Authorizer {
             (Some(_), _) => OriginalFact::NotFound,
         };
         if let (None, OriginalFact::Found(o)) = (&request.account, &original) {
-            account_id = o.account_id;
+            match o.account_id {
+                // Nothing of the account's current state is judged: taken as the original recorded it.
+                Some(id) if !thorough => account = AccountFact::OfOriginal { id, program_id: o.program_id },
+                other => account_id = other,
+            }
         }
         if let (AccountFact::NotFound, Some(id)) = (&account, account_id) {
             account = match self.ledger.get(tenant, &[LedgerKey::Account(id)]).await.map_err(internal)?.pop().flatten()
@@ -290,9 +303,10 @@ impl Authorizer {
     ) -> Commit {
         let now = facts.now;
         let approved = verdict.status == DecisionStatus::Approved;
-        let account = match &facts.account {
-            AccountFact::Found(a) => Some(a),
-            _ => None,
+        let (account_id, program_id) = match &facts.account {
+            AccountFact::Found(a) => (Some(a.id), Some(a.program_id)),
+            AccountFact::OfOriginal { id, program_id } => (Some(*id), *program_id),
+            AccountFact::NotFound | AccountFact::Contradicted(_) | AccountFact::Unreadable => (None, None),
         };
         let original = match &facts.original {
             OriginalFact::Found(o) => Some(o.as_ref()),
@@ -314,8 +328,8 @@ impl Authorizer {
         let (mut held, mut confirmed, mut balance, mut updated_original) = (0, 0, None, None);
         if approved {
             let change = |delta: i64, enforce: bool, normal: bool| {
-                account.filter(|_| delta != 0).map(|a| BalanceChange {
-                    account_id: a.id,
+                account_id.filter(|_| delta != 0).map(|account_id| BalanceChange {
+                    account_id,
                     delta,
                     keep_non_negative: enforce,
                     require_normal: normal,
@@ -361,8 +375,8 @@ impl Authorizer {
             mti: request.mti,
             status: verdict.status,
             category,
-            account_id: account.map(|a| a.id).or_else(|| original.and_then(|o| o.account_id)),
-            program_id: account.map(|a| a.program_id),
+            account_id: account_id.or_else(|| original.and_then(|o| o.account_id)),
+            program_id,
             card_id: match &facts.card {
                 CardFact::Found(c) => Some(c.id),
                 _ => original.and_then(|o| o.card_id),

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::account::{Account, AccountStatus, Card, CardMode, CardStatus};
+use super::account::{Account, AccountId, AccountStatus, Card, CardMode, CardStatus};
 use super::record::{AuthorizationRecord, DecisionStatus};
 use super::rules::{DISABLED, NOT_EVALUATED, Overrides, Reason, RuleName, RuleStatus, ValidationResult};
 use super::{AuthorizationRequest, Mti, RequestMode, format_minor_units};
@@ -14,6 +14,16 @@ use super::{AuthorizationRequest, Mti, RequestMode, format_minor_units};
 pub enum AccountFact {
     /// Found.
     Found(Account),
+    /// A confirmation's or cancellation's account, as its original recorded it (the request names
+    /// none). Such a request only settles or releases what the original already took from it:
+    /// nothing of the account's current state (balance, status) is judged, so it is not read. Its
+    /// id and program never change, and its currency is the original's (CURRENCY cannot be forced).
+    OfOriginal {
+        /// The account.
+        id: AccountId,
+        /// Its program.
+        program_id: Option<i64>,
+    },
     /// No such account for this tenant.
     NotFound,
     /// Found by one name but another name contradicts it: the ACCOUNT rejection to give
@@ -94,7 +104,12 @@ fn operation_amount(request: &AuthorizationRequest, original: &AuthorizationReco
 fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option<(Reason, Value)> {
     let request = facts.request;
     let authorizing = matches!(request.mti, Mti::Authorization | Mti::Financial);
-    let money = |minor: i64| account.map_or_else(|| minor.to_string(), |a| format_minor_units(minor, a.currency));
+    let currency = match (&facts.account, &facts.original) {
+        (AccountFact::Found(a), _) => Some(a.currency),
+        (AccountFact::OfOriginal { .. }, OriginalFact::Found(original)) => Some(original.currency),
+        _ => None,
+    };
+    let money = |minor: i64| currency.map_or_else(|| minor.to_string(), |c| format_minor_units(minor, c));
     Some(match rule {
         // A confirmation or cancellation takes its account from its original: with no original there is
         // no account to judge, and ORIGINAL_AUTHORIZATION says why.
@@ -105,6 +120,7 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
         }
         RuleName::Account => match &facts.account {
             AccountFact::Found(a) => (Reason::AccountFound, json!({ "account_id": a.id.get() })),
+            AccountFact::OfOriginal { id, .. } => (Reason::AccountFound, json!({ "account_id": id.get() })),
             AccountFact::NotFound => (Reason::AccountNotFound, json!({})),
             AccountFact::Contradicted(reason) => (*reason, json!({})),
             AccountFact::Unreadable => (Reason::AccountError, json!({})),
@@ -300,4 +316,119 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
         });
     }
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failed unwrap is a failed test.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::authorizations::{AuthorizationId, Category, ClearingType, Currency, parse_authorization_request};
+    use crate::tenant::TenantId;
+    use crate::tracking::TrackingId;
+
+    fn original(
+        mti: Mti,
+        status: DecisionStatus,
+        held: i64,
+        confirmed: i64,
+        cancellation_confirmed: bool,
+    ) -> AuthorizationRecord {
+        AuthorizationRecord {
+            id: AuthorizationId(7),
+            tenant: TenantId::parse("t").unwrap(),
+            tracking_id: TrackingId::parse("o").unwrap(),
+            mti,
+            status,
+            category: Category::Authorization,
+            account_id: Some(AccountId::new(1).unwrap()),
+            program_id: Some(3),
+            card_id: None,
+            currency: Currency::parse("BRL").unwrap(),
+            amount: held + confirmed,
+            held,
+            confirmed,
+            cancellation_confirmed,
+            original_authorization_id: None,
+            clearing_type: ClearingType::Offline,
+            response_code: "00".into(),
+            denial_code: None,
+            authorization_code: None,
+            validation_results: vec![],
+            overrides_applied: vec![],
+            processing_code: None,
+            installments: 1,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            version: 1,
+        }
+    }
+
+    fn settle(mti: &str, original: &AuthorizationRecord) -> Verdict {
+        let body = format!(r#"{{"mti":"{mti}","currency":"BRL","network":"VISA","original_authorization_id":7}}"#);
+        let request = parse_authorization_request(body.as_bytes()).unwrap();
+        let facts = Facts {
+            request: &request,
+            account: AccountFact::OfOriginal { id: original.account_id.unwrap(), program_id: original.program_id },
+            card: CardFact::None,
+            original: OriginalFact::Found(Box::new(original.clone())),
+            now: OffsetDateTime::UNIX_EPOCH,
+        };
+        evaluate(&facts, &Overrides::default())
+    }
+
+    /// A store keeps a copy of an authorization with its tracking record only while it is settleable:
+    /// exactly while some confirmation or cancellation would find it in the right state.
+    #[test]
+    fn settleable_is_exactly_what_a_settlement_can_act_on_judged_on_the_original_s_account() {
+        use DecisionStatus::{Approved, Denied};
+        let mut cases = 0;
+        for mti in
+            [Mti::Authorization, Mti::Financial, Mti::Confirmation, Mti::Cancellation, Mti::CancellationConfirmation]
+        {
+            for status in [Approved, Denied] {
+                for (held, confirmed) in [(0, 0), (500, 0), (0, 500), (200, 300)] {
+                    for cancellation_confirmed in [false, true] {
+                        let o = original(mti, status, held, confirmed, cancellation_confirmed);
+                        let verdicts: Vec<Verdict> = ["0202", "0400", "0402"].iter().map(|m| settle(m, &o)).collect();
+                        let approved = verdicts.iter().any(|v| v.status == Approved);
+                        assert_eq!(o.settleable(), approved, "{o:?}");
+                        for v in &verdicts {
+                            let account = v.results.iter().find(|r| r.name == "ACCOUNT").unwrap();
+                            assert_eq!(
+                                (account.reason.as_str(), &account.additional_data),
+                                ("ACCOUNT_FOUND", &json!({ "account_id": 1 }))
+                            );
+                            assert!(
+                                !v.balance_enforced && !v.status_enforced,
+                                "nothing of the account's state is relied on"
+                            );
+                        }
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 80);
+    }
+
+    #[test]
+    fn what_remains_is_shown_in_the_original_s_currency() {
+        let body = r#"{"mti":"0202","currency":"BRL","network":"VISA","original_authorization_id":7,"amount":5.01}"#;
+        let request = parse_authorization_request(body.as_bytes()).unwrap();
+        let o = original(Mti::Authorization, DecisionStatus::Approved, 500, 0, false);
+        let facts = Facts {
+            request: &request,
+            account: AccountFact::OfOriginal { id: AccountId::new(1).unwrap(), program_id: Some(3) },
+            card: CardFact::None,
+            original: OriginalFact::Found(Box::new(o)),
+            now: OffsetDateTime::UNIX_EPOCH,
+        };
+        let verdict = evaluate(&facts, &Overrides::default());
+        let result = verdict.results.iter().find(|r| r.name == "ORIGINAL_AUTHORIZATION").unwrap();
+        assert_eq!(
+            (result.reason.as_str(), &result.additional_data["remaining"]),
+            ("AMOUNT_ABOVE_REMAINING", &json!("5.00"))
+        );
+    }
 }

@@ -36,6 +36,15 @@ pub struct LookupTarget {
 pub enum LedgerKey {
     /// The decision recorded for a tracking_id.
     Recorded(TrackingId),
+    /// The authorization a tracking_id's decision made: the original of a confirmation or
+    /// cancellation named by `original_tracking_id`, wanted in the same round trip as everything else.
+    /// Reads to [`LedgerItem::Authorization`] where the store can give it with the tracking record, else
+    /// to [`LedgerItem::Recorded`], which points at it by id (DynamoDB keeps a copy with the tracking
+    /// record only while a settlement can act on it, and records written before it kept one have
+    /// none). The copy can be stale only if something that does not keep it changed the authorization
+    /// (an older version of this code during a deploy); a commit conditioned on the version read then
+    /// fails as [`CommitError::Conflict`], and the authorization is read by id.
+    AuthorizationOf(TrackingId),
     /// An account with its current balance.
     Account(AccountId),
     /// An authorization.
@@ -79,7 +88,8 @@ pub struct Commit {
     pub balance: Option<BalanceChange>,
     /// The new authorization (written only if its id is new).
     pub authorization: AuthorizationRecord,
-    /// The original, updated (written only if still at `expected_version`).
+    /// The original, updated (written only if still at `expected_version`); a copy the store keeps with
+    /// its tracking record follows it in the same write.
     pub original: Option<(AuthorizationRecord, u64)>,
     /// The idempotency record (written only if the tracking_id is new).
     pub recorded: RecordedDecision,
@@ -93,7 +103,9 @@ pub enum CommitError {
     /// The tracking_id already has a decision: another request with it won.
     #[error("the tracking_id already has a decision")]
     Duplicate,
-    /// Something the decision relied on changed (balance, status, original, id taken): decide again.
+    /// Something the decision relied on changed (balance, status, original, id taken), or is not as it
+    /// was taken to be (a settlement's account, an original read from a stale copy): decide again,
+    /// reading each from where it is kept.
     #[error("the ledger changed since it was read")]
     Conflict,
     /// The store failed.

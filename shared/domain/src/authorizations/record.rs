@@ -160,6 +160,19 @@ impl AuthorizationRecord {
     pub fn remaining(&self) -> i64 {
         self.held + self.confirmed
     }
+
+    /// Whether a confirmation or cancellation can still act on it: an approved 0100/0200 with something
+    /// left, an approved 0400 not yet confirmed. A store that keeps copies of authorizations with their
+    /// tracking records (to find an original named by tracking_id in one read) keeps only these: the
+    /// others could only be refused ORIGINAL_WRONG_STATE, which a second read answers as well.
+    pub fn settleable(&self) -> bool {
+        self.status == DecisionStatus::Approved
+            && match self.mti {
+                Mti::Authorization | Mti::Financial => self.remaining() > 0,
+                Mti::Cancellation => !self.cancellation_confirmed,
+                Mti::Confirmation | Mti::CancellationConfirmation => false,
+            }
+    }
 }
 
 /// The idempotency record: the decision a tracking_id got, and the body it got it for.

@@ -1,19 +1,25 @@
 //! The ledger's stored layout, shared by both stores: one partition per tenant; accounts, authorizations,
 //! idempotency records and lookups as items whose body is JSON. On DynamoDB the few attributes a
-//! condition or an atomic update needs (`available`, `status`, `version`) live beside the body.
+//! condition or an atomic update needs (`available`, `status`, `version`) live beside the body, and so
+//! does the copy of a settleable authorization a tracking record keeps ([`TRACKED_AUTHORIZATION`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::credential_item::partition_key;
-use crate::authorizations::{Account, LedgerItem, LedgerKey, LookupKey, LookupTarget};
+use crate::authorizations::{Account, AuthorizationRecord, LedgerItem, LedgerKey, LookupKey, LookupTarget};
 use crate::store::StoreError;
 use crate::tenant::TenantId;
+
+/// The attribute of a DynamoDB tracking record holding its authorization's JSON, as it stands now,
+/// while a settlement can act on it (see [`LedgerKey::AuthorizationOf`]). Beside the body, not in it,
+/// so that a commit changing the authorization can replace it without reading the record.
+pub const TRACKED_AUTHORIZATION: &str = "authorization";
 
 /// The `(pk, sk)` of a ledger key.
 pub fn ledger_key(tenant: &TenantId, key: &LedgerKey) -> (String, String) {
     let sk = match key {
-        LedgerKey::Recorded(tracking) => format!("TRACK#{tracking}"),
+        LedgerKey::Recorded(tracking) | LedgerKey::AuthorizationOf(tracking) => format!("TRACK#{tracking}"),
         LedgerKey::Account(id) => format!("ACCOUNT#{id}"),
         LedgerKey::Authorization(id) => format!("AUTH#{}", id.0),
         LedgerKey::Lookup(LookupKey::Document(document)) => format!("LOOKUP#DOC#{document}"),
@@ -42,18 +48,22 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-/// Decodes a stored body into the item its key names.
+/// Decodes a stored body into the item its key names (for [`LedgerKey::AuthorizationOf`], the
+/// tracking record's body: the decision that points at the authorization).
 pub fn decode(key: &LedgerKey, body: &str) -> Result<LedgerItem, StoreError> {
     Ok(match key {
-        LedgerKey::Recorded(_) => {
+        LedgerKey::Recorded(_) | LedgerKey::AuthorizationOf(_) => {
             LedgerItem::Recorded(serde_json::from_str(body).map_err(|e| corrupt("recorded decision", e))?)
         }
         LedgerKey::Account(_) => LedgerItem::Account(serde_json::from_str(body).map_err(|e| corrupt("account", e))?),
-        LedgerKey::Authorization(_) => {
-            LedgerItem::Authorization(serde_json::from_str(body).map_err(|e| corrupt("authorization", e))?)
-        }
+        LedgerKey::Authorization(_) => LedgerItem::Authorization(decode_authorization(body)?),
         LedgerKey::Lookup(_) => LedgerItem::Lookup(serde_json::from_str(body).map_err(|e| corrupt("lookup", e))?),
     })
+}
+
+/// Decodes an authorization's JSON (an authorization item's body, or a tracking record's copy).
+pub fn decode_authorization(body: &str) -> Result<AuthorizationRecord, StoreError> {
+    serde_json::from_str(body).map_err(|e| corrupt("authorization", e))
 }
 
 /// JSON of a stored value.
