@@ -1,32 +1,49 @@
-"""Least privilege in template.yaml, asserted: fails (exit 1) if any function role, key policy or
-route drifts from what each function needs.
+"""Least privilege in template.yaml, asserted: fails (exit 1) if any function role, key policy, retention
+rule, parameter or route drifts from what the stack needs.
 
-Checks, one line each:
-- the set of function roles and functions, each function on its own role, no SAM `Policies`, no
-  managed policies, no other IAM policy resources;
-- per role, the exact IAM actions on each resource (Allow only; no NotAction/NotResource; no
-  wildcard actions; no KMS action at all: KMS is granted by key policies only);
-- DataKey's key policy: kms:Decrypt (or anything matching it: kms:*, kms:Decrypt*, *) is allowed by
-  one statement only, to the use-credential role only, conditioned exactly on
-  kms:EncryptionContext:purpose = cofre:banking-credential (StringEquals); each GenerateDataKey
-  grant goes to its function for its purpose; no other statement exists;
-- no statement anywhere (IAM or key policy) lets another function role decrypt or use kms:*;
-- create-credential and patch-merchant-connection cannot decrypt;
-- TableKey is usable only through DynamoDB;
-- every route is on the HTTP API behind its default JWT authorizer, and each function serves exactly
-  its routes.
+The KMS part is evaluated, not pattern-matched: a small evaluator resolves the template's intrinsics
+(account 111122223333, us-east-1, key admin arn:aws:iam::111122223333:role/cofre-key-admin) and
+decides each request the way KMS does for a same-account caller: an explicit Deny (key policy or IAM)
+wins; otherwise the key policy must allow the principal by name, or allow the account (root) and the
+principal's IAM policy allow it too (IAM delegation: "any principal an IAM policy allows"). Principals:
+the account root user, any IAM role whose IAM policy allows kms:* (an administrator), the key admin
+(same IAM), each function role with its template IAM policy, and use-credential's role with kms:*
+added to its IAM. Requests: Decrypt, ReEncryptFrom, GenerateDataKey, Encrypt, CreateGrant,
+PutKeyPolicy, DisableKey, ScheduleKeyDeletion, with and without each encryption-context purpose,
+through DynamoDB, through Secrets Manager for each secret, with a 7- and a 30-day deletion window. Every
+answer must equal the intended one (`intended` below); the matrix of what is allowed is printed. Each
+key is also evaluated with an "Allow everyone kms:*" statement added, to prove its Deny statements hold
+whatever a later Allow says.
 
-The account-administration statement of each key (`AccountAdministersTheKey`) is pinned exactly as
-it is today and exempt from the use rules: it grants no use action directly, but its kms:Create*
-(CreateGrant) and kms:Put* (PutKeyPolicy) are left to a later issue.
+Also checked: each role's exact IAM actions per resource (KMS only on TableKey through DynamoDB and
+SecretsKey through Secrets Manager, own secrets only); keys, tables and the HMAC secret retained on
+deletion and replacement, keys rotated with a 30-day deletion window; secrets on the stack's key;
+JwtIssuer/JwtAudience/KeyAdminRoleArn patterns (accepting and refusing sample values) and
+samconfig.toml's values against them, each environment deployed as the key admin; reserved
+concurrency per function from its parameter (0 = none reserved); the JWT authorizer reading
+Authorization; every route behind it.
+
+Then the breakages: each is a deliberate regression applied to a copy of the template, and the check
+must fail on every one of them.
 
 Usage: python3 infra/template_policy_check.py [TEMPLATE]   (default: template.yaml)
 """
 
+import copy
 import fnmatch
+import re
+import shlex
 import sys
+import tomllib
+from pathlib import Path
 
 from cfnlint.decode import cfn_yaml
+
+ACCOUNT, REGION, PARTITION, STACK = "111122223333", "us-east-1", "aws", "cofre-test"
+KEY_ADMIN = f"arn:aws:iam::{ACCOUNT}:role/cofre-key-admin"
+ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"
+DYNAMODB = f"dynamodb.{REGION}.amazonaws.com"
+SECRETS_MANAGER = f"secretsmanager.{REGION}.amazonaws.com"
 
 ROLES = {
     "CreateCredentialFunction": "CreateCredentialRole",
@@ -34,9 +51,20 @@ ROLES = {
     "RequestAuthorizationFunction": "RequestAuthorizationRole",
     "UseCredentialFunction": "UseCredentialRole",
 }
+FUNCTION_OF_ROLE = {
+    "CreateCredentialRole": "create-credential", "UseCredentialRole": "use-credential",
+    "PatchMerchantConnectionRole": "patch-merchant-connection", "RequestAuthorizationRole": "request-authorization",
+}
+CONCURRENCY = {
+    "CreateCredentialFunction": ("CreateCredentialConcurrency", "ReserveCreateCredential"),
+    "UseCredentialFunction": ("UseCredentialConcurrency", "ReserveUseCredential"),
+    "PatchMerchantConnectionFunction": ("PatchMerchantConnectionConcurrency", "ReservePatchMerchantConnection"),
+    "RequestAuthorizationFunction": ("RequestAuthorizationConcurrency", "ReserveRequestAuthorization"),
+}
 
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+TABLE_KEY_USE = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
 
 # role -> resource -> actions. Resources are written as the check normalises them (see `ref`).
 EXPECTED_ACTIONS = {
@@ -45,12 +73,16 @@ EXPECTED_ACTIONS = {
         "*": XRAY,
         "GetAtt:CredentialsTable.Arn": {"dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteItem"},
         "Ref:PartnerConfigSecret": {"secretsmanager:GetSecretValue"},
+        "GetAtt:TableKey.Arn": TABLE_KEY_USE,
+        "GetAtt:SecretsKey.Arn": {"kms:Decrypt"},
     },
     "UseCredentialRole": {
         "GetAtt:UseCredentialLogGroup.Arn": LOGS,
         "*": XRAY,
         "GetAtt:CredentialsTable.Arn": {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"},
         "Ref:PartnerConfigSecret": {"secretsmanager:GetSecretValue"},
+        "GetAtt:TableKey.Arn": TABLE_KEY_USE,
+        "GetAtt:SecretsKey.Arn": {"kms:Decrypt"},
     },
     "PatchMerchantConnectionRole": {
         "GetAtt:PatchMerchantConnectionLogGroup.Arn": LOGS,
@@ -58,6 +90,8 @@ EXPECTED_ACTIONS = {
         "GetAtt:MerchantsTable.Arn": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "Ref:ProcessorConfigSecret": {"secretsmanager:GetSecretValue"},
         "Ref:HmacKeySecret": {"secretsmanager:GetSecretValue"},
+        "GetAtt:TableKey.Arn": TABLE_KEY_USE,
+        "GetAtt:SecretsKey.Arn": {"kms:Decrypt"},
     },
     "RequestAuthorizationRole": {
         "GetAtt:RequestAuthorizationLogGroup.Arn": LOGS,
@@ -65,36 +99,20 @@ EXPECTED_ACTIONS = {
         "GetAtt:LedgerTable.Arn": {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         "GetAtt:EventsTable.Arn": {"dynamodb:PutItem"},
         "Ref:HmacKeySecret": {"secretsmanager:GetSecretValue"},
+        "GetAtt:TableKey.Arn": TABLE_KEY_USE,
+        "GetAtt:SecretsKey.Arn": {"kms:Decrypt"},
     },
 }
-
-ROOT = "Sub:arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
-
-# The account-administration statement, as it is today (see the module documentation).
-ADMIN_ACTIONS = {
-    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
-    "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion",
-    "kms:CancelKeyDeletion",
+# The secrets each role reads, hence may have Secrets Manager decrypt for it.
+SECRETS_OF = {
+    "CreateCredentialRole": {"PartnerConfigSecret"}, "UseCredentialRole": {"PartnerConfigSecret"},
+    "PatchMerchantConnectionRole": {"ProcessorConfigSecret", "HmacKeySecret"},
+    "RequestAuthorizationRole": {"HmacKeySecret"},
 }
-
-
-def purpose(value):
-    return {"StringEquals": {"kms:EncryptionContext:purpose": value}}
-
-
-# Every statement of DataKey's key policy other than the admin one: (principals, actions, condition).
-DATA_KEY_USES = {
-    "CreateCredentialSealsBankingCredentials":
-        ({"GetAtt:CreateCredentialRole.Arn"}, {"kms:GenerateDataKey"}, purpose("cofre:banking-credential")),
-    "PatchMerchantConnectionSealsConnectionCredentials":
-        ({"GetAtt:PatchMerchantConnectionRole.Arn"}, {"kms:GenerateDataKey"}, purpose("cofre:connection-credentials")),
-    "UseCredentialOpensBankingCredentials":
-        ({"GetAtt:UseCredentialRole.Arn"}, {"kms:Decrypt"}, purpose("cofre:banking-credential")),
-}
-
-# Cryptographic operations (as opposed to administration).
-USE_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
-               "kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateDataKeyPair", "kms:GenerateMac"]
+SECRETS = {"PartnerConfigSecret": "partner-config", "ProcessorConfigSecret": "processor-config",
+           "HmacKeySecret": "hmac-key"}
+KEYS = ("DataKey", "TableKey", "SecretsKey")
+TABLES = ("CredentialsTable", "MerchantsTable", "LedgerTable", "EventsTable")
 
 ROUTES = {
     "CreateCredentialFunction": {
@@ -108,13 +126,40 @@ ROUTES = {
     },
 }
 
-failures = 0
+# Sample parameter values: (accepted, refused).
+PATTERN_SAMPLES = {
+    "JwtIssuer": (
+        ["https://auth.cofre.example", "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",
+         "https://tenant.auth0.com/", "https://login.example.com:8443/realms/cofre"],
+        ["http://auth.cofre.example", "https://", "auth.cofre.example", "https://auth.cofre.example/?x=1",
+         "https://auth.cofre.example#top", "https://auth cofre.example", "", " https://auth.cofre.example",
+         "https://-bad.example"],
+    ),
+    "JwtAudience": (
+        ["cofre-api", "https://api.cofre.example", "0oa1b2c3d4e5f6g7h8i9"],
+        ["", " ", "cofre api", "-cofre", "a" * 257],
+    ),
+    "KeyAdminRoleArn": (
+        [KEY_ADMIN, "arn:aws:iam::123456789012:role/security/cofre-key-admin", "arn:aws-cn:iam::123456789012:role/k"],
+        ["arn:aws:iam::123456789012:user/alice", ROOT_ARN, "*", "arn:aws:iam::12345:role/x", "cofre-key-admin"],
+    ),
+}
 
 
-def check(ok, what, detail=""):
-    global failures
-    print(f"{'ok  ' if ok else 'FAIL'} {what}" + ("" if ok else f": {detail}"))
-    failures += not ok
+# --- reporting -----------------------------------------------------------------------------------
+class Report:
+    def __init__(self, verbose):
+        self.verbose, self.failures = verbose, []
+
+    def check(self, ok, what, detail=""):
+        if self.verbose:
+            print(f"{'ok  ' if ok else 'FAIL'} {what}" + ("" if ok else f": {detail}"))
+        if not ok:
+            self.failures.append(what)
+
+    def say(self, line):
+        if self.verbose:
+            print(line)
 
 
 def listed(value):
@@ -123,8 +168,17 @@ def listed(value):
     return list(value) if isinstance(value, list) else [value]
 
 
+def plain(value):
+    """cfn-lint's nodes as plain dicts, lists and strings."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return str(value) if isinstance(value, str) else value
+
+
 def ref(value):
-    """A resource, principal or value as one comparable string."""
+    """A resource, principal or value as one comparable string (for the structural checks)."""
     if isinstance(value, dict) and len(value) == 1:
         (name, arg), = value.items()
         if name == "Ref":
@@ -140,182 +194,598 @@ def ref(value):
     return str(value)
 
 
-def plain(value):
-    """cfn-lint's nodes as plain dicts, lists and strings (for equality and printing)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return str(value) if isinstance(value, str) else value
+# --- resolving the template's intrinsics to concrete values --------------------------------------
+class Unresolvable(Exception):
+    pass
 
 
-def matches(pattern, action):
-    return fnmatch.fnmatchcase(action.lower(), str(pattern).lower())
+def resolver(template):
+    resources, parameters = template.get("Resources", {}), template.get("Parameters", {})
+
+    def arn_of(name):
+        kind = resources.get(name, {}).get("Type")
+        return {
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{name}",
+            "AWS::KMS::Key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}",
+            "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-{name}",
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{STACK}-{name}:*",
+            "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf",
+        }.get(kind)
+
+    def by_ref(name):
+        pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": PARTITION,
+                  "AWS::StackName": STACK, "AWS::URLSuffix": "amazonaws.com"}
+        if name in pseudo:
+            return pseudo[name]
+        if name == "KeyAdminRoleArn":
+            return KEY_ADMIN
+        if name in parameters:
+            if "Default" not in parameters[name]:
+                raise Unresolvable(f"parameter {name} has no value to evaluate with")
+            return str(parameters[name]["Default"])
+        kind = resources.get(name, {}).get("Type")
+        if kind == "AWS::SecretsManager::Secret":
+            return arn_of(name)
+        if kind == "AWS::KMS::Key":
+            return name
+        if kind:
+            return f"{STACK}-{name}"
+        raise Unresolvable(f"Ref {name}")
+
+    def resolve(value):
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, dict) and len(value) == 1:
+            (name, arg), = value.items()
+            if name == "Ref":
+                return by_ref(str(arg))
+            if name == "Fn::GetAtt":
+                resource, attribute = arg if isinstance(arg, list) else str(arg).split(".", 1)
+                if attribute != "Arn" or arn_of(resource) is None:
+                    raise Unresolvable(f"GetAtt {resource}.{attribute}")
+                return arn_of(resource)
+            if name == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+                def one(match):
+                    token = match.group(1)
+                    if token in variables:
+                        return str(resolve(variables[token]))
+                    if "." in token:
+                        return str(resolve({"Fn::GetAtt": token.split(".", 1)}))
+                    return str(by_ref(token))
+
+                return re.sub(r"\$\{([^}!]+)\}", one, str(text))
+            if name.startswith("Fn::") or name == "Condition":
+                raise Unresolvable(f"{name} in a policy")
+        if isinstance(value, dict):
+            return {str(k): resolve(v) for k, v in value.items()}
+        return str(value) if not isinstance(value, bool) else str(value).lower()
+
+    return resolve, arn_of
 
 
-def allows(statement, action):
-    """Whether an Allow statement's actions cover `action` (NotAction counts as covering all)."""
-    if statement.get("Effect") != "Allow":
-        return False
-    if "NotAction" in statement:
-        return not any(matches(p, action) for p in listed(statement["NotAction"]))
-    return any(matches(p, action) for p in listed(statement.get("Action")))
+# --- the evaluator -------------------------------------------------------------------------------
+NEGATED = {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "ArnNotEquals", "ArnNotLike",
+           "NumericNotEquals"}
 
 
-def principals(statement):
+def like(pattern, value):
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def compare(operator, actual, expected):
+    if operator in ("StringEquals",):
+        return any(actual == e for e in expected)
+    if operator == "StringEqualsIgnoreCase":
+        return any(actual.lower() == e.lower() for e in expected)
+    if operator in ("StringLike", "ArnEquals", "ArnLike"):
+        return any(like(e, actual) for e in expected)
+    if operator == "Bool":
+        return any(actual.lower() == e.lower() for e in expected)
+    if operator.startswith("Numeric"):
+        a, es = float(actual), [float(e) for e in expected]
+        test = {"NumericEquals": lambda x, y: x == y, "NumericLessThan": lambda x, y: x < y,
+                "NumericLessThanEquals": lambda x, y: x <= y, "NumericGreaterThan": lambda x, y: x > y,
+                "NumericGreaterThanEquals": lambda x, y: x >= y}[operator]
+        return any(test(a, e) for e in es)
+    raise Unresolvable(f"condition operator {operator}")
+
+
+def conditions_hold(condition, context):
+    lowered = {k.lower(): v for k, v in context.items()}
+    for operator, pairs in (condition or {}).items():
+        if_exists = operator.endswith("IfExists")
+        base = operator[: -len("IfExists")] if if_exists else operator
+        if ":" in base:
+            raise Unresolvable(f"set operator {operator}")
+        for key, expected in pairs.items():
+            expected = [str(e) for e in listed(expected)]
+            actual = lowered.get(key.lower())
+            if base == "Null":
+                if (actual is None) != (expected[0].lower() == "true"):
+                    return False
+                continue
+            if actual is None:
+                if if_exists or base in NEGATED:
+                    continue
+                return False
+            if base in NEGATED:
+                if compare(base.replace("Not", "", 1), actual, expected):
+                    return False
+            elif not compare(base, actual, expected):
+                return False
+    return True
+
+
+def covers(statement, action, kind="Action"):
+    patterns = statement.get(kind)
+    not_patterns = statement.get("Not" + kind)
+    if not_patterns is not None:
+        return not any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in listed(not_patterns))
+    return any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in listed(patterns))
+
+
+def names(statement, principal_arn):
+    """Whether a key-policy statement names the principal directly (by ARN, or *)."""
     if "NotPrincipal" in statement:
-        return {"NotPrincipal"}
+        raise Unresolvable("NotPrincipal")
     principal = statement.get("Principal")
-    if principal == "*" or principal is None:
-        return {"*"}
-    found = set()
-    for kind, values in principal.items():
-        for value in listed(values):
-            found.add(ref(value) if kind == "AWS" else f"{kind}:{ref(value)}")
-    return found
+    if principal == "*":
+        return True
+    values = [str(v) for v in listed((principal or {}).get("AWS"))]
+    return "*" in values or principal_arn in values
 
 
-template = cfn_yaml.load(sys.argv[1] if len(sys.argv) > 1 else "template.yaml")
-resources = template["Resources"]
-of_type = lambda kind: {name: r for name, r in resources.items() if r.get("Type") == kind}
+def names_account(statement):
+    principal = statement.get("Principal")
+    values = [str(v) for v in listed((principal or {}).get("AWS"))] if isinstance(principal, dict) else []
+    return ROOT_ARN in values or ACCOUNT in values
 
-# --- roles and functions -------------------------------------------------------------------------
-functions = of_type("AWS::Serverless::Function") | of_type("AWS::Lambda::Function")
-check(set(functions) == set(ROLES), "functions are exactly " + ", ".join(sorted(ROLES)), sorted(functions))
-roles = of_type("AWS::IAM::Role")
-check(set(roles) == set(ROLES.values()), "IAM roles are exactly one per function", sorted(roles))
-others = {n: r["Type"] for n, r in resources.items()
-          if r["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group",
-                           "AWS::KMS::Grant", "AWS::Lambda::Permission"}}
-check(not others, "no other IAM policies, users, groups or KMS grants", others)
-globals_fn = template.get("Globals", {}).get("Function", {})
-check(not {"Role", "Policies"} & set(globals_fn), "Globals give functions no role or policies", sorted(globals_fn))
-for function, role in ROLES.items():
-    props = functions.get(function, {}).get("Properties", {})
-    check(ref(props.get("Role")) == f"GetAtt:{role}.Arn" and "Policies" not in props,
-          f"{function} runs as {role}, with no SAM policies", f"Role {plain(props.get('Role'))}, "
-          f"Policies {plain(props.get('Policies'))}")
 
-# --- IAM actions per role, per resource ----------------------------------------------------------
-iam_statements = []  # (role, statement)
-for role, expected in EXPECTED_ACTIONS.items():
-    props = roles.get(role, {}).get("Properties", {})
-    trust = plain(props.get("AssumeRolePolicyDocument", {}).get("Statement", []))
-    check(trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-          f"{role} is assumable by Lambda only", trust)
-    check(not props.get("ManagedPolicyArns"), f"{role} has no managed policies", plain(props.get("ManagedPolicyArns")))
-    actual, problems = {}, []
-    for policy in listed(props.get("Policies")):
-        for statement in listed(policy.get("PolicyDocument", {}).get("Statement")):
-            iam_statements.append((role, statement))
-            if statement.get("Effect") != "Allow":
-                continue
-            if {"NotAction", "NotResource"} & set(statement):
-                problems.append(f"NotAction/NotResource in {plain(statement)}")
-                continue
-            for action in listed(statement.get("Action")):
-                if "*" in str(action) or "?" in str(action):
-                    problems.append(f"wildcard action {action}")
-                for resource in listed(statement.get("Resource")):
-                    actual.setdefault(str(ref(resource)), set()).add(str(action))
-    check(not problems, f"{role}: Allow statements name their actions and resources", "; ".join(problems))
-    check(actual == expected, f"{role}: exactly " + "; ".join(
-        f"{r} {sorted(a)}" for r, a in sorted(expected.items())),
-        "has " + "; ".join(f"{r} {sorted(a)}" for r, a in sorted(actual.items())))
+def decide(key_policy, key_arn, who, action, context):
+    """'allow' or 'deny' for one request by `who` ({arn, root, iam}) on one key."""
+    context = dict(context, **{"aws:PrincipalArn": who["arn"], "kms:CallerAccount": ACCOUNT,
+                               "aws:PrincipalAccount": ACCOUNT, "aws:PrincipalIsAWSService": "false"})
+    if action == "kms:CreateGrant":
+        context.setdefault("kms:GrantIsForAWSResource", "true" if "kms:ViaService" in context else "false")
+    applicable = lambda s: covers(s, action) and conditions_hold(s.get("Condition"), context)
+    iam_applicable = lambda s: applicable(s) and covers(s, key_arn, "Resource")
+    for s in key_policy:
+        if s.get("Effect") == "Deny" and (names(s, who["arn"]) or names_account(s)) and applicable(s):
+            return "deny"
+    for s in who["iam"]:
+        if s.get("Effect") == "Deny" and iam_applicable(s):
+            return "deny"
+    allows = [s for s in key_policy if s.get("Effect") == "Allow" and applicable(s)]
+    if any(names(s, who["arn"]) for s in allows):
+        return "allow"
+    if any(names_account(s) for s in allows):
+        if who["root"] or any(s.get("Effect") == "Allow" and iam_applicable(s) for s in who["iam"]):
+            return "allow"
+    return "deny"
 
-kms_in_iam = [(role, plain(s)) for role, s in iam_statements
-              if any(str(a).lower().startswith("kms:") or str(a) == "*" for a in listed(s.get("Action")))
-              or "NotAction" in s]
-check(not kms_in_iam, "no IAM policy grants any KMS action (KMS is granted by key policies only)", kms_in_iam)
 
-# --- key policies --------------------------------------------------------------------------------
-keys = of_type("AWS::KMS::Key")
-check(set(keys) == {"DataKey", "TableKey"}, "KMS keys are exactly DataKey and TableKey", sorted(keys))
-key_statements = {name: listed(k.get("Properties", {}).get("KeyPolicy", {}).get("Statement")) for name, k in keys.items()}
+ALLOW_ALL = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+PURPOSE = "kms:EncryptionContext:purpose"
+CONTEXTS = {
+    "-": {},
+    "purpose=banking": {PURPOSE: "cofre:banking-credential"},
+    "purpose=connection": {PURPOSE: "cofre:connection-credentials"},
+    "via dynamodb": {"kms:ViaService": DYNAMODB},
+    "window=7": {"kms:ScheduleKeyDeletionPendingWindowInDays": "7"},
+    "window=30": {"kms:ScheduleKeyDeletionPendingWindowInDays": "30"},
+}
+USE_CONTEXTS = ["-", "purpose=banking", "purpose=connection", "via dynamodb"] + [f"via secretsmanager:{s}" for s in SECRETS]
+ACTION_CONTEXTS = {
+    "kms:Decrypt": USE_CONTEXTS, "kms:ReEncryptFrom": USE_CONTEXTS, "kms:GenerateDataKey": USE_CONTEXTS,
+    "kms:Encrypt": USE_CONTEXTS,
+    "kms:CreateGrant": ["-", "purpose=banking", "via dynamodb", "via secretsmanager:PartnerConfigSecret"],
+    "kms:PutKeyPolicy": ["-"], "kms:DisableKey": ["-"], "kms:ScheduleKeyDeletion": ["window=7", "window=30"],
+}
+FUNCTIONS = set(FUNCTION_OF_ROLE.values())
 
-for name, statements in key_statements.items():
-    admin = [s for s in statements if s.get("Sid") == "AccountAdministersTheKey"]
-    ok = (len(admin) == 1 and admin[0].get("Effect") == "Allow" and principals(admin[0]) == {ROOT}
-          and set(map(str, listed(admin[0].get("Action")))) == ADMIN_ACTIONS and "Condition" not in admin[0])
-    check(ok, f"{name}: the account-administration statement is as today (exempt; later issue)",
-          plain(admin))
-    used = [a for a in USE_ACTIONS if admin and allows(admin[0], a)]
-    check(not used, f"{name}: the account-administration statement grants no use action directly", used)
-    broad = [plain(s) for s in statements if s.get("Effect") == "Allow" and
-             ({"*", "NotPrincipal"} & principals(s) or "NotAction" in s)]
-    check(not broad, f"{name}: no Allow to any principal (*), by NotPrincipal or by NotAction", broad)
 
-data_key = key_statements.get("DataKey", [])
-decrypters = [s for s in data_key if s.get("Sid") != "AccountAdministersTheKey" and allows(s, "kms:Decrypt")]
-expected_decrypt = {"Effect": "Allow", "Principal": {"AWS": {"Fn::GetAtt": ["UseCredentialRole", "Arn"]}},
-                    "Action": "kms:Decrypt", "Resource": "*",
-                    "Condition": purpose("cofre:banking-credential")}
-check(len(decrypters) == 1 and {k: v for k, v in plain(decrypters[0]).items() if k != "Sid"} == expected_decrypt,
-      "DataKey: kms:Decrypt only by one key-policy statement: UseCredentialRole, StringEquals "
-      "kms:EncryptionContext:purpose = cofre:banking-credential, nothing else",
-      [plain(s) for s in decrypters])
-uses = {}
-for statement in data_key:
-    if statement.get("Sid") == "AccountAdministersTheKey":
-        continue
-    actions = {str(a) for a in listed(statement.get("Action"))}
-    uses[str(statement.get("Sid"))] = (principals(statement), actions, plain(statement.get("Condition")))
-    if statement.get("Effect") != "Allow" or str(statement.get("Resource")) != "*":
-        uses[str(statement.get("Sid"))] += (plain(statement),)
-check(uses == DATA_KEY_USES, "DataKey: the key policy's use statements are exactly GenerateDataKey for "
-      "create-credential (banking) and patch-merchant-connection (connection), Decrypt for use-credential (banking)",
-      uses)
+def context_of(name, resolve):
+    if name.startswith("via secretsmanager:"):
+        secret = name.split(":", 1)[1]
+        return {"kms:ViaService": SECRETS_MANAGER,
+                "kms:EncryptionContext:SecretARN": resolve({"Ref": secret}), "kms:EncryptionContext:SecretVersionId": "v1"}
+    return CONTEXTS[name]
 
-table_key = key_statements.get("TableKey", [])
-via = [s for s in table_key if s.get("Sid") != "AccountAdministersTheKey"]
-through_dynamodb = {"StringEquals": {"kms:ViaService": "Sub:dynamodb.${AWS::Region}.amazonaws.com",
-                                     "kms:CallerAccount": "Ref:AWS::AccountId"}}
-check(len(via) == 1 and principals(via[0]) == {ROOT} and ref(via[0].get("Condition")) == through_dynamodb,
-      "TableKey: used only through DynamoDB in this account (kms:ViaService, kms:CallerAccount)",
-      [plain(s) for s in via])
 
-function_roles = {f"GetAtt:{role}.Arn" for role in ROLES.values()}
-leaks = []
-for key, statements in key_statements.items():
-    for statement in statements:
-        for principal in principals(statement) & function_roles:
-            for action in ("kms:Decrypt", "kms:ReEncryptFrom", "kms:CreateGrant", "kms:PutKeyPolicy"):
-                grant = (key, principal, action, statement.get("Sid"))
-                if allows(statement, action) and grant != (
-                        "DataKey", "GetAtt:UseCredentialRole.Arn", "kms:Decrypt", "UseCredentialOpensBankingCredentials"):
-                    leaks.append(grant)
-            if any(str(a) in {"*", "kms:*"} for a in listed(statement.get("Action"))):
-                leaks.append((key, principal, "kms:*", statement.get("Sid")))
-for role, statement in iam_statements:
-    if allows(statement, "kms:Decrypt"):
-        leaks.append(("IAM", role, "kms:Decrypt", plain(statement)))
-check(not leaks, "no statement anywhere lets a function role decrypt (or kms:*, grants, key policy) "
-      "except the use-credential Decrypt above", leaks)
+def intended(key, who, action, ctx, allows_only=False):
+    """What the stack means to allow; everything else is denied. `allows_only`: the key policies'
+    Allow statements alone, Deny statements removed, must already mean the same, except the 30-day
+    deletion window, which only a Deny can set."""
+    base = who.split(" + ")[0]
+    iam_allows_kms = base in ("account root", "any IAM role", "key admin") or " + IAM kms:*" in who
+    if action in ("kms:PutKeyPolicy", "kms:DisableKey"):
+        return base == "key admin"
+    if action == "kms:ScheduleKeyDeletion":
+        return base == "key admin" and (ctx == "window=30" or allows_only)
+    if key == "DataKey":
+        if action == "kms:Decrypt":
+            return base == "use-credential" and ctx == "purpose=banking"
+        if action == "kms:GenerateDataKey":
+            return (base, ctx) in {("create-credential", "purpose=banking"),
+                                   ("patch-merchant-connection", "purpose=connection")}
+        return False
+    if key == "TableKey":
+        if ctx != "via dynamodb":
+            return False
+        if action in ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"):
+            return iam_allows_kms or base in FUNCTIONS
+        return iam_allows_kms  # CreateGrant (DynamoDB's, for the table), ReEncryptFrom
+    if key == "SecretsKey":
+        if not ctx.startswith("via secretsmanager:"):
+            return False
+        secret = ctx.split(":", 1)[1]
+        if action == "kms:Decrypt":
+            role = {v: k for k, v in FUNCTION_OF_ROLE.items()}.get(base)
+            return iam_allows_kms or secret in SECRETS_OF.get(role, ())
+        return iam_allows_kms and action in ("kms:Encrypt", "kms:GenerateDataKey")
+    return False
 
-for role in ("CreateCredentialRole", "PatchMerchantConnectionRole", "RequestAuthorizationRole"):
-    arn = f"GetAtt:{role}.Arn"
-    by_key = [(k, s.get("Sid")) for k, ss in key_statements.items() for s in ss
-              if arn in principals(s) and allows(s, "kms:Decrypt")]
-    by_iam = [plain(s) for r, s in iam_statements if r == role and allows(s, "kms:Decrypt")]
-    check(not by_key and not by_iam, f"{role} cannot kms:Decrypt (no key-policy or IAM grant)", by_key + by_iam)
 
-# --- routes --------------------------------------------------------------------------------------
-api = of_type("AWS::Serverless::HttpApi").get("HttpApi", {}).get("Properties", {})
-auth = api.get("Auth", {})
-check(auth.get("DefaultAuthorizer") == "CofreJwt" and "JwtConfiguration" in auth.get("Authorizers", {}).get("CofreJwt", {}),
-      "HttpApi: the JWT authorizer CofreJwt is the default", plain(auth))
-for function, expected in ROUTES.items():
-    events = functions.get(function, {}).get("Properties", {}).get("Events", {})
-    routes, problems = set(), []
-    for event_name, event in events.items():
-        props = event.get("Properties", {})
-        if event.get("Type") != "HttpApi" or ref(props.get("ApiId")) != "Ref:HttpApi":
-            problems.append(f"{event_name} is not on HttpApi")
-        if "Auth" in props:
-            problems.append(f"{event_name} overrides Auth: {plain(props['Auth'])}")
-        routes.add(f"{str(props.get('Method', '')).upper()} {props.get('Path')}")
-    check(routes == expected and not problems, f"{function}: routes exactly {sorted(expected)}, all behind CofreJwt",
-          f"{sorted(routes)} {problems}")
+# --- the checks ----------------------------------------------------------------------------------
+def run(template, samconfig, report):
+    resources = template.get("Resources", {})
+    parameters = template.get("Parameters", {})
+    conditions = template.get("Conditions", {})
+    of_type = lambda kind: {name: r for name, r in resources.items() if r.get("Type") == kind}
+    resolve, arn_of = resolver(template)
 
-print(f"template policy: {'FAILED, ' + str(failures) + ' check(s)' if failures else 'all checks passed'}")
-sys.exit(1 if failures else 0)
+    # roles and functions
+    functions = of_type("AWS::Serverless::Function") | of_type("AWS::Lambda::Function")
+    report.check(set(functions) == set(ROLES), "functions are exactly " + ", ".join(sorted(ROLES)), sorted(functions))
+    roles = of_type("AWS::IAM::Role")
+    report.check(set(roles) == set(ROLES.values()), "IAM roles are exactly one per function", sorted(roles))
+    others = {n: r["Type"] for n, r in resources.items()
+              if r["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group",
+                               "AWS::KMS::Grant", "AWS::Lambda::Permission"}}
+    report.check(not others, "no other IAM policies, users, groups or KMS grants", others)
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    report.check(not {"Role", "Policies", "ReservedConcurrentExecutions"} & set(globals_fn),
+                 "Globals give functions no role, policies or concurrency", sorted(globals_fn))
+    for function, role in ROLES.items():
+        props = functions.get(function, {}).get("Properties", {})
+        report.check(ref(props.get("Role")) == f"GetAtt:{role}.Arn" and "Policies" not in props,
+                     f"{function} runs as {role}, with no SAM policies",
+                     f"Role {props.get('Role')}, Policies {props.get('Policies')}")
+
+    # IAM actions per role, per resource; KMS only through a service
+    iam = {}
+    for role, expected in EXPECTED_ACTIONS.items():
+        props = roles.get(role, {}).get("Properties", {})
+        trust = props.get("AssumeRolePolicyDocument", {}).get("Statement", [])
+        report.check(trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                     f"{role} is assumable by Lambda only", trust)
+        report.check(not props.get("ManagedPolicyArns"), f"{role} has no managed policies", props.get("ManagedPolicyArns"))
+        actual, problems, statements = {}, [], []
+        for policy in listed(props.get("Policies")):
+            for statement in listed(policy.get("PolicyDocument", {}).get("Statement")):
+                statements.append(statement)
+                if statement.get("Effect") != "Allow":
+                    continue
+                if {"NotAction", "NotResource"} & set(statement):
+                    problems.append(f"NotAction/NotResource in {statement}")
+                    continue
+                actions = [str(a) for a in listed(statement.get("Action"))]
+                problems += [f"wildcard action {a}" for a in actions if "*" in a or "?" in a]
+                kms = {a for a in actions if a.lower().startswith("kms:")}
+                if kms and kms != set(actions):
+                    problems.append(f"KMS mixed with other actions: {actions}")
+                if kms:
+                    key = ref(listed(statement.get("Resource"))[0]) if len(listed(statement.get("Resource"))) == 1 else None
+                    wanted = {"GetAtt:TableKey.Arn": {"StringEquals": {"kms:ViaService": "Sub:dynamodb.${AWS::Region}.amazonaws.com"}},
+                              "GetAtt:SecretsKey.Arn": {"StringEquals": {
+                                  "kms:ViaService": "Sub:secretsmanager.${AWS::Region}.amazonaws.com",
+                                  "kms:EncryptionContext:SecretARN": sorted(f"Ref:{s}" for s in SECRETS_OF[role])}}}
+                    condition = ref(statement.get("Condition"))
+                    if isinstance(condition, dict):
+                        for pairs in condition.values():
+                            if isinstance(pairs, dict) and isinstance(pairs.get("kms:EncryptionContext:SecretARN"), (list, str)):
+                                pairs["kms:EncryptionContext:SecretARN"] = sorted(listed(pairs["kms:EncryptionContext:SecretARN"]))
+                    if key not in wanted or condition != wanted[key]:
+                        problems.append(f"KMS on {key} with condition {condition} (wanted {wanted.get(key, 'no KMS here')})")
+                for action in actions:
+                    for resource in listed(statement.get("Resource")):
+                        actual.setdefault(str(ref(resource)), set()).add(action)
+        iam[role] = statements
+        report.check(not problems, f"{role}: Allow statements name actions and resources; KMS only through "
+                     "DynamoDB (TableKey) or Secrets Manager (SecretsKey, its own secrets)", "; ".join(problems))
+        report.check(actual == expected, f"{role}: exactly " + "; ".join(
+            f"{r} {sorted(a)}" for r, a in sorted(expected.items())),
+            "has " + "; ".join(f"{r} {sorted(a)}" for r, a in sorted(actual.items())))
+
+    # keys: present, retained, rotated, a deletion window
+    keys = of_type("AWS::KMS::Key")
+    report.check(set(keys) == set(KEYS), "KMS keys are exactly " + ", ".join(KEYS), sorted(keys))
+    for name in KEYS:
+        key = keys.get(name, {})
+        props = key.get("Properties", {})
+        report.check(key.get("DeletionPolicy") == "Retain" and key.get("UpdateReplacePolicy") == "Retain",
+                     f"{name} is retained on stack deletion and on replacement",
+                     (key.get("DeletionPolicy"), key.get("UpdateReplacePolicy")))
+        report.check(str(props.get("EnableKeyRotation")).lower() == "true" and str(props.get("PendingWindowInDays")) == "30",
+                     f"{name}: rotation on, 30-day deletion window",
+                     (props.get("EnableKeyRotation"), props.get("PendingWindowInDays")))
+        broad = [s.get("Sid") for s in listed(props.get("KeyPolicy", {}).get("Statement"))
+                 if s.get("Effect") == "Allow" and ("NotPrincipal" in s or "NotAction" in s or s.get("Principal") == "*"
+                                                    or "*" in listed((s.get("Principal") or {}).get("AWS")))]
+        report.check(not broad, f"{name}: no Allow to any principal (*), by NotPrincipal or by NotAction", broad)
+    for name in TABLES:
+        table = resources.get(name, {})
+        sse = table.get("Properties", {}).get("SSESpecification", {})
+        report.check(table.get("DeletionPolicy") == "Retain" and table.get("UpdateReplacePolicy") == "Retain"
+                     and ref(sse.get("KMSMasterKeyId")) == "Ref:TableKey",
+                     f"{name}: retained, encrypted with TableKey", (table.get("DeletionPolicy"), sse))
+    secrets = of_type("AWS::SecretsManager::Secret")
+    report.check(set(secrets) == set(SECRETS), "secrets are exactly " + ", ".join(SECRETS), sorted(secrets))
+    for name, secret in secrets.items():
+        report.check(ref(secret.get("Properties", {}).get("KmsKeyId")) == "Ref:SecretsKey",
+                     f"{name} is encrypted with SecretsKey (customer managed)", secret.get("Properties", {}).get("KmsKeyId"))
+    hmac = resources.get("HmacKeySecret", {})
+    report.check(hmac.get("DeletionPolicy") == "Retain" and hmac.get("UpdateReplacePolicy") == "Retain",
+                 "HmacKeySecret is retained on stack deletion and on replacement",
+                 (hmac.get("DeletionPolicy"), hmac.get("UpdateReplacePolicy")))
+
+    # the evaluation
+    try:
+        policies = {name: resolve(listed(keys.get(name, {}).get("Properties", {}).get("KeyPolicy", {}).get("Statement")))
+                    for name in KEYS}
+        role_iam = {role: resolve(statements) for role, statements in iam.items()}
+        principals = {
+            "account root": {"arn": ROOT_ARN, "root": True, "iam": []},
+            "any IAM role": {"arn": f"arn:aws:iam::{ACCOUNT}:role/any-administrator", "root": False, "iam": [ALLOW_ALL]},
+            "key admin": {"arn": KEY_ADMIN, "root": False, "iam": [ALLOW_ALL]},
+        }
+        for role, function in FUNCTION_OF_ROLE.items():
+            principals[function] = {"arn": arn_of(role), "root": False, "iam": role_iam.get(role, [])}
+        principals["use-credential + IAM kms:*"] = dict(principals["use-credential"],
+                                                       iam=principals["use-credential"]["iam"] + [ALLOW_ALL])
+        for layer, allows_only in (("the key policies", False), ("their Allow statements alone", True)):
+            wrong = []
+            for key in KEYS:
+                policy = [s for s in policies[key] if not (allows_only and s.get("Effect") == "Deny")]
+                if not allows_only:
+                    report.say(f"     {key}: allowed requests (everything else is denied)")
+                for who, principal in principals.items():
+                    allowed = []
+                    for action, contexts in ACTION_CONTEXTS.items():
+                        for ctx in contexts:
+                            got = decide(policy, arn_of(key), principal, action, context_of(ctx, resolve)) == "allow"
+                            if got:
+                                allowed.append(f"{action[4:]}({ctx})" if ctx != "-" else action[4:])
+                            if got != intended(key, who, action, ctx, allows_only):
+                                wrong.append(f"{key} {who} {action} {ctx}: {'allowed' if got else 'denied'}")
+                    if not allows_only:
+                        report.say(f"       {who:28} {', '.join(allowed) or '-'}")
+            report.check(not wrong, f"KMS, evaluated ({layer}): every principal x action x context answers as "
+                         "intended (Decrypt on DataKey only use-credential, banking credentials; no CreateGrant but "
+                         "DynamoDB's; PutKeyPolicy, DisableKey, deletion only the key admin)", wrong)
+
+        # The Deny statements hold whatever a later Allow says.
+        injected = {"Sid": "InjectedAllowEveryone", "Effect": "Allow", "Principal": {"AWS": "*"},
+                    "Action": "kms:*", "Resource": "*"}
+        escapes = []
+        for key in KEYS:
+            policy = policies[key] + [injected]
+            for who, principal in principals.items():
+                base = who.split(" + ")[0]
+                for action, contexts in ACTION_CONTEXTS.items():
+                    for ctx in contexts:
+                        if decide(policy, arn_of(key), principal, action, context_of(ctx, resolve)) != "allow":
+                            continue
+                        bad = (
+                            (action in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion") and base != "key admin")
+                            or (action == "kms:ScheduleKeyDeletion" and ctx == "window=7")
+                            or (action == "kms:CreateGrant" and not (key == "TableKey" and ctx.startswith("via ")))
+                            or (key == "DataKey" and action in ("kms:Decrypt", "kms:ReEncryptFrom")
+                                and not (base == "use-credential" and action == "kms:Decrypt" and ctx == "purpose=banking"))
+                            or (key == "SecretsKey" and action in ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
+                                                                   "kms:ReEncryptFrom")
+                                and not ctx.startswith("via secretsmanager:"))
+                        )
+                        if bad:
+                            escapes.append(f"{key} {who} {action} {ctx}")
+        report.check(not escapes, "KMS, with an 'Allow everyone kms:*' added to each key policy, the Deny "
+                     "statements still hold: DataKey decrypt only use-credential, banking credentials; no grant but "
+                     "a service's on TableKey, none on the others; SecretsKey only through Secrets Manager; key "
+                     "policy and deletion only the key admin, 30 days", escapes)
+    except Unresolvable as e:
+        report.check(False, "KMS policies can be evaluated", str(e))
+
+    # parameters
+    for name, (good, bad) in PATTERN_SAMPLES.items():
+        pattern = parameters.get(name, {}).get("AllowedPattern")
+        if not pattern:
+            report.check(False, f"{name} has an AllowedPattern", parameters.get(name))
+            continue
+        wrong = [v for v in good if not re.fullmatch(pattern, v)] + [f"accepts {v!r}" for v in bad if re.fullmatch(pattern, v)]
+        report.check(not wrong, f"{name}'s AllowedPattern accepts {len(good)} sample values and refuses {len(bad)}", wrong)
+    report.check(parameters.get("JwtAudience", {}).get("Type") == "CommaDelimitedList" and "Default" not in parameters.get("JwtAudience", {})
+                 and "Default" not in parameters.get("JwtIssuer", {}) and "Default" not in parameters.get("KeyAdminRoleArn", {}),
+                 "JwtIssuer, JwtAudience (a list, each checked) and KeyAdminRoleArn have no default", "")
+    for function, (param, condition) in CONCURRENCY.items():
+        p = parameters.get(param, {})
+        props = functions.get(function, {}).get("Properties", {})
+        ok = (p.get("Type") == "Number" and str(p.get("MinValue")) == "0" and int(p.get("Default", 0)) > 0
+              and props.get("ReservedConcurrentExecutions") == {"Fn::If": [condition, {"Ref": param}, {"Ref": "AWS::NoValue"}]}
+              and conditions.get(condition) == {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, "0"]}]})
+        report.check(ok, f"{function}: reserved concurrency from {param} (default > 0; 0 = none reserved)",
+                     (p, props.get("ReservedConcurrentExecutions"), conditions.get(condition)))
+
+    # samconfig: each environment's values pass the template's patterns; deployed as the key admin
+    for env, sections in (samconfig or {}).items():
+        deploy = sections.get("deploy", {}).get("parameters") if isinstance(sections, dict) else None
+        if deploy is None:
+            continue
+        overrides = dict(item.split("=", 1) for item in shlex.split(deploy.get("parameter_overrides", "")))
+        problems = [f"{name} missing" for name in ("JwtIssuer", "JwtAudience", "KeyAdminRoleArn") if name not in overrides]
+        for name in ("JwtIssuer", "KeyAdminRoleArn"):
+            pattern = parameters.get(name, {}).get("AllowedPattern", "")
+            if name in overrides and not re.fullmatch(pattern, overrides[name]):
+                problems.append(f"{name}={overrides[name]!r}")
+        for audience in overrides.get("JwtAudience", "").split(","):
+            if "JwtAudience" in overrides and not re.fullmatch(parameters.get("JwtAudience", {}).get("AllowedPattern", ""), audience):
+                problems.append(f"JwtAudience item {audience!r}")
+        for param, _ in CONCURRENCY.values():
+            if param in overrides and not (overrides[param].isdigit()):
+                problems.append(f"{param}={overrides[param]!r}")
+        unknown = set(overrides) - set(parameters)
+        problems += [f"unknown parameter {u}" for u in sorted(unknown)]
+        if deploy.get("role_arn") != overrides.get("KeyAdminRoleArn"):
+            problems.append(f"role_arn {deploy.get('role_arn')!r} is not the key admin (KMS's lock-out check)")
+        report.check(not problems, f"samconfig [{env}]: parameters pass the template's patterns, deployed as the key admin", problems)
+
+    # routes
+    api = of_type("AWS::Serverless::HttpApi").get("HttpApi", {}).get("Properties", {})
+    auth = api.get("Auth", {})
+    jwt = auth.get("Authorizers", {}).get("CofreJwt", {})
+    report.check(auth.get("DefaultAuthorizer") == "CofreJwt" and "JwtConfiguration" in jwt,
+                 "HttpApi: the JWT authorizer CofreJwt is the default", auth)
+    report.check(jwt.get("IdentitySource") == "$request.header.Authorization",
+                 "HttpApi: the JWT authorizer reads Authorization (one identity source; docs/api.md)", jwt.get("IdentitySource"))
+    for function, expected in ROUTES.items():
+        events = functions.get(function, {}).get("Properties", {}).get("Events", {})
+        routes, problems = set(), []
+        for event_name, event in events.items():
+            props = event.get("Properties", {})
+            if event.get("Type") != "HttpApi" or ref(props.get("ApiId")) != "Ref:HttpApi":
+                problems.append(f"{event_name} is not on HttpApi")
+            if "Auth" in props:
+                problems.append(f"{event_name} overrides Auth: {props['Auth']}")
+            routes.add(f"{str(props.get('Method', '')).upper()} {props.get('Path')}")
+        report.check(routes == expected and not problems, f"{function}: routes exactly {sorted(expected)}, all behind CofreJwt",
+                     f"{sorted(routes)} {problems}")
+
+
+# --- breakages: each must make the check fail ----------------------------------------------------
+def statement(t, key, sid):
+    return next(s for s in t["Resources"][key]["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == sid)
+
+
+def drop(t, key, sid):
+    t["Resources"][key]["Properties"]["KeyPolicy"]["Statement"].remove(statement(t, key, sid))
+
+
+def add(t, key, s):
+    t["Resources"][key]["Properties"]["KeyPolicy"]["Statement"].append(s)
+
+
+def iam_statements(t, role):
+    return t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+OLD_ADMIN = ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
+             "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
+             "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"]
+
+
+def secrets_condition(t, role):
+    return next(s for s in iam_statements(t, role) if ref(s.get("Resource")) == "GetAtt:SecretsKey.Arn")["Condition"]["StringEquals"]
+
+
+BREAKAGES = {
+    "DataKey: the account administers it again (kms:Create*, kms:Put*)": lambda t: add(t, "DataKey", {
+        "Sid": "Old", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": OLD_ADMIN, "Resource": "*"}),
+    "DataKey: the account may CreateGrant": lambda t: statement(t, "DataKey", "AccountReadsMetadata")["Action"].append("kms:CreateGrant"),
+    "DataKey: the account may PutKeyPolicy": lambda t: statement(t, "DataKey", "AccountReadsMetadata")["Action"].append("kms:PutKeyPolicy"),
+    "DataKey: the key admin may CreateGrant": lambda t: statement(t, "DataKey", "KeyAdminAdministers")["Action"].append("kms:CreateGrant"),
+    "DataKey: the key admin may Decrypt": lambda t: statement(t, "DataKey", "KeyAdminAdministers")["Action"].append("kms:Decrypt"),
+    "DataKey: the key admin may kms:Create* (wildcard)": lambda t: statement(t, "DataKey", "KeyAdminAdministers")["Action"].append("kms:Create*"),
+    "DataKey: decrypt for any purpose": lambda t: statement(t, "DataKey", "UseCredentialOpensBankingCredentials").pop("Condition"),
+    "DataKey: decrypt of connection credentials": lambda t: statement(t, "DataKey", "UseCredentialOpensBankingCredentials").update(
+        Condition={"StringEquals": {PURPOSE: "cofre:connection-credentials"}}),
+    "DataKey: the decrypt grant moves to the account (IAM decides)": lambda t: statement(
+        t, "DataKey", "UseCredentialOpensBankingCredentials").update(Principal={"AWS": ROOT}),
+    "DataKey: create-credential may decrypt": lambda t: statement(t, "DataKey", "CreateCredentialSealsBankingCredentials").update(
+        Action=["kms:GenerateDataKey", "kms:Decrypt"]),
+    "DataKey: the gateway-only Deny is gone": lambda t: drop(t, "DataKey", "NobodyButTheGatewayDecrypts"),
+    "DataKey: the banking-only Deny is gone": lambda t: drop(t, "DataKey", "NothingButBankingCredentialsIsOpened"),
+    "DataKey: the grant/re-encrypt Deny is gone": lambda t: drop(t, "DataKey", "NoGrantsNoReEncryption"),
+    "DataKey: the key-policy/deletion Deny is gone": lambda t: drop(t, "DataKey", "OnlyTheKeyAdminChangesThePolicyOrDeletes"),
+    "DataKey: a 7-day deletion window is allowed": lambda t: drop(t, "DataKey", "DeletionWaitsThirtyDays"),
+    "DataKey: an Allow to everyone": lambda t: add(t, "DataKey", {"Effect": "Allow", "Principal": "*", "Action": "kms:GenerateDataKey", "Resource": "*"}),
+    "DataKey: not retained": lambda t: t["Resources"]["DataKey"].pop("DeletionPolicy"),
+    "DataKey: replaced without retaining": lambda t: t["Resources"]["DataKey"].pop("UpdateReplacePolicy"),
+    "DataKey: a 7-day pending window": lambda t: t["Resources"]["DataKey"]["Properties"].update(PendingWindowInDays=7),
+    "TableKey: used outside DynamoDB": lambda t: statement(t, "TableKey", "UsedOnlyThroughDynamoDB")["Condition"]["StringEquals"].pop("kms:ViaService"),
+    "TableKey: the grant Deny is gone": lambda t: drop(t, "TableKey", "NoGrantButDynamoDBs"),
+    "TableKey: DynamoDB's grant statement loses its conditions": lambda t: statement(
+        t, "TableKey", "DynamoDBCreatesItsGrants").pop("Condition"),
+    "TableKey: the key-policy/deletion Deny is gone": lambda t: drop(t, "TableKey", "OnlyTheKeyAdminChangesThePolicyOrDeletes"),
+    "TableKey: the account administers it again": lambda t: add(t, "TableKey", {
+        "Sid": "Old", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": OLD_ADMIN, "Resource": "*"}),
+    "TableKey: not retained": lambda t: t["Resources"]["TableKey"].update(DeletionPolicy="Delete"),
+    "SecretsKey: used outside Secrets Manager": lambda t: drop(t, "SecretsKey", "NothingOutsideSecretsManager")
+    or statement(t, "SecretsKey", "UsedOnlyThroughSecretsManager")["Condition"]["StringEquals"].pop("kms:ViaService"),
+    "SecretsKey: grants allowed": lambda t: drop(t, "SecretsKey", "NoGrants") or statement(
+        t, "SecretsKey", "KeyAdminAdministers")["Action"].append("kms:CreateGrant"),
+    "SecretsKey: not retained": lambda t: t["Resources"]["SecretsKey"].pop("DeletionPolicy"),
+    "HmacKeySecret: not retained": lambda t: t["Resources"]["HmacKeySecret"].pop("DeletionPolicy"),
+    "HmacKeySecret: on the AWS managed key": lambda t: t["Resources"]["HmacKeySecret"]["Properties"].pop("KmsKeyId"),
+    "CredentialsTable: not retained": lambda t: t["Resources"]["CredentialsTable"].pop("DeletionPolicy"),
+    "request-authorization decrypts the partner settings": lambda t: secrets_condition(t, "RequestAuthorizationRole").update(
+        {"kms:EncryptionContext:SecretARN": [{"Ref": "HmacKeySecret"}, {"Ref": "PartnerConfigSecret"}]}),
+    "use-credential decrypts the secrets key directly": lambda t: next(
+        s for s in iam_statements(t, "UseCredentialRole") if ref(s.get("Resource")) == "GetAtt:SecretsKey.Arn").pop("Condition"),
+    "create-credential decrypts the table key directly": lambda t: next(
+        s for s in iam_statements(t, "CreateCredentialRole") if ref(s.get("Resource")) == "GetAtt:TableKey.Arn").pop("Condition"),
+    "create-credential gets kms:Decrypt on DataKey through IAM": lambda t: iam_statements(t, "CreateCredentialRole").append(
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"Fn::GetAtt": ["DataKey", "Arn"]}}),
+    "use-credential gets dynamodb:Scan": lambda t: iam_statements(t, "UseCredentialRole")[2]["Action"].append("dynamodb:Scan"),
+    "JwtIssuer accepts http": lambda t: t["Parameters"]["JwtIssuer"].update(AllowedPattern="^https?://.+$"),
+    "JwtIssuer unchecked": lambda t: t["Parameters"]["JwtIssuer"].pop("AllowedPattern"),
+    "JwtAudience accepts an empty audience": lambda t: t["Parameters"]["JwtAudience"].update(AllowedPattern="^.*$"),
+    "use-credential has no reserved concurrency": lambda t: t["Resources"]["UseCredentialFunction"]["Properties"].pop(
+        "ReservedConcurrentExecutions"),
+    "0 reserves zero (stops request-authorization)": lambda t: t["Resources"]["RequestAuthorizationFunction"]["Properties"].update(
+        ReservedConcurrentExecutions={"Ref": "RequestAuthorizationConcurrency"}),
+    "the authorizer reads account_token": lambda t: t["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["CofreJwt"].update(
+        IdentitySource="$request.header.account_token"),
+    "a route without the authorizer": lambda t: t["Resources"]["CreateCredentialFunction"]["Properties"]["Events"]["CreateCredential"][
+        "Properties"].update(Auth={"Authorizer": "NONE"}),
+}
+
+
+def main():
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "template.yaml")
+    template = plain(cfn_yaml.load(str(path)))
+    samconfig_path = path.parent / "samconfig.toml"
+    samconfig = tomllib.loads(samconfig_path.read_text()) if samconfig_path.exists() else {}
+
+    report = Report(verbose=True)
+    run(template, samconfig, report)
+    baseline = set(report.failures)
+
+    print(f"breakages ({len(BREAKAGES)}), each applied to a copy of the template:")
+    uncaught = []
+    for name, breakage in BREAKAGES.items():
+        broken = copy.deepcopy(template)
+        try:
+            breakage(broken)
+        except (KeyError, StopIteration, IndexError, ValueError) as e:
+            uncaught.append(f"{name} (cannot apply: {e!r})")
+            continue
+        silent = Report(verbose=False)
+        run(broken, samconfig, silent)
+        new = [f for f in silent.failures if f not in baseline]
+        if new:
+            first = new[0] if len(new[0]) <= 90 else new[0][:87] + "..."
+            print(f"ok   caught: {name} [{first}{f' +{len(new) - 1}' if len(new) > 1 else ''}]")
+        else:
+            print(f"FAIL not caught: {name}")
+            uncaught.append(name)
+    report.check(not uncaught, "every breakage makes the check fail", uncaught)
+
+    failures = len(report.failures)
+    print(f"template policy: {'FAILED, ' + str(failures) + ' check(s)' if failures else 'all checks passed'}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -47,8 +47,9 @@ trap 'kill "$moto_pid" 2>/dev/null || true; rm -f "$moto_log" "$cargo_log"' EXIT
 cargo test --workspace --all-targets 2>&1 | tee "$cargo_log"
 cfn-lint template.yaml
 echo "cfn-lint: template.yaml passed"
-# Least privilege, asserted: each role's exact actions per resource, kms:Decrypt on DataKey only for
-# use-credential and only for banking credentials, every route behind the JWT authorizer.
+# Least privilege, asserted by evaluating the key and IAM policies (infra/template_policy_check.py):
+# who may decrypt, grant or re-key each KMS key, each role's exact actions, retention, parameters,
+# every route behind the JWT authorizer; and 43 deliberate breakages that must each fail the check.
 "$PYTHON" infra/template_policy_check.py template.yaml
 
 # The API contract: openapi.yaml against the local server (the binary cargo test just built), seeded
