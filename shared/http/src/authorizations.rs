@@ -12,6 +12,9 @@ use super::{AuthError, Authenticator, Caller, Refusal, track_request};
 use cofre_domain::authorizations::{AuthorizationError, Authorizer, parse_authorization_request};
 use cofre_domain::tracking::TrackingId;
 
+/// Set on the answer of a tracking_id already decided: the recorded decision, not a new one.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
 /// The largest body accepted.
 const MAX_BODY_BYTES: usize = 32 * 1024;
 
@@ -58,7 +61,14 @@ async fn authorize(
         api.authorizer.authorize(&identity, &tracking_id, request).await
     };
     let mut response = match outcome.await {
-        Ok(decision) => ([(http::header::CONTENT_TYPE, "application/json")], decision.get().to_owned()).into_response(),
+        Ok(decision) => {
+            let mut answer = ([(http::header::CONTENT_TYPE, "application/json")], decision.response.get().to_owned())
+                .into_response();
+            if decision.replayed.is_some() {
+                answer.headers_mut().insert(REPLAYED_HEADER, http::HeaderValue::from_static("true"));
+            }
+            answer
+        }
         Err(e) => Refusal(e).into_response(),
     };
     // The response names the key the decision is recorded under: the body's tracking_id if it had one.

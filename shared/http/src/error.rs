@@ -227,7 +227,6 @@ impl Documented for AuthorizationError {
             Self::Unauthorized => answer(&codes::UNAUTHORIZED, &[]),
             Self::Invalid { code, message } => answer(A::refusal(*code), &[message]),
             Self::Forbidden => answer(&A::FORBIDDEN, &[]),
-            Self::TrackingIdReused => answer(&A::TRACKING_ID_REUSED, &[]),
             Self::InProgress => answer(&A::IN_PROGRESS, &[]),
             Self::Internal(_) => answer(&A::INTERNAL_ERROR, &[]),
         }
@@ -420,7 +419,6 @@ mod tests {
                 "MISSING_FIELD",
             ),
             (AuthorizationError::Forbidden, 403, "FORBIDDEN"),
-            (AuthorizationError::TrackingIdReused, 422, "TRACKING_ID_REUSED"),
             (AuthorizationError::InProgress, 409, "IN_PROGRESS"),
             (AuthorizationError::Internal("x".into()), 500, "INTERNAL_ERROR"),
         ];

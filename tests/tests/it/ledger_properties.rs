@@ -52,7 +52,9 @@ impl Run {
     async fn send(&mut self, body: Value) -> Value {
         let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
         let fallback = TrackingId::generate();
-        let raw = self.authorizer.authorize(&self.caller, &fallback, request).await.unwrap();
+        let decision = self.authorizer.authorize(&self.caller, &fallback, request).await.unwrap();
+        assert_eq!(decision.replayed, None, "every generated request has a fresh tracking_id");
+        let raw = decision.response;
         self.sent.push((body, raw.get().to_owned()));
         self.decisions += 1;
         serde_json::from_str(raw.get()).unwrap()
@@ -148,7 +150,8 @@ fn run(ops: Vec<Op>, backend: Backend) {
                     let (body, response) = run.sent[pick % run.sent.len()].clone();
                     let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
                     let replayed = run.authorizer.authorize(&run.caller, &TrackingId::generate(), request).await.unwrap();
-                    assert_eq!(replayed.get(), response, "a replay answers the recorded decision");
+                    assert_eq!(replayed.response.get(), response, "a replay answers the recorded decision");
+                    assert_eq!(replayed.replayed, Some(cofre_domain::authorizations::Replay::SameRequest));
                 }
                 _ => {}
             }

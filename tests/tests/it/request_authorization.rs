@@ -382,20 +382,27 @@ async fn tracking_ids_make_requests_idempotent() {
             serde_json::from_str(&format!(" {{ \"tracking_id\" : \"once-only\", {} ", &body.to_string()[1..])).unwrap();
         let replay = server.authorize(TENANT, None, &reordered).await;
         assert_eq!(replay.text, first.text, "{backend:?}");
+        assert_eq!(replay.headers.get("idempotent-replayed").map(String::as_str), Some("true"));
+        assert!(!first.headers.contains_key("idempotent-replayed"), "a first decision is no replay");
         assert_eq!(available(&stack, 1001).await, 99_000, "no second hold");
         assert_eq!(stack.events().await.len(), events, "no second event pair");
-        // Same tracking_id, another body: 422, nothing changes.
+        // Same tracking_id, another body (a retransmission with changed fields): the same request, so the
+        // same result, marked as a replay; nothing changes.
         let changed = server.authorize(TENANT, None, &with(body.clone(), json!({ "amount": 11 }))).await;
-        assert_eq!((changed.status, changed.code()), (422, "TRACKING_ID_REUSED"));
+        assert_eq!((changed.status, &changed.text), (200, &first.text), "{backend:?}");
+        assert_eq!(changed.headers.get("idempotent-replayed").map(String::as_str), Some("true"));
         assert_eq!(available(&stack, 1001).await, 99_000);
-        // The same tracking_id with another card is another request.
+        assert_eq!(stack.events().await.len(), events, "no new event pair");
+        // A tracking_id decided for a card: its CVV is not part of the request, another card gets the
+        // same (recorded) result.
         let by_pan = |pan: &str| {
             with(
                 authorization_body(1001, "1"),
                 json!({ "account_id": null, "card": { "pan": pan, "cvv": "123" }, "mode": "CREDIT", "tracking_id": "pan-key" }),
             )
         };
-        assert_decision(&server.authorize(TENANT, None, &by_pan("4111111111111111")).await, "APPROVED", "00", None);
+        let by_card = server.authorize(TENANT, None, &by_pan("4111111111111111")).await;
+        assert_decision(&by_card, "APPROVED", "00", None);
         let other_cvv =
             with(by_pan("4111111111111111"), json!({ "card": { "pan": "4111111111111111", "cvv": "999" } }));
         assert_eq!(
@@ -403,7 +410,9 @@ async fn tracking_ids_make_requests_idempotent() {
             200,
             "the CVV is not part of the request's identity"
         );
-        assert_eq!(server.authorize(TENANT, None, &by_pan("4000000000000036")).await.code(), "TRACKING_ID_REUSED");
+        let other_card = server.authorize(TENANT, None, &by_pan("4000000000000036")).await;
+        assert_eq!(other_card.headers.get("idempotent-replayed").map(String::as_str), Some("true"));
+        assert_eq!(other_card.text, by_card.text, "the recorded decision, not one for the other card");
         // Denials are decisions too, and replay the same way.
         let denied = with(authorization_body(1002, "1"), json!({ "tracking_id": "denied-once" }));
         let first = server.authorize(TENANT, None, &denied).await;

@@ -58,13 +58,39 @@ fn internal(e: StoreError) -> AuthorizationError {
 /// The domain of request digests.
 const REQUEST_DIGEST_DOMAIN: &str = "cofre:authorization-request:v1";
 
-fn replay(recorded: RecordedDecision, digest: &str) -> Result<Box<RawValue>, AuthorizationError> {
-    if recorded.digest == digest {
-        tracing::info!(authorization_id = recorded.authorization_id.0, "replayed the recorded decision");
-        Ok(recorded.response)
-    } else {
-        Err(AuthorizationError::TrackingIdReused)
+/// What a request to authorize gets: the decision's response, as recorded.
+#[derive(Debug)]
+pub struct Decision {
+    /// The response, byte for byte as first answered.
+    pub response: Box<RawValue>,
+    /// `Some` when the tracking_id was already decided and this is that decision again.
+    pub replayed: Option<Replay>,
+}
+
+/// How a replayed request compared with the one first decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// The same request (any key order or spacing).
+    SameRequest,
+    /// Another body under the same tracking_id (card networks retransmit with changed times and
+    /// STAN): the reference's rule is that it is the same request and gets the same result.
+    DifferentRequest,
+}
+
+/// The reference: "Different requests using the same tracking ID are considered to be the same
+/// request and return the same result." A difference is logged (never the bodies: they hold PANs).
+fn replay(recorded: RecordedDecision, digest: &str) -> Decision {
+    let replay = if recorded.digest == digest { Replay::SameRequest } else { Replay::DifferentRequest };
+    match replay {
+        Replay::SameRequest => {
+            tracing::info!(authorization_id = recorded.authorization_id.0, "replayed the recorded decision");
+        }
+        Replay::DifferentRequest => tracing::warn!(
+            authorization_id = recorded.authorization_id.0,
+            "replayed the recorded decision for a request whose body differs from the one decided"
+        ),
     }
+    Decision { response: recorded.response, replayed: Some(replay) }
 }
 
 impl Authorizer {
@@ -90,7 +116,7 @@ impl Authorizer {
         caller: &Identity,
         fallback_tracking: &TrackingId,
         request: AuthorizationRequest,
-    ) -> Result<Box<RawValue>, AuthorizationError> {
+    ) -> Result<Decision, AuthorizationError> {
         if !request.overrides.is_empty() && !caller.has_scope(OVERRIDE_SCOPE) {
             return Err(AuthorizationError::Forbidden);
         }
@@ -106,7 +132,7 @@ impl Authorizer {
         for attempt in 1..=MAX_ATTEMPTS {
             let read = self.read(&caller.tenant, &tracking, &request, &key, thorough).await?;
             if let Some(recorded) = read.recorded {
-                return replay(recorded, &digest);
+                return Ok(replay(recorded, &digest));
             }
             let now = self.clock.now();
             let facts =
@@ -124,7 +150,7 @@ impl Authorizer {
                         attempt,
                         "authorization decided"
                     );
-                    return Ok(commit.recorded.response);
+                    return Ok(Decision { response: commit.recorded.response, replayed: None });
                 }
                 // Another request with this tracking_id committed first: the next read replays it.
                 Err(CommitError::Duplicate) => continue,

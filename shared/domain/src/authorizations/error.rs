@@ -31,9 +31,6 @@ pub enum AuthorizationError {
     /// `validation_rules` without the `authorizations:override` scope.
     #[error("validation_rules need the authorizations:override scope")]
     Forbidden,
-    /// The `tracking_id` was used before with another body.
-    #[error("tracking_id already used with a different request")]
-    TrackingIdReused,
     /// Concurrent requests kept changing the account: the caller may retry with the same tracking_id.
     #[error("the account is busy; retry with the same tracking_id")]
     InProgress,

@@ -17,7 +17,7 @@ mod seed;
 pub use account::{
     Account, AccountId, AccountStatus, BankAccount, Card, CardMode, CardStatus, Expiry, PAN_HASH_DOMAIN, Pan,
 };
-pub use authorizer::{Authorizer, OVERRIDE_SCOPE};
+pub use authorizer::{Authorizer, Decision, OVERRIDE_SCOPE, Replay};
 pub use engine::{AccountFact, CardFact, Facts, OriginalFact, Verdict, evaluate};
 pub use error::{AuthorizationError, InvalidCode};
 pub use ledger::{BalanceChange, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey, LookupTarget};

@@ -205,9 +205,6 @@ pub mod authorizations {
     /// Overrides without the override scope.
     pub const FORBIDDEN: ErrorCode =
         code("FORBIDDEN", S::FORBIDDEN, "validation_rules require the authorizations:override scope");
-    /// The tracking_id was decided for another body.
-    pub const TRACKING_ID_REUSED: ErrorCode =
-        code("TRACKING_ID_REUSED", S::UNPROCESSABLE_ENTITY, "tracking_id was already used with a different request");
     /// The account kept changing under concurrent requests.
     pub const IN_PROGRESS: ErrorCode = code(
         "IN_PROGRESS",
@@ -242,7 +239,6 @@ pub mod authorizations {
         UNKNOWN_VALIDATION_RULE,
         UNKNOWN_DENIAL_REASON,
         FORBIDDEN,
-        TRACKING_ID_REUSED,
         IN_PROGRESS,
         INTERNAL_ERROR,
     ];
