@@ -47,7 +47,7 @@ const TENANT: &str = "load-tenant";
 const AUTHORIZE: &str = "/payment-methods/v1/authorization";
 const NOT_FOUND: &str = "/payment-methods/v1/no-such-route";
 /// What the floor answers: the size and shape of an authorization answer.
-const FLOOR_ANSWER: &str = r#"{"authorization_id":373410039153925,"tracking_id":"l0-00-000000000","mti":"0100","status":"APPROVED","response_code":"00","denial_code":null,"authorization_code":"OGWTCP","amount":0.01,"currency":"BRL","account_id":1,"clearing_type":"OFFLINE","validation_results":[{"name":"ACCOUNT","status":"APPROVED","reason":null},{"name":"ACCOUNT_STATUS","status":"APPROVED","reason":null},{"name":"CURRENCY","status":"APPROVED","reason":null},{"name":"BALANCE","status":"APPROVED","reason":null}],"overrides_applied":[],"created_at":"2026-01-01T00:00:00Z"}"#;
+const FLOOR_ANSWER: &str = r#"{"authorization_id":373410039153925,"tracking_id":"l0-00-000000000","mti":"0100","status":"APPROVED","response_code":"00","denial_code":null,"authorization_code":"OGWTCP","amount":0.01,"currency":"BRL","account_id":1,"clearing_type":"OFFLINE","validation_results":[{"name":"ACCOUNT","status":"APPROVED","reason":null},{"name":"ACCOUNT_STATUS","status":"APPROVED","reason":null},{"name":"CURRENCY","status":"APPROVED","reason":null},{"name":"LEDGER","status":"APPROVED","reason":null}],"overrides_applied":[],"created_at":"2026-01-01T00:00:00Z"}"#;
 
 #[derive(Parser)]
 #[command(about = "cofre-local authorizations under load, side by side with an axum floor")]

@@ -185,7 +185,7 @@ async fn accounts_seed_authorize_and_events_print_as_json_lines() {
         .unwrap();
     let scoped = String::from_utf8(output.stdout).unwrap().lines().last().unwrap().to_owned();
     let forced = serde_json::json!({ "mti": "0100", "amount": 5000, "currency": "BRL", "network": "VISA", "account_id": 1001,
-        "entry_mode": "01", "processing_code": "003000", "validation_rules": { "BALANCE": { "force": true } } });
+        "entry_mode": "01", "processing_code": "003000", "validation_rules": { "LEDGER": { "force": true } } });
     for (token, status) in [(&served.token, 403), (&scoped, 200)] {
         let response = reqwest::Client::new()
             .post(format!("{}/payment-methods/v1/authorization", served.base_url))

@@ -13,7 +13,7 @@ use cofre_domain::tenant::TenantId;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const BY_CARD: &[u8] = br#"{"mti":"0100","amount":123.45,"currency":"BRL","network":"VISA","card":{"pan":"4111111111111111"},"mode":"CREDIT","entry_mode":"051","processing_code":"003000","number_of_installments":3,"tracking_id":"bench-1"}"#;
-const FORCED: &[u8] = br#"{"mti":"0100","amount":123.45,"currency":"BRL","network":"VISA","account_id":1,"entry_mode":"051","processing_code":"003000","validation_rules":{"BALANCE":{"force":true},"ACCOUNT_STATUS":{"disable":true},"CARD_STATUS":{"denial_reasons":{"CARD_EXPIRED":{"response_code":"05","denial_code":"XYZ"}}}}}"#;
+const FORCED: &[u8] = br#"{"mti":"0100","amount":123.45,"currency":"BRL","network":"VISA","account_id":1,"entry_mode":"051","processing_code":"003000","validation_rules":{"LEDGER":{"force":true},"ACCOUNT_STATUS":{"disable":true},"CARD_STATUS":{"denial_reasons":{"CARD_EXPIRED":{"response_code":"05","denial_code":"XYZ"}}}}}"#;
 
 fn account() -> Account {
     let key = SecretBytes::new(vec![7; 32]);

@@ -156,7 +156,7 @@ async fn an_api_gateway_event_authorizes_with_the_scope_from_the_claims() {
         authenticator: Authenticator::ApiGatewayJwt,
     });
     let path = "/payment-methods/v1/authorization";
-    let forced = r#"{"mti":"0100","amount":2000.00,"currency":"BRL","network":"VISA","account_id":1001,"entry_mode":"01","processing_code":"003000","validation_rules":{"BALANCE":{"force":true}}}"#;
+    let forced = r#"{"mti":"0100","amount":2000.00,"currency":"BRL","network":"VISA","account_id":1001,"entry_mode":"01","processing_code":"003000","validation_rules":{"LEDGER":{"force":true}}}"#;
     let plain = json!({ "tenant_id": "tenant-a", "sub": "k" });
     let (status, body, _) =
         invoke(router.clone(), &route_event("POST", path, path, None, forced, Some(plain), "t")).await;
@@ -165,7 +165,7 @@ async fn an_api_gateway_event_authorizes_with_the_scope_from_the_claims() {
     let (status, body, tracking) =
         invoke(router, &route_event("POST", path, path, None, forced, Some(scoped), "lambda-auth")).await;
     assert_eq!((status, body["status"].as_str(), tracking.as_str()), (200, Some("APPROVED"), "lambda-auth"), "{body}");
-    assert_eq!(body["overrides_applied"], json!(["BALANCE:force"]));
+    assert_eq!(body["overrides_applied"], json!(["LEDGER:force"]));
     assert_eq!(stack.account("tenant-a", 1001).await.available, -100_000);
 }
 

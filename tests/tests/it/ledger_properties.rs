@@ -2,7 +2,7 @@
 //! store, through the use case; a hand-written one on both stores), confirmations and cancellations
 //! naming their original by id or by tracking_id: after every step the available amount equals the
 //! limit minus what approved authorizations still hold or have confirmed, it is never negative unless
-//! a forced BALANCE allowed it, replays change nothing, and an authorization read by its tracking_id
+//! a forced LEDGER allowed it, replays change nothing, and an authorization read by its tracking_id
 //! is the authorization as it stands.
 
 use cofre_domain::authorizations::{
@@ -89,7 +89,7 @@ impl Run {
             }
         }
         assert_eq!(account.available, LIMIT_MINOR - outstanding, "available = limit - held - confirmed");
-        assert!(account.available >= 0 || self.overdraft_allowed, "negative only after a forced BALANCE");
+        assert!(account.available >= 0 || self.overdraft_allowed, "negative only after a forced LEDGER");
         assert_eq!(self.stack.events().await.len(), 2 * self.decisions, "one event pair per decision, none per replay");
     }
 }
@@ -112,7 +112,7 @@ fn run(ops: Vec<Op>, backend: Backend) {
                     let mut body = json!({ "mti": if online { "0200" } else { "0100" }, "amount": decimal(cents), "currency": "BRL",
                         "network": "VISA", "account_id": 1, "entry_mode": "01", "processing_code": "003000", "tracking_id": tracking });
                     if forced {
-                        body["validation_rules"] = json!({ "BALANCE": { "force": true } });
+                        body["validation_rules"] = json!({ "LEDGER": { "force": true } });
                     }
                     let reply = run.send(body).await;
                     if reply["status"] == "APPROVED" {

@@ -312,7 +312,7 @@ async fn authorization_scenarios() -> Vec<String> {
             bodies.push(format!(r#"{{"mti":"0100","amount":1,"currency":"BRL","network":"VISA","card":{{"pan":"{pan}x"}},"mode":"CREDIT","entry_mode":"01","processing_code":"1"}}"#));
             bodies.push(format!(r#"{{"mti":"0100","amount":1,"currency":"BRL","network":"VISA","card":{{"pan":"{pan}","track":"{pan}"}},"mode":"CREDIT","entry_mode":"01","processing_code":"1"}}"#));
             bodies.push(format!(r#"{{"mti":"0100","amount":1,"currency":"BRL","network":"VISA","card":{{"pan":{pan}}},"mode":"CREDIT","entry_mode":"01","processing_code":"1"}}"#));
-            bodies.push(format!(r#"{{"mti":"0100","amount":1,"currency":"BRL","network":"VISA","card":{{"pan":"{pan}"}},"mode":"CREDIT","entry_mode":"01","processing_code":"1","validation_rules":{{"BALANCE":{{"force":true}}}}}}"#));
+            bodies.push(format!(r#"{{"mti":"0100","amount":1,"currency":"BRL","network":"VISA","card":{{"pan":"{pan}"}},"mode":"CREDIT","entry_mode":"01","processing_code":"1","validation_rules":{{"LEDGER":{{"force":true}}}}}}"#));
         }
         for body in bodies.iter().chain(bodies.iter().take(4)) {
             for scope in [None, Some("authorizations:override")] {

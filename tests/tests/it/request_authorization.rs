@@ -210,7 +210,7 @@ async fn every_way_of_naming_an_account_finds_it_and_contradictions_are_denied()
             let reply = server.authorize(TENANT, None, &body).await;
             assert_decision(&reply, "DENIED", response, Some(denial));
             assert_eq!(result(&reply, "ACCOUNT")["reason"], reason, "{body}");
-            assert_eq!(result(&reply, "BALANCE")["reason"], "NOT_EVALUATED");
+            assert_eq!(result(&reply, "LEDGER")["reason"], "NOT_EVALUATED");
         }
         // The program disambiguates a document with accounts in two programs.
         let reply =
@@ -250,7 +250,7 @@ async fn each_rule_denies_with_its_codes() {
                 "12",
                 "INA",
             ),
-            (authorization_body(1001, "1000.01"), "BALANCE", "INSUFFICIENT_FUNDS", "51", "NSF"),
+            (authorization_body(1001, "1000.01"), "LEDGER", "INSUFFICIENT_FUNDS", "51", "NSF"),
         ];
         for (body, rule, reason, response, denial) in cases {
             let reply = server.authorize(TENANT, None, &body).await;
@@ -270,7 +270,7 @@ async fn each_rule_denies_with_its_codes() {
         assert_eq!(available(&stack, 1001).await, 0);
         let r = server.authorize(TENANT, None, &authorization_body(1001, "0.01")).await;
         assert_decision(&r, "DENIED", "51", Some("NSF"));
-        assert_eq!(result(&r, "BALANCE")["additional_data"], json!({ "available": "0.00", "requested": "0.01" }));
+        assert_eq!(result(&r, "LEDGER")["additional_data"], json!({ "available": "0.00", "requested": "0.01" }));
     }
 }
 
@@ -279,22 +279,29 @@ async fn overrides_need_the_scope_and_are_recorded() {
     for backend in Backend::ALL {
         let (stack, server) = world(backend).await;
         let forced =
-            with(authorization_body(1001, "1500.00"), json!({ "validation_rules": { "BALANCE": { "force": true } } }));
+            with(authorization_body(1001, "1500.00"), json!({ "validation_rules": { "LEDGER": { "force": true } } }));
         let refused = server.authorize(TENANT, None, &forced).await;
         assert_eq!((refused.status, refused.code()), (403, "FORBIDDEN"));
         assert_eq!(available(&stack, 1001).await, 100_000);
 
         let reply = server.authorize(TENANT, OVERRIDE, &forced).await;
         assert_decision(&reply, "APPROVED", "00", None);
-        let balance = result(&reply, "BALANCE");
+        let balance = result(&reply, "LEDGER");
         assert_eq!(
             (balance["status"].as_str(), balance["reason"].as_str()),
             (Some("REJECTED"), Some("INSUFFICIENT_FUNDS"))
         );
         assert_eq!(balance["additional_data"]["forced"], true);
         assert_eq!(balance["additional_data"]["overdraft"], "500.00");
-        assert_eq!(reply.body["overrides_applied"], json!(["BALANCE:force"]));
-        assert_eq!(available(&stack, 1001).await, -50_000, "{backend:?}: a forced BALANCE may overdraw, and says so");
+        assert_eq!(reply.body["overrides_applied"], json!(["LEDGER:force"]));
+        assert_eq!(available(&stack, 1001).await, -50_000, "{backend:?}: a forced LEDGER may overdraw, and says so");
+        // BALANCE, Cofre's first name for the rule, is still accepted; the answer says LEDGER.
+        let aliased =
+            with(authorization_body(1003, "1"), json!({ "validation_rules": { "BALANCE": { "force": true } } }));
+        let reply = server.authorize(TENANT, OVERRIDE, &aliased).await;
+        assert_decision(&reply, "APPROVED", "00", None);
+        assert_eq!(reply.body["overrides_applied"], json!(["LEDGER:force"]));
+        assert_eq!(result(&reply, "LEDGER")["status"], "APPROVED");
 
         let disabled = with(
             authorization_body(1002, "1"),
@@ -307,28 +314,28 @@ async fn overrides_need_the_scope_and_are_recorded() {
 
         let remapped = with(
             authorization_body(1003, "100.01"),
-            json!({ "validation_rules": { "BALANCE": { "denial_reasons": {
+            json!({ "validation_rules": { "LEDGER": { "denial_reasons": {
             "INSUFFICIENT_FUNDS": { "response_code": "05", "denial_code": "XYZ" } } } } }),
         );
         let reply = server.authorize(TENANT, OVERRIDE, &remapped).await;
         assert_decision(&reply, "DENIED", "05", Some("XYZ"));
-        assert_eq!(reply.body["overrides_applied"], json!(["BALANCE:denial_reason:INSUFFICIENT_FUNDS"]));
+        assert_eq!(reply.body["overrides_applied"], json!(["LEDGER:denial_reason:INSUFFICIENT_FUNDS"]));
 
         for (rules, code, message) in [
             (
-                json!({ "LEDGER": { "disable": true } }),
+                json!({ "BALANCES": { "disable": true } }),
                 "UNKNOWN_VALIDATION_RULE",
-                "validation_rules.LEDGER is not a rule",
+                "validation_rules.BALANCES is not a rule",
             ),
             (
-                json!({ "BALANCE": { "denial_reasons": { "CARD_EXPIRED": {} } } }),
+                json!({ "LEDGER": { "denial_reasons": { "CARD_EXPIRED": {} } } }),
                 "UNKNOWN_DENIAL_REASON",
-                "validation_rules.BALANCE.denial_reasons.CARD_EXPIRED is not a rejection reason of BALANCE",
+                "validation_rules.LEDGER.denial_reasons.CARD_EXPIRED is not a rejection reason of LEDGER",
             ),
             (
-                json!({ "BALANCE": { "denial_reasons": { "SUFFICIENT_FUNDS": {} } } }),
+                json!({ "LEDGER": { "denial_reasons": { "SUFFICIENT_FUNDS": {} } } }),
                 "UNKNOWN_DENIAL_REASON",
-                "validation_rules.BALANCE.denial_reasons.SUFFICIENT_FUNDS is not a rejection reason of BALANCE",
+                "validation_rules.LEDGER.denial_reasons.SUFFICIENT_FUNDS is not a rejection reason of LEDGER",
             ),
             (
                 json!({ "ACCOUNT": { "force": true } }),
@@ -336,25 +343,30 @@ async fn overrides_need_the_scope_and_are_recorded() {
                 "validation_rules.ACCOUNT cannot be disabled or forced: without it there is nothing to authorize against",
             ),
             (
-                json!({ "BALANCE": { "force": true, "disable": true } }),
+                json!({ "LEDGER": { "force": true, "disable": true } }),
                 "INVALID_FIELD",
-                "validation_rules.BALANCE cannot both disable and force",
+                "validation_rules.LEDGER cannot both disable and force",
             ),
             (
-                json!({ "BALANCE": { "force": "yes" } }),
+                json!({ "BALANCE": { "force": true }, "LEDGER": { "force": true } }),
                 "INVALID_FIELD",
-                "validation_rules.BALANCE.force must be a boolean",
-            ),
-            (json!({ "BALANCE": { "skip": true } }), "UNKNOWN_FIELD", "validation_rules.BALANCE.skip is not a field"),
-            (
-                json!({ "BALANCE": { "denial_reasons": { "INSUFFICIENT_FUNDS": { "response_code": "00" } } } }),
-                "INVALID_FIELD",
-                "validation_rules.BALANCE.denial_reasons.INSUFFICIENT_FUNDS.response_code must be a denial response code (05, 12, 14, 30, 51, 54, 55, 57, 59, 62, 63, 75, 92, 96)",
+                "validation_rules.BALANCE names the same rule as validation_rules.LEDGER: send one of them",
             ),
             (
-                json!({ "BALANCE": { "denial_reasons": { "INSUFFICIENT_FUNDS": { "denial_code": "x1" } } } }),
+                json!({ "LEDGER": { "force": "yes" } }),
                 "INVALID_FIELD",
-                "validation_rules.BALANCE.denial_reasons.INSUFFICIENT_FUNDS.denial_code must be three capital letters",
+                "validation_rules.LEDGER.force must be a boolean",
+            ),
+            (json!({ "LEDGER": { "skip": true } }), "UNKNOWN_FIELD", "validation_rules.LEDGER.skip is not a field"),
+            (
+                json!({ "LEDGER": { "denial_reasons": { "INSUFFICIENT_FUNDS": { "response_code": "00" } } } }),
+                "INVALID_FIELD",
+                "validation_rules.LEDGER.denial_reasons.INSUFFICIENT_FUNDS.response_code must be a denial response code (05, 12, 14, 30, 51, 54, 55, 57, 59, 62, 63, 75, 92, 96)",
+            ),
+            (
+                json!({ "LEDGER": { "denial_reasons": { "INSUFFICIENT_FUNDS": { "denial_code": "x1" } } } }),
+                "INVALID_FIELD",
+                "validation_rules.LEDGER.denial_reasons.INSUFFICIENT_FUNDS.denial_code must be three capital letters",
             ),
         ] {
             let reply = server

@@ -81,7 +81,7 @@ pub struct Verdict {
     pub response_code: String,
     /// The first unforced rejection's (possibly overridden) denial code.
     pub denial_code: Option<String>,
-    /// Whether BALANCE ran and was not forced: the commit must keep the balance non-negative.
+    /// Whether LEDGER ran and was not forced: the commit must keep the balance non-negative.
     pub balance_enforced: bool,
     /// Whether ACCOUNT_STATUS ran and was not forced: the commit must find the account still NORMAL.
     pub status_enforced: bool,
@@ -228,8 +228,8 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
                 }
             }
         },
-        RuleName::Balance if !authorizing => (Reason::BalanceNotApplicable, json!({})),
-        RuleName::Balance => {
+        RuleName::Ledger if !authorizing => (Reason::LedgerNotApplicable, json!({})),
+        RuleName::Ledger => {
             let account = account?;
             let requested = request.amount.unwrap_or(0);
             let data = json!({ "available": money(account.available), "requested": money(requested) });
@@ -285,7 +285,7 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
             if forced {
                 if let Value::Object(map) = &mut data {
                     map.insert("forced".into(), Value::Bool(true));
-                    if rule == RuleName::Balance
+                    if rule == RuleName::Ledger
                         && let Some(account) = account
                     {
                         let overdraft = facts.request.amount.unwrap_or(0).saturating_sub(account.available);
@@ -303,7 +303,7 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
             }
         }
         match rule {
-            RuleName::Balance => verdict.balance_enforced = reason.status != RuleStatus::Skipped && !forced,
+            RuleName::Ledger => verdict.balance_enforced = reason.status != RuleStatus::Skipped && !forced,
             RuleName::AccountStatus => verdict.status_enforced = reason.status != RuleStatus::Skipped && !forced,
             _ => {}
         }

@@ -73,7 +73,7 @@ pub struct BalanceChange {
     pub account_id: AccountId,
     /// Added to `available` (negative to spend).
     pub delta: i64,
-    /// Refuse if `available + delta` would fall below zero (a BALANCE check that ran unforced).
+    /// Refuse if `available + delta` would fall below zero (a LEDGER check that ran unforced).
     pub keep_non_negative: bool,
     /// Refuse unless the account is still NORMAL (an ACCOUNT_STATUS check that ran unforced).
     pub require_normal: bool,

@@ -574,20 +574,35 @@ impl TryFrom<&Object<WireBank>> for BankAccount {
     }
 }
 
+/// Cofre's first name for the reference's LEDGER rule (the balance check), still accepted in
+/// `validation_rules`; answers, events and recorded overrides say LEDGER.
+pub const LEDGER_ALIAS: &str = "BALANCE";
+
 /// `validation_rules`, rule by rule in the order of their names.
 impl TryFrom<&BTreeMap<String, Field<Object<WireRuleOverride>>>> for Overrides {
     type Error = AuthorizationError;
 
     fn try_from(rules: &BTreeMap<String, Field<Object<WireRuleOverride>>>) -> Result<Self, Self::Error> {
         let mut overrides = Self::default();
+        if rules.contains_key(LEDGER_ALIAS) && rules.contains_key(RuleName::Ledger.as_str()) {
+            return Err(invalid(
+                &format!("validation_rules.{LEDGER_ALIAS}"),
+                "names the same rule as validation_rules.LEDGER: send one of them",
+            ));
+        }
         for (name, config) in rules {
-            let rule: RuleName = name.parse().map_err(|()| {
-                AuthorizationError::invalid(
-                    InvalidCode::UnknownValidationRule,
-                    format!("validation_rules.{} is not a rule", echo(name)),
-                )
-            })?;
-            let o = rule_override(rule, config)?;
+            let rule: RuleName = if name == LEDGER_ALIAS {
+                RuleName::Ledger
+            } else {
+                name.parse().map_err(|()| {
+                    AuthorizationError::invalid(
+                        InvalidCode::UnknownValidationRule,
+                        format!("validation_rules.{} is not a rule", echo(name)),
+                    )
+                })?
+            };
+            // Faults are reported under the name as sent, alias included.
+            let o = rule_override(rule, &format!("validation_rules.{name}"), config)?;
             if o != RuleOverride::default() {
                 overrides.0.insert(rule, o);
             }
@@ -598,9 +613,12 @@ impl TryFrom<&BTreeMap<String, Field<Object<WireRuleOverride>>>> for Overrides {
 
 /// One rule's override. A body with several faults in it is refused for the one at the first key, in
 /// key order (`denial_reasons`, `disable`, `force`, and any unknown key where it sorts).
-fn rule_override(rule: RuleName, config: &Field<Object<WireRuleOverride>>) -> Result<RuleOverride, AuthorizationError> {
-    let field = format!("validation_rules.{rule}");
-    let Field::Given(config) = config else { return Err(invalid(&field, "must be an object")) };
+fn rule_override(
+    rule: RuleName,
+    field: &str,
+    config: &Field<Object<WireRuleOverride>>,
+) -> Result<RuleOverride, AuthorizationError> {
+    let Field::Given(config) = config else { return Err(invalid(field, "must be an object")) };
     let WireRuleOverride { denial_reasons, disable, force } = &config.fields;
     let flag = |key: &str, value: &Field<bool>| match value {
         Field::Absent => Ok(false),
@@ -609,7 +627,7 @@ fn rule_override(rule: RuleName, config: &Field<Object<WireRuleOverride>>) -> Re
     };
     let mut o = RuleOverride::default();
     let mut faults: Vec<(&str, AuthorizationError)> = Vec::new();
-    match denial_codes(rule, &field, denial_reasons) {
+    match denial_codes(rule, field, denial_reasons) {
         Ok(reasons) => o.denial_reasons = reasons,
         Err(fault) => faults.push(("denial_reasons", fault)),
     }
@@ -622,16 +640,16 @@ fn rule_override(rule: RuleName, config: &Field<Object<WireRuleOverride>>) -> Re
         Err(fault) => faults.push(("force", fault)),
     }
     if let Some(extra) = &config.unknown {
-        faults.push((extra, not_a_field(&field, extra)));
+        faults.push((extra, not_a_field(field, extra)));
     }
     if let Some((_, fault)) = faults.into_iter().min_by_key(|(key, _)| *key) {
         return Err(fault);
     }
     if o.disable && o.force {
-        return Err(invalid(&field, "cannot both disable and force"));
+        return Err(invalid(field, "cannot both disable and force"));
     }
     if (o.disable || o.force) && matches!(rule, RuleName::Account | RuleName::OriginalAuthorization) {
-        return Err(invalid(&field, "cannot be disabled or forced: without it there is nothing to authorize against"));
+        return Err(invalid(field, "cannot be disabled or forced: without it there is nothing to authorize against"));
     }
     Ok(o)
 }
@@ -806,12 +824,12 @@ mod tests {
             ),
             // Within one rule's override, the first fault in key order.
             (
-                &format!(r#"{{{BASE},"account_id":1,"validation_rules":{{"BALANCE":{{"force":"yes","skip":1}}}}}}"#),
-                ("INVALID_FIELD", "validation_rules.BALANCE.force must be a boolean"),
+                &format!(r#"{{{BASE},"account_id":1,"validation_rules":{{"LEDGER":{{"force":"yes","skip":1}}}}}}"#),
+                ("INVALID_FIELD", "validation_rules.LEDGER.force must be a boolean"),
             ),
             (
-                &format!(r#"{{{BASE},"account_id":1,"validation_rules":{{"BALANCE":{{"aaa":1,"force":"yes"}}}}}}"#),
-                ("UNKNOWN_FIELD", "validation_rules.BALANCE.aaa is not a field"),
+                &format!(r#"{{{BASE},"account_id":1,"validation_rules":{{"LEDGER":{{"aaa":1,"force":"yes"}}}}}}"#),
+                ("UNKNOWN_FIELD", "validation_rules.LEDGER.aaa is not a field"),
             ),
         ];
         for (body, (code, message)) in cases {
@@ -820,30 +838,54 @@ mod tests {
     }
 
     #[test]
+    fn balance_is_an_alias_of_the_reference_s_ledger_rule() {
+        let body = format!(r#"{{{BASE},"account_id":1,"validation_rules":{{"BALANCE":{{"force":true}}}}}}"#);
+        let request = parse_authorization_request(body.as_bytes()).unwrap();
+        assert!(request.overrides.get(RuleName::Ledger).unwrap().force);
+        assert_eq!(request.overrides.applied(), ["LEDGER:force"], "recorded under the reference's name");
+        let faulty = format!(r#"{{{BASE},"account_id":1,"validation_rules":{{"BALANCE":{{"force":"yes"}}}}}}"#);
+        assert_eq!(
+            refusal(&faulty),
+            ("INVALID_FIELD", "validation_rules.BALANCE.force must be a boolean".to_owned()),
+            "a fault is named as sent"
+        );
+        let both = format!(
+            r#"{{{BASE},"account_id":1,"validation_rules":{{"BALANCE":{{"force":true}},"LEDGER":{{"disable":true}}}}}}"#
+        );
+        assert_eq!(
+            refusal(&both),
+            (
+                "INVALID_FIELD",
+                "validation_rules.BALANCE names the same rule as validation_rules.LEDGER: send one of them".to_owned()
+            )
+        );
+    }
+
+    #[test]
     fn overrides_are_typed_by_rule_and_reason() {
         let body = format!(
-            r#"{{{BASE},"account_id":1,"validation_rules":{{"CARD_STATUS":{{"denial_reasons":{{"CARD_EXPIRED":{{"response_code":"05","denial_code":"XYZ"}}}}}},"BALANCE":{{"force":true}},"MODE":{{"disable":false}}}}}}"#
+            r#"{{{BASE},"account_id":1,"validation_rules":{{"CARD_STATUS":{{"denial_reasons":{{"CARD_EXPIRED":{{"response_code":"05","denial_code":"XYZ"}}}}}},"LEDGER":{{"force":true}},"MODE":{{"disable":false}}}}}}"#
         );
         let request = parse_authorization_request(body.as_bytes()).unwrap();
         let card = request.overrides.get(RuleName::CardStatus).unwrap();
         assert_eq!(card.denial_reasons.get(&Reason::CardExpired), Some(&("05".to_owned(), "XYZ".to_owned())));
-        assert!(request.overrides.get(RuleName::Balance).unwrap().force);
+        assert!(request.overrides.get(RuleName::Ledger).unwrap().force);
         assert!(request.overrides.get(RuleName::Mode).is_none(), "an override of nothing is none");
-        assert_eq!(request.overrides.applied(), ["BALANCE:force", "CARD_STATUS:denial_reason:CARD_EXPIRED"]);
+        assert_eq!(request.overrides.applied(), ["CARD_STATUS:denial_reason:CARD_EXPIRED", "LEDGER:force"]);
         // A code left out keeps the reason's own; one that is not a string is refused.
         let body = format!(
-            r#"{{{BASE},"account_id":1,"validation_rules":{{"BALANCE":{{"denial_reasons":{{"INSUFFICIENT_FUNDS":{{"denial_code":null}}}}}}}}}}"#
+            r#"{{{BASE},"account_id":1,"validation_rules":{{"LEDGER":{{"denial_reasons":{{"INSUFFICIENT_FUNDS":{{"denial_code":null}}}}}}}}}}"#
         );
         let request = parse_authorization_request(body.as_bytes()).unwrap();
-        let balance = request.overrides.get(RuleName::Balance).unwrap();
+        let balance = request.overrides.get(RuleName::Ledger).unwrap();
         assert_eq!(balance.denial_reasons.get(&Reason::InsufficientFunds), Some(&("51".to_owned(), "NSF".to_owned())));
         let body = format!(
-            r#"{{{BASE},"account_id":1,"validation_rules":{{"BALANCE":{{"denial_reasons":{{"INSUFFICIENT_FUNDS":{{"response_code":5}}}}}}}}}}"#
+            r#"{{{BASE},"account_id":1,"validation_rules":{{"LEDGER":{{"denial_reasons":{{"INSUFFICIENT_FUNDS":{{"response_code":5}}}}}}}}}}"#
         );
         let err = parse_authorization_request(body.as_bytes()).unwrap_err();
         assert!(
             err.to_string()
-                .contains("validation_rules.BALANCE.denial_reasons.INSUFFICIENT_FUNDS.response_code must be a string"),
+                .contains("validation_rules.LEDGER.denial_reasons.INSUFFICIENT_FUNDS.response_code must be a string"),
             "{err}"
         );
     }

@@ -18,7 +18,7 @@ wire_enum!(
         /** The request's currency is the account's. */ Currency = "CURRENCY",
         /** Installments are allowed for the request. */ Installments = "INSTALLMENTS",
         /** The original of a confirmation or cancellation exists and can take it. */ OriginalAuthorization = "ORIGINAL_AUTHORIZATION",
-        /** The account can cover the amount. */ Balance = "BALANCE",
+        /** The account can cover the amount. */ Ledger = "LEDGER",
     }
 );
 
@@ -118,10 +118,10 @@ reasons! {
         "The amount is more than the original still holds.";
     OriginalOtherAccount: OriginalAuthorization "ORIGINAL_OTHER_ACCOUNT" Rejected ("12", "OOA")
         "The request names an account other than the original's.";
-    SufficientFunds: Balance "SUFFICIENT_FUNDS" Approved ("00", "") "The available amount covers the request.";
-    InsufficientFunds: Balance "INSUFFICIENT_FUNDS" Rejected ("51", "NSF")
+    SufficientFunds: Ledger "SUFFICIENT_FUNDS" Approved ("00", "") "The available amount covers the request.";
+    InsufficientFunds: Ledger "INSUFFICIENT_FUNDS" Rejected ("51", "NSF")
         "The available amount does not cover the request.";
-    BalanceNotApplicable: Balance "NOT_APPLICABLE" Skipped ("", "")
+    LedgerNotApplicable: Ledger "NOT_APPLICABLE" Skipped ("", "")
         "Confirmations and cancellations never spend more than was approved.";
 }
 
@@ -209,8 +209,8 @@ impl Overrides {
         self.0.is_empty()
     }
 
-    /// The overrides applied, as recorded with the decision: `BALANCE:force`,
-    /// `ACCOUNT_STATUS:disable`, `BALANCE:denial_reason:INSUFFICIENT_FUNDS`. Rules come in the order
+    /// The overrides applied, as recorded with the decision: `LEDGER:force`,
+    /// `ACCOUNT_STATUS:disable`, `LEDGER:denial_reason:INSUFFICIENT_FUNDS`. Rules come in the order
     /// of their names, and each rule's reasons in the order of theirs, as every recorded decision has them.
     pub fn applied(&self) -> Vec<String> {
         let mut rules: Vec<_> = self.0.iter().collect();
@@ -285,8 +285,8 @@ mod tests {
             let same = REASONS.iter().filter(|r| r.rule == row.rule && r.name == row.name).count();
             assert_eq!(same, 1, "{} {}", row.rule, row.name);
         }
-        assert_eq!(Reason::of(RuleName::Balance, "CARD_EXPIRED"), None, "a reason belongs to its rule");
-        assert_eq!(Reason::of(RuleName::Balance, "NOT_APPLICABLE"), Some(Reason::BalanceNotApplicable));
+        assert_eq!(Reason::of(RuleName::Ledger, "CARD_EXPIRED"), None, "a reason belongs to its rule");
+        assert_eq!(Reason::of(RuleName::Ledger, "NOT_APPLICABLE"), Some(Reason::LedgerNotApplicable));
         assert_eq!(Reason::InsufficientFunds.to_string(), "INSUFFICIENT_FUNDS");
     }
 
@@ -302,14 +302,14 @@ mod tests {
             },
         );
         overrides.0.insert(RuleName::CardStatus, RuleOverride { disable: true, ..RuleOverride::default() });
-        overrides.0.insert(RuleName::Balance, RuleOverride { force: true, ..RuleOverride::default() });
+        overrides.0.insert(RuleName::Ledger, RuleOverride { force: true, ..RuleOverride::default() });
         assert_eq!(
             overrides.applied(),
             [
                 "ACCOUNT:denial_reason:ACCOUNT_ERROR",
                 "ACCOUNT:denial_reason:DOCUMENT_MISMATCH",
-                "BALANCE:force",
-                "CARD_STATUS:disable"
+                "CARD_STATUS:disable",
+                "LEDGER:force"
             ]
         );
     }
