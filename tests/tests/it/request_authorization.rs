@@ -442,6 +442,51 @@ async fn tracking_ids_make_requests_idempotent() {
 }
 
 #[tokio::test]
+async fn metadata_and_calculated_amounts_reach_both_events_and_never_the_answer() {
+    for backend in Backend::ALL {
+        let (stack, server) = world(backend).await;
+        let metadata = json!({ "order": "A-17", "items": [1, 2.50, "três"], "nested": { "ok": true } });
+        let body = with(
+            authorization_body(1001, "12.34"),
+            json!({ "tracking_id": "meta-1", "metadata": metadata,
+                    "calculated_amounts": { "contract_amount": "12.34", "fee": 0.5, "tax": "0" } }),
+        );
+        let reply = server.authorize(TENANT, None, &body).await;
+        assert_decision(&reply, "APPROVED", "00", None);
+        assert!(!reply.text.contains("A-17") && !reply.text.contains("calculated"), "{}", reply.text);
+        assert_eq!(available(&stack, 1001).await, 100_000 - 1_234, "{backend:?}: amount alone moves the ledger");
+        let events: Vec<_> = stack.events().await.into_iter().filter(|e| e["cid"] == "meta-1").collect();
+        assert_eq!(events.len(), 2, "{backend:?}");
+        for event in &events {
+            assert_eq!(event["data"]["metadata"], metadata, "{backend:?}: as sent, in {}", event["domain"]);
+            assert_eq!(
+                event["data"]["calculated_amounts"],
+                json!({ "contract_amount": 12.34, "fee": 0.5, "tax": 0.0 }),
+                "{backend:?}: exact, in the currency's precision"
+            );
+        }
+        // Bounded, validated, and nothing recorded when refused.
+        for (extra, message) in [
+            (json!({ "metadata": { "x": "y".repeat(4100) } }), "metadata must be at most 4096 bytes of JSON"),
+            (json!({ "metadata": [1] }), "metadata must be an object"),
+            (
+                json!({ "calculated_amounts": { "fee": "1.234" } }),
+                "calculated_amounts.fee has more decimal places than BRL allows (2)",
+            ),
+            (json!({ "calculated_amounts": { "fee": -1 } }), "calculated_amounts.fee must be a decimal number"),
+            (
+                json!({ "calculated_amounts": { "a b": 1 } }),
+                "calculated_amounts.(a field name not shown) is not a name of 1 to 64 of A-Z a-z 0-9 _",
+            ),
+        ] {
+            let refused = server.authorize(TENANT, None, &with(authorization_body(1002, "1"), extra)).await;
+            assert_eq!((refused.status, refused.body["message"].as_str()), (400, Some(message)), "{backend:?}");
+        }
+        assert_eq!(stack.events().await.len(), 2, "{backend:?}: no event for a refused request");
+    }
+}
+
+#[tokio::test]
 async fn every_decision_writes_its_two_events_in_their_envelope() {
     for backend in Backend::ALL {
         let (stack, server) = world(backend).await;

@@ -424,6 +424,8 @@ impl Authorizer {
             installments: original.map_or(request.installments, |o| o.installments),
             created_at: now,
             version: 1,
+            metadata: request.metadata.clone(),
+            calculated_amounts: request.calculated_amounts.clone(),
         };
         let events = decision_events(&record, [uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string()]);
         let recorded = RecordedDecision {

@@ -361,6 +361,8 @@ mod tests {
             installments: 1,
             created_at: OffsetDateTime::UNIX_EPOCH,
             version: 1,
+            metadata: None,
+            calculated_amounts: std::collections::BTreeMap::new(),
         }
     }
 

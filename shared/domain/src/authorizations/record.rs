@@ -1,5 +1,7 @@
 //! What a decision leaves behind: the authorization record, the idempotency record, the events.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -97,6 +99,14 @@ pub struct AuthorizationRecord {
     pub created_at: OffsetDateTime,
     /// Bumped on every change: what conditional writes on an original check.
     pub version: u64,
+    /// The request's `metadata`, as sent (JSON text): the reference's "only replicated to the events
+    /// issued during the flow", so kept for them and never answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
+    /// The request's `calculated_amounts`, each in the currency's minor units: recorded and passed on
+    /// to the events; `amount` alone moves the ledger.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub calculated_amounts: BTreeMap<String, i64>,
 }
 
 /// Exact decimal text as a JSON number: amounts never pass through a float (a `serde_json::Value`
@@ -224,6 +234,10 @@ struct PlatformAuthorizationCreated<'a> {
     processing_code: Option<&'a str>,
     response_code: &'a str,
     event_datetime: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    calculated_amounts: BTreeMap<&'a str, Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Box<RawValue>>,
 }
 
 /// "Payment methods authorization created".
@@ -237,6 +251,10 @@ struct PaymentMethodsAuthorizationCreated<'a> {
     program_id: Option<i64>,
     card_id: Option<i64>,
     card_mode_id: Option<i64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    calculated_amounts: BTreeMap<&'a str, Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Box<RawValue>>,
 }
 
 /// The two events of a decision.
@@ -249,6 +267,9 @@ pub fn decision_events(record: &AuthorizationRecord, event_ids: [String; 2]) -> 
     };
     let original = record.original_authorization_id.unwrap_or(record.id);
     let when = rfc3339(record.created_at);
+    let calculated = || record.calculated_amounts.iter().map(|(name, minor)| (name.as_str(), amount(*minor))).collect();
+    // Validated JSON when recorded; a record that somehow holds none passes none on.
+    let metadata = || record.metadata.as_ref().and_then(|m| RawValue::from_string(m.clone()).ok());
     let platform = raw_json(&PlatformAuthorizationCreated {
         authorization_id: record.id.0,
         category: record.category,
@@ -262,6 +283,8 @@ pub fn decision_events(record: &AuthorizationRecord, event_ids: [String; 2]) -> 
         processing_code: record.processing_code.as_deref(),
         response_code: &record.response_code,
         event_datetime: &when,
+        calculated_amounts: calculated(),
+        metadata: metadata(),
     });
     let payment_category = match (record.status, record.category) {
         (DecisionStatus::Denied, _) => "DECLINED",
@@ -277,6 +300,8 @@ pub fn decision_events(record: &AuthorizationRecord, event_ids: [String; 2]) -> 
         program_id: record.program_id,
         card_id: record.card_id,
         card_mode_id: None,
+        calculated_amounts: calculated(),
+        metadata: metadata(),
     });
     let [platform_id, payment_id] = event_ids;
     let envelope = |event_id: String, domain: &str, event_type: &str, data: Box<RawValue>| Event {

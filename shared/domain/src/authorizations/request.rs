@@ -97,6 +97,11 @@ pub struct AuthorizationRequest {
     pub tracking_id: Option<TrackingId>,
     /// `validation_rules`.
     pub overrides: Overrides,
+    /// `metadata` as sent (JSON text, at most [`MAX_METADATA_BYTES`]), for the decision's events.
+    pub metadata: Option<String>,
+    /// `calculated_amounts`: named amounts in the currency's minor units, recorded and passed on to the
+    /// events; they never move the ledger (`amount` does).
+    pub calculated_amounts: BTreeMap<String, i64>,
     /// The canonical body (sorted keys, the amount as written, `card.cvv` left out): secret, since it
     /// holds the PAN. The authorizer keys a digest of it (HMAC) to tell replays from reuse.
     pub canonical: SecretBytes,
@@ -518,6 +523,9 @@ impl TryFrom<Body> for AuthorizationRequest {
             original,
             tracking_id,
             overrides,
+            // Read from the raw body by parse_authorization_request (they need it as sent).
+            metadata: None,
+            calculated_amounts: BTreeMap::new(),
             canonical,
         })
     }
@@ -769,7 +777,51 @@ pub fn parse_authorization_request(body: &[u8]) -> Result<AuthorizationRequest, 
         ));
     }
     let canonical = canonical_body(&raw)?;
-    AuthorizationRequest::try_from(Body { fields: body.fields, canonical })
+    let mut request = AuthorizationRequest::try_from(Body { fields: body.fields, canonical })?;
+    request.metadata = metadata(&raw)?;
+    request.calculated_amounts = calculated_amounts(&raw, request.currency)?;
+    Ok(request)
+}
+
+/// The most JSON `metadata` may hold: it travels with the decision (twice, on DynamoDB: the
+/// authorization and its copy on the tracking record) and into both events.
+pub const MAX_METADATA_BYTES: usize = 4096;
+
+/// The most entries `calculated_amounts` may have.
+pub const MAX_CALCULATED_AMOUNTS: usize = 16;
+
+/// `metadata` as sent; its shape (an object) was checked with the other fields.
+fn metadata(raw: &RawObject) -> Result<Option<String>, AuthorizationError> {
+    let Some(text) = raw.get("metadata").map(|v| v.get()).filter(|v| *v != "null") else { return Ok(None) };
+    if text.len() > MAX_METADATA_BYTES {
+        return Err(invalid("metadata", &format!("must be at most {MAX_METADATA_BYTES} bytes of JSON")));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// `calculated_amounts`: up to [`MAX_CALCULATED_AMOUNTS`] names (1 to 64 of `A-Z a-z 0-9 _`), each
+/// an amount in `currency` read as exactly as `amount` is (zero allowed).
+fn calculated_amounts(raw: &RawObject, currency: Currency) -> Result<BTreeMap<String, i64>, AuthorizationError> {
+    let Some(text) = raw.get("calculated_amounts").filter(|v| v.get() != "null") else { return Ok(BTreeMap::new()) };
+    let entries: RawObject =
+        serde_json::from_str(text.get()).map_err(|_| invalid("calculated_amounts", "must be an object"))?;
+    if entries.len() > MAX_CALCULATED_AMOUNTS {
+        return Err(invalid("calculated_amounts", &format!("must have at most {MAX_CALCULATED_AMOUNTS} amounts")));
+    }
+    let mut amounts = BTreeMap::new();
+    for (name, value) in &entries {
+        let valid_name = (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid_name {
+            return Err(invalid(
+                &format!("calculated_amounts.{}", echo(name)),
+                "is not a name of 1 to 64 of A-Z a-z 0-9 _",
+            ));
+        }
+        let minor = parse_minor_units(value.get().trim_matches('"'), currency, true)
+            .map_err(|e| invalid(&format!("calculated_amounts.{name}"), &e.to_string()))?;
+        amounts.insert(name.clone(), minor);
+    }
+    Ok(amounts)
 }
 
 #[cfg(test)]
