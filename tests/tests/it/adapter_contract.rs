@@ -934,6 +934,18 @@ mod credential_uses {
             assert!(store.revoke(&tenant("tenant-a"), &neighbour.proxy).await.unwrap());
             begin_use_is_refused(&stack, &pending(&neighbour, at(400, 0), 17), "revoked since read").await;
             assert!(all_uses(store, "tenant-a", &neighbour.proxy).await.is_empty(), "{backend:?}");
+
+            // Revoked, then the slot filled again: version 1 again, under a new proxy. A gateway that
+            // cached the old proxy's slot and version must still be refused.
+            let refilled = created(
+                store,
+                credential("tenant-a", Provider::Celcoin, CredentialType::Pix, "cfp_a_celcoin_again", 1, 6),
+            )
+            .await;
+            begin_use_is_refused(&stack, &pending(&neighbour, at(401, 0), 18), "revoked, the slot filled again").await;
+            assert!(all_uses(store, "tenant-a", &neighbour.proxy).await.is_empty(), "{backend:?}");
+            store.begin_use(&pending(&refilled, at(402, 0), 19)).await.unwrap();
+            assert_eq!(all_uses(store, "tenant-a", &refilled.proxy).await.len(), 1, "{backend:?}: the new proxy's");
         }
     }
 

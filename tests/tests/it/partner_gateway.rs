@@ -74,6 +74,14 @@ impl World {
         Self { stack: app.stack, partner, server: app.server, gateway: app.gateway, clock }
     }
 
+    /// Another execution environment over the same store and partner: its own gateway (and token
+    /// cache) and credential routes, served apart.
+    async fn instance(&self) -> (TestServer, Arc<PartnerGateway>) {
+        let settings = self.stack.partner_settings(Some(&gateway_partners_at(&self.partner.uri(), 2_000))).await;
+        let gateway = Arc::new(self.stack.gateway(Arc::clone(&settings), Arc::new(self.clock.clone())));
+        (TestServer::start_gateway(self.stack.vault(settings), Arc::clone(&gateway)).await, gateway)
+    }
+
     /// Stores `key` for tenant-a's BTG/PIX slot; returns the proxy.
     async fn store(&self, key: &str) -> String {
         let reply = self.server.post_credential("tenant-a", &credential_body(key, "BTG", "PIX"), "store").await;
@@ -222,6 +230,93 @@ async fn a_replaced_key_is_used_from_the_next_call_on() {
         assert_eq!((reply.status, reply.body["via"].as_str()), (201, Some("key-2")), "{backend:?}: {reply:?}");
         let uses = w.uses("tenant-a", &proxy, "").await;
         assert_eq!(uses.body["uses"][0]["credential_version"], 2);
+    }
+}
+
+/// A warm instance does not read the store; a replace made by another one still reaches it at its
+/// next call: the use's condition on the cached version fails, and the new key gets a new token.
+#[tokio::test]
+async fn a_replace_made_elsewhere_is_used_by_a_warm_instance_from_its_next_call_on() {
+    for backend in Backend::ALL {
+        let w = World::new(backend).await;
+        for key in ["key-1", "key-2"] {
+            issues_tokens_for(&w.partner, key, 300).await;
+            transfers_with(&w.partner, key).await;
+        }
+        let proxy = w.store("key-1").await;
+        for _ in 0..2 {
+            assert_eq!(w.transfer("tenant-a", &proxy).await.body["via"], "key-1", "{backend:?}");
+        }
+        let warm_tokens = w.token_calls().await;
+        assert_eq!(warm_tokens, 2, "{backend:?}: the create's test call and the first use; the second was warm");
+
+        let (elsewhere, _) = w.instance().await;
+        let replaced = elsewhere.post_credential("tenant-a", &credential_body("key-2", "BTG", "PIX"), "r").await;
+        assert_eq!((replaced.status, replaced.body["proxy"].as_str()), (200, Some(proxy.as_str())), "{replaced:?}");
+        let tokens = w.token_calls().await;
+        let reply = w.transfer("tenant-a", &proxy).await;
+        assert_eq!((reply.status, reply.body["via"].as_str()), (201, Some("key-2")), "{backend:?}: {reply:?}");
+        let sent = w.received("/pix/v1/transfers").await;
+        assert_eq!(
+            sent.last().unwrap().headers["authorization"],
+            format!("Bearer {}", token_for("key-2")).as_str(),
+            "{backend:?}: the old version's token is not reused"
+        );
+        assert_eq!(w.token_calls().await - tokens, 1, "{backend:?}: one token for the new key");
+        assert_eq!(w.transfer("tenant-a", &proxy).await.body["via"], "key-2", "{backend:?}: warm again");
+        assert_eq!(w.token_calls().await - tokens, 1, "{backend:?}: on the new token");
+
+        let uses = w.uses("tenant-a", &proxy, "").await;
+        let versions: Vec<u64> =
+            uses.body["uses"].as_array().unwrap().iter().map(|u| u["credential_version"].as_u64().unwrap()).collect();
+        assert_eq!(versions, [2, 2, 1, 1], "{backend:?}: each use names the version it was made with");
+        assert!(uses.body["uses"].as_array().unwrap().iter().all(|u| u["outcome"] == "ANSWERED"), "{backend:?}");
+    }
+}
+
+/// A revoke made by another instance is a 404 in a warm one, whose cache still holds a fresh token:
+/// through the failed condition of the use's write for an allowed call, through a read for a refused
+/// one. Nothing is recorded and nothing reaches the partner.
+#[tokio::test]
+async fn a_revoke_made_elsewhere_is_not_found_in_a_warm_instance_and_touches_nothing() {
+    for backend in Backend::ALL {
+        let w = World::new(backend).await;
+        issues_tokens_for(&w.partner, "key-1", 300).await;
+        transfers_with(&w.partner, "key-1").await;
+        let proxy = w.store("key-1").await;
+        let (other, other_gateway) = w.instance().await;
+        let path = format!("/banking-auth/v1/proxy/{proxy}/pix/v1/transfers");
+        for server in [&w.server, &other] {
+            assert_eq!(server.call("tenant-a", "POST", &path, "{}", &[]).await.status, 201, "{backend:?}: warmed");
+        }
+        assert_eq!(w.transfer("tenant-a", &proxy).await.status, 201, "{backend:?}");
+        let before = (w.token_calls().await, w.received("/pix/v1/transfers").await.len());
+        assert_eq!(before, (3, 3), "{backend:?}: the create's test call and one token per instance");
+        let audit = w.uses("tenant-a", &proxy, "").await.body["uses"].clone();
+        assert_eq!(audit.as_array().unwrap().len(), 3, "{backend:?}");
+
+        let (elsewhere, _) = w.instance().await;
+        let revoked =
+            elsewhere.call("tenant-a", "DELETE", &format!("/banking-auth/v1/credentials/{proxy}"), "", &[]).await;
+        assert_eq!(revoked.status, 200, "{backend:?}: {revoked:?}");
+
+        assert_eq!(w.gateway.sessions().len(), 1, "{backend:?}: still warm when the call comes");
+        let reply = w.transfer("tenant-a", &proxy).await;
+        assert_eq!(reply.body, json!({ "code": "EBAA0101", "message": "Credential not found" }), "{backend:?}");
+        assert_eq!(reply.status, 404);
+        assert!(w.gateway.sessions().is_empty(), "{backend:?}: its token is dropped");
+
+        // A call the allowlist refuses would have been a 403 from the cache alone: it is the same 404.
+        assert_eq!(other_gateway.sessions().len(), 1, "{backend:?}");
+        let refused = other.call("tenant-a", "GET", &format!("/banking-auth/v1/proxy/{proxy}/admin"), "", &[]).await;
+        assert_eq!((refused.status, refused.code()), (404, "EBAA0101"), "{backend:?}: {refused:?}");
+        assert!(other_gateway.sessions().is_empty(), "{backend:?}");
+
+        assert_eq!((w.token_calls().await, w.received("/pix/v1/transfers").await.len()), before, "{backend:?}");
+        assert_eq!(w.uses("tenant-a", &proxy, "").await.body["uses"], audit, "{backend:?}: nothing recorded");
+        assert!(
+            w.stack.store.list(&cofre_domain::tenant::TenantId::parse("tenant-a").unwrap()).await.unwrap().is_empty()
+        );
     }
 }
 

@@ -239,8 +239,12 @@ async fn a_decision_or_a_settlement_costs_one_read_and_one_transactional_write_a
     );
 }
 
+/// The round trips of one gateway use: (DynamoDB operations, KMS operations, partner token calls,
+/// partner calls, secrets read).
+type UseTrips = (Vec<String>, Vec<String>, usize, usize, Vec<String>);
+
 #[tokio::test]
-async fn a_gateway_use_costs_one_read_and_opens_the_key_only_when_a_token_is_needed() {
+async fn a_gateway_use_reads_the_store_only_when_cold_and_opens_the_key_only_when_a_token_is_needed() {
     use cofre_tests::gateway_partners_at;
     use cofre_tests::wiremock::matchers::path;
     let partner = MockServer::start().await;
@@ -257,9 +261,14 @@ async fn a_gateway_use_costs_one_read_and_opens_the_key_only_when_a_token_is_nee
     let stack = Stack::new(Backend::Aws).await;
     let partner_secret = stack.secret(&gateway_partners_at(&partner.uri(), 2_000)).await;
     let settings = stack.credential_settings(&partner_secret);
-    let gateway = std::sync::Arc::new(wiring::partner_gateway(stack.aws_clients(), &settings).unwrap());
-    let vault = wiring::credential_vault(stack.aws_clients(), &settings).unwrap();
-    let server = TestServer::start_gateway(vault, gateway).await;
+    // Two execution environments over the same tables: the measured one, and another that replaces
+    // and revokes behind its back.
+    let start = || async {
+        let gateway = std::sync::Arc::new(wiring::partner_gateway(stack.aws_clients(), &settings).unwrap());
+        let vault = wiring::credential_vault(stack.aws_clients(), &settings).unwrap();
+        (TestServer::start_gateway(vault, std::sync::Arc::clone(&gateway)).await, gateway)
+    };
+    let ((server, gateway), (elsewhere, _)) = (start().await, start().await);
     let created = server.post_credential("tenant-a", &credential_body("key-1", "BTG", "PIX"), "t").await;
     let proxy = created.body["proxy"].as_str().unwrap().to_owned();
 
@@ -269,23 +278,57 @@ async fn a_gateway_use_costs_one_read_and_opens_the_key_only_when_a_token_is_nee
         async move { partner.received_requests().await.unwrap().iter().filter(|r| r.url.path() == on).count() }
     };
     let transfer = format!("/banking-auth/v1/proxy/{proxy}/pix/v1/transfers");
-    for (label, decrypts, token_calls, secrets) in
-        [("cold", vec!["Decrypt"], 1, vec![partner_secret.clone()]), ("warm", vec![], 0, vec![])]
-    {
-        let before = (stack.dynamodb_trips.count(), stack.kms_trips.count(), calls("/oauth2/token").await);
-        let (before_partner, before_secrets) = (calls("/pix/v1/transfers").await, stack.secrets_trips.count());
-        assert_eq!(server.call("tenant-a", "POST", &transfer, "{}", &[]).await.status, 201);
-        assert_eq!(
-            operations(&stack.dynamodb_trips, before.0),
-            ["Query", "TransactWriteItems", "PutItem"],
-            "{label}: one read; the use recorded before the call (with last_used_at) and completed after"
-        );
-        assert_eq!(operations(&stack.kms_trips, before.1), decrypts, "{label}: KMS");
-        assert_eq!(calls("/oauth2/token").await - before.2, token_calls, "{label}: partner token calls");
-        assert_eq!(calls("/pix/v1/transfers").await - before_partner, 1, "{label}: partner calls");
-        assert_eq!(secrets_read(&stack.secrets_trips, before_secrets), secrets, "{label}: the partner config");
-    }
+    let refused = format!("/banking-auth/v1/proxy/{proxy}/pix/v1/refunds");
+    let measured = |path: &str, status: u16| {
+        let (server, stack, path) = (&server, &stack, path.to_owned());
+        async move {
+            let before = (stack.dynamodb_trips.count(), stack.kms_trips.count(), stack.secrets_trips.count());
+            let partner_before = (calls("/oauth2/token").await, calls("/pix/v1/transfers").await);
+            let reply = server.call("tenant-a", "POST", &path, "{}", &[]).await;
+            assert_eq!(reply.status, status, "{reply:?}");
+            let trips: UseTrips = (
+                operations(&stack.dynamodb_trips, before.0),
+                operations(&stack.kms_trips, before.1),
+                calls("/oauth2/token").await - partner_before.0,
+                calls("/pix/v1/transfers").await - partner_before.1,
+                secrets_read(&stack.secrets_trips, before.2),
+            );
+            trips
+        }
+    };
+    let measured_use = |status: u16| measured(&transfer, status);
+    let strings = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    let one_use = strings(&["TransactWriteItems", "PutItem"]);
+
+    // Cold: one read; the use recorded before the call (with last_used_at) and completed after.
+    let (dynamodb, kms, tokens, partner_calls, secrets) = measured_use(201).await;
+    assert_eq!(dynamodb, strings(&["Query", "TransactWriteItems", "PutItem"]), "cold: DynamoDB");
+    assert_eq!((kms, tokens, partner_calls), (strings(&["Decrypt"]), 1, 1), "cold: KMS, token calls, partner calls");
+    assert_eq!(secrets, [partner_secret.as_str()], "cold: the partner config, once per execution environment");
+
+    // Warm: no read; the conditional write proves the credential is still at the cached version.
+    assert_eq!(measured_use(201).await, (one_use.clone(), vec![], 0, 1, vec![]), "warm");
+    assert_eq!(measured_use(201).await, (one_use.clone(), vec![], 0, 1, vec![]), "warm again");
+    // A call the allowlist refuses reads once even when warm, so a revoked proxy is still a 404 first.
+    assert_eq!(measured(&refused, 403).await, (strings(&["Query"]), vec![], 0, 0, vec![]), "warm, refused");
+
+    // Replaced elsewhere: the condition fails, one read finds version 2, whose key is opened.
+    let replaced = elsewhere.post_credential("tenant-a", &credential_body("key-2", "BTG", "PIX"), "t").await;
+    assert_eq!(replaced.status, 200, "{replaced:?}");
+    let replaced_use = strings(&["TransactWriteItems", "Query", "TransactWriteItems", "PutItem"]);
+    assert_eq!(measured_use(201).await, (replaced_use, strings(&["Decrypt"]), 1, 1, vec![]), "replaced elsewhere");
+    assert_eq!(measured_use(201).await, (one_use, vec![], 0, 1, vec![]), "warm on version 2");
+
+    // Revoked elsewhere: the condition fails, one read finds nothing: 404, no partner call.
+    let revoked = elsewhere.call("tenant-a", "DELETE", &format!("/banking-auth/v1/credentials/{proxy}"), "", &[]).await;
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    let failed_then_read = strings(&["TransactWriteItems", "Query"]);
+    assert_eq!(measured_use(404).await, (failed_then_read, vec![], 0, 0, vec![]), "revoked elsewhere");
+    assert!(gateway.sessions().is_empty(), "the revoked credential's token is dropped");
+    assert_eq!(measured_use(404).await, (strings(&["Query"]), vec![], 0, 0, vec![]), "then cold: one read");
     println!(
-        "round trips per use: cold 1 read + 2 writes + 1 Decrypt + 1 token + 1 call; warm 1 read + 2 writes + 1 call"
+        "round trips per use: cold 1 read + 2 writes + 1 Decrypt + 1 token + 1 call; warm 2 writes + 1 call; \
+         replaced elsewhere 1 failed write + 1 read + 2 writes + 1 Decrypt + 1 token + 1 call; revoked elsewhere \
+         1 failed write + 1 read"
     );
 }

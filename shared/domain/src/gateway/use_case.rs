@@ -4,15 +4,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 
-use super::sessions::{CachedToken, Session};
+use super::sessions::{CachedToken, Session, Warm};
 use super::{GatewayError, PartnerApi, PartnerPath, PartnerRequest, PartnerResponse, PartnerSessions};
 use crate::clock::Clock;
 use crate::credentials::{
-    BeginUseError, CredentialStore, CredentialUse, PartnerError, PartnerLogin, Provider, ProxyValue, StoredCredential,
-    UseId, UseOutcome,
+    BeginUseError, CredentialSlot, CredentialStore, CredentialUse, PartnerError, PartnerLogin, Provider, ProxyValue,
+    StoredCredential, UseId, UseOutcome,
 };
 use crate::crypto::{KeyService, open};
-use crate::endpoints::{Endpoint, EndpointSettingsSource};
+use crate::endpoints::{Endpoint, EndpointSettings, EndpointSettingsSource, RouteRule};
 use crate::ids::IdSource;
 use crate::secret::SecretString;
 use crate::tenant::Identity;
@@ -61,6 +61,45 @@ fn partner_failure(provider: Provider, e: PartnerError) -> GatewayError {
     }
 }
 
+/// What a use knows of its credential: the slot and version, from the session cache on the warm
+/// path, and the stored credential (sealed key included) once the store has been read.
+struct Lease {
+    slot: CredentialSlot,
+    version: u64,
+    credential: Option<StoredCredential>,
+}
+
+impl Lease {
+    fn stored(credential: StoredCredential) -> Self {
+        Self { slot: credential.slot.clone(), version: credential.version, credential: Some(credential) }
+    }
+
+    /// Takes what the store holds now. The slot stays: a proxy never moves to another slot, and
+    /// the use was allowlisted and recorded under this one.
+    fn adopt(&mut self, credential: StoredCredential) {
+        self.version = credential.version;
+        self.credential = Some(credential);
+    }
+}
+
+/// The partner's endpoint and the allowlist rule `call` matches. It depends on the slot alone, so a
+/// warm use decides it from the cache, before anything is written.
+fn allowed<'a>(
+    settings: &'a EndpointSettings,
+    slot: &CredentialSlot,
+    call: &GatewayCall,
+) -> Result<(&'a Endpoint, &'a RouteRule), GatewayError> {
+    let provider = slot.provider;
+    let endpoint = settings.endpoint(provider.as_str()).ok_or(GatewayError::PartnerConfigNotFound(provider))?;
+    let segments = call.path.segments();
+    let route = endpoint
+        .routes
+        .get(slot.credential_type.as_str())
+        .and_then(|rules| rules.iter().find(|rule| rule.matches(call.method.as_str(), &segments)))
+        .ok_or(GatewayError::NotAllowed)?;
+    Ok((endpoint, route))
+}
+
 /// The gateway use case; see the module documentation.
 pub struct PartnerGateway {
     store: Arc<dyn CredentialStore>,
@@ -99,10 +138,13 @@ impl PartnerGateway {
 
     /// Makes `call` on the partner of `caller`'s credential `proxy` and returns the partner's answer.
     ///
-    /// Round trips: one store read; the use recorded before the call and completed after (two
-    /// writes); the partner call; and, only when no fresh token is cached, one key-service unwrap and
-    /// one partner token call. Nothing is written and no partner is called unless the credential
-    /// exists and the call is allowlisted.
+    /// Round trips, warm (a fresh token cached for the tenant's proxy): the use recorded before the
+    /// call on condition that the credential is still at the cached version (one write), the partner
+    /// call, the use completed (one write); the store is not read. Cold: one store read first, then
+    /// the same, plus one key-service unwrap and one partner token call. A warm use whose condition
+    /// fails (the credential was replaced or revoked elsewhere) reads once and goes on as a cold one.
+    /// Nothing is written and no partner is called unless the credential exists (read, or proven by
+    /// that condition) and the call is allowlisted.
     pub async fn call(
         &self,
         caller: &Identity,
@@ -114,27 +156,30 @@ impl PartnerGateway {
         if call.body.len() > MAX_REQUEST_BODY {
             return Err(GatewayError::BodyTooLarge);
         }
-        let mut credential = self.read(caller, proxy).await?;
-        let provider = credential.slot.provider;
-        let settings = self.settings.settings().await.map_err(|e| {
-            tracing::error!(error = %e, "partner settings unavailable");
-            GatewayError::PartnerConfigNotFound(provider)
-        })?;
-        let endpoint = settings.endpoint(provider.as_str()).ok_or(GatewayError::PartnerConfigNotFound(provider))?;
-        let segments = call.path.segments();
-        let route = endpoint
-            .routes
-            .get(credential.slot.credential_type.as_str())
-            .and_then(|rules| rules.iter().find(|rule| rule.matches(call.method.as_str(), &segments)))
-            .ok_or(GatewayError::NotAllowed)?;
+        let mut lease = match self.sessions.warm(&caller.tenant, proxy, self.clock.now()).await {
+            Some(Warm { slot, version }) => Lease { slot, version, credential: None },
+            None => Lease::stored(self.read(caller, proxy).await?),
+        };
+        let provider = lease.slot.provider;
+        let settings = match self.settings.settings().await {
+            Ok(settings) => settings,
+            Err(e) => {
+                tracing::error!(error = %e, "partner settings unavailable");
+                return Err(self.refused(caller, proxy, &lease, GatewayError::PartnerConfigNotFound(provider)).await);
+            }
+        };
+        let (endpoint, route) = match allowed(&settings, &lease.slot, &call) {
+            Ok(allowed) => allowed,
+            Err(refusal) => return Err(self.refused(caller, proxy, &lease, refusal).await),
+        };
         tracing::Span::current().record("route", route.path.as_str());
 
         let now = self.clock.now();
         let mut record = CredentialUse {
             id: UseId::new(now, self.ids.random_u64()),
-            slot: credential.slot.clone(),
+            slot: lease.slot.clone(),
             proxy: proxy.clone(),
-            credential_version: credential.version,
+            credential_version: lease.version,
             subject: caller.subject.clone(),
             method: call.method.to_string(),
             route: route.path.clone(),
@@ -142,15 +187,17 @@ impl PartnerGateway {
             started_at: now,
             outcome: UseOutcome::Pending,
         };
-        // A replace or revoke between the read and this write fails its condition: read again once.
-        let mut attempts = 0;
+        // A replace or revoke since the lease was taken fails the condition: read, then try again. A
+        // cold lease was read just before, so once; a warm one has read nothing yet, so its first
+        // failure costs the read the cache saved, and the cold path's one retry still follows.
+        let mut rereads = if lease.credential.is_some() { 1 } else { 2 };
         loop {
             match self.store.begin_use(&record).await {
                 Ok(()) => break,
-                Err(BeginUseError::CredentialChanged) if attempts == 0 => {
-                    attempts += 1;
-                    credential = self.read(caller, proxy).await?;
-                    record.credential_version = credential.version;
+                Err(BeginUseError::CredentialChanged) if rereads > 0 => {
+                    rereads -= 1;
+                    lease.adopt(self.read(caller, proxy).await?);
+                    record.credential_version = lease.version;
                 }
                 Err(e) => return Err(GatewayError::Save(e.to_string())),
             }
@@ -163,7 +210,10 @@ impl PartnerGateway {
             headers: call.headers.into_iter().filter(|(name, _)| REQUEST_HEADERS.contains(&name.as_str())).collect(),
             body: call.body,
         };
-        let outcome = self.forward(&credential, endpoint, &request).await;
+        let outcome = self.forward(caller, proxy, &mut lease, endpoint, &request).await;
+        // A warm use that had to issue a token read the credential then, and may have found it
+        // replaced since its pending record: the completion names the version whose key was used.
+        record.credential_version = lease.version;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         record.outcome = match &outcome {
             Ok(response) => UseOutcome::Answered { partner_status: response.status, duration_ms },
@@ -195,13 +245,33 @@ impl PartnerGateway {
         }
     }
 
+    /// `refusal`, or `NotFound` if the credential is gone. A cold use read the store before it could
+    /// be refused, so a revoked proxy is a 404 before it is anything else; a warm use has read
+    /// nothing, and reads once here so that a refusal answers the same in a warm container.
+    async fn refused(
+        &self,
+        caller: &Identity,
+        proxy: &ProxyValue,
+        lease: &Lease,
+        refusal: GatewayError,
+    ) -> GatewayError {
+        if lease.credential.is_none()
+            && let Err(e) = self.read(caller, proxy).await
+        {
+            return e;
+        }
+        refusal
+    }
+
     async fn forward(
         &self,
-        credential: &StoredCredential,
+        caller: &Identity,
+        proxy: &ProxyValue,
+        lease: &mut Lease,
         endpoint: &Endpoint,
         request: &PartnerRequest,
     ) -> Result<PartnerResponse, Failure> {
-        let provider = credential.slot.provider;
+        let provider = lease.slot.provider;
         let send = |token: Arc<CachedToken>| async move {
             let response = self
                 .partners
@@ -210,10 +280,10 @@ impl PartnerGateway {
                 .map_err(|e| Failure::from(partner_failure(provider, e)))?;
             Ok::<_, Failure>((token, response))
         };
-        let (mut token, mut response) = send(self.token(credential, endpoint, None).await?).await?;
+        let (mut token, mut response) = send(self.token(caller, proxy, lease, endpoint, None).await?).await?;
         if response.status == 401 {
             tracing::warn!(%provider, "partner refused the cached access token; refreshing once");
-            (token, response) = send(self.token(credential, endpoint, Some(&token)).await?).await?;
+            (token, response) = send(self.token(caller, proxy, lease, endpoint, Some(&token)).await?).await?;
             if response.status == 401 {
                 return Err(Failure { error: GatewayError::SessionRejected(provider), partner_status: Some(401) });
             }
@@ -241,34 +311,47 @@ impl PartnerGateway {
         Ok(response)
     }
 
-    /// A fresh token for `credential`: the cached one unless it is `stale` (refused by the partner)
-    /// or near expiry; otherwise the key is opened and the partner asked, once for all waiters.
+    /// A fresh token for the lease's credential: the cached one unless it is `stale` (refused by the
+    /// partner) or near expiry; otherwise the key is opened and the partner asked, once for all
+    /// waiters. Only a token to issue needs the sealed key: a warm lease reads the credential here,
+    /// and takes its version (the cache may hold a fresh token for it already).
     async fn token(
         &self,
-        credential: &StoredCredential,
+        caller: &Identity,
+        proxy: &ProxyValue,
+        lease: &mut Lease,
         endpoint: &Endpoint,
         stale: Option<&Arc<CachedToken>>,
     ) -> Result<Arc<CachedToken>, Failure> {
-        let entry = self.sessions.entry(&credential.slot.tenant, &credential.proxy);
+        let entry = self.sessions.entry(&caller.tenant, proxy);
         let mut session = entry.lock().await;
-        if session.version > credential.version {
-            // Another request already read a newer version: this read is stale, so its token is
-            // not worth caching.
-            return Ok(Arc::new(self.issue(credential, endpoint).await?));
-        }
-        if session.version < credential.version {
-            *session = Session { version: credential.version, token: None };
-        }
-        if let Some(cached) = &session.token {
-            let refused = stale.is_some_and(|s| Arc::ptr_eq(s, cached));
-            if cached.fresh(self.clock.now()) && !refused {
-                return Ok(Arc::clone(cached));
+        loop {
+            if session.version < lease.version {
+                *session = Session { version: lease.version, ..Session::default() };
             }
+            if session.version == lease.version
+                && let Some(cached) = &session.token
+            {
+                let refused = stale.is_some_and(|s| Arc::ptr_eq(s, cached));
+                if cached.fresh(self.clock.now()) && !refused {
+                    return Ok(Arc::clone(cached));
+                }
+            }
+            let Some(credential) = &lease.credential else {
+                lease.adopt(self.read(caller, proxy).await?);
+                continue;
+            };
+            if session.version > credential.version {
+                // Another request already read a newer version: this read is stale, so its token is
+                // not worth caching.
+                return Ok(Arc::new(self.issue(credential, endpoint).await?));
+            }
+            session.token = None;
+            let token = Arc::new(self.issue(credential, endpoint).await?);
+            session.slot = Some(credential.slot.clone());
+            session.token = Some(Arc::clone(&token));
+            return Ok(token);
         }
-        session.token = None;
-        let token = Arc::new(self.issue(credential, endpoint).await?);
-        session.token = Some(Arc::clone(&token));
-        Ok(token)
     }
 
     /// Opens the key (one key-service call) and asks the partner for a token (one partner call).
