@@ -70,6 +70,9 @@ impl DynamoCredentialStore {
     }
 }
 
+/// How many times a use's transaction is retried when it only lost a race for the credential item.
+const MAX_CONTENDED_ATTEMPTS: u32 = 8;
+
 #[async_trait]
 impl CredentialStore for DynamoCredentialStore {
     async fn get(&self, slot: &CredentialSlot) -> Result<Option<StoredCredential>, StoreError> {
@@ -169,24 +172,42 @@ impl CredentialStore for DynamoCredentialStore {
             .expression_attribute_values(":proxy", s(record.proxy.as_str()))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(touch).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled)
-                    if cancelled.cancellation_reasons().first().and_then(|r| r.code())
-                        == Some("ConditionalCheckFailed") =>
-                {
-                    Err(BeginUseError::CredentialChanged)
-                }
-                other => Err(BeginUseError::Store(StoreError::Unavailable(describe_service(&other)))),
-            },
+        // Concurrent uses of one credential each touch its item in a transaction, and DynamoDB cancels
+        // transactions that overlap on an item (TransactionConflict) rather than queue them: retried
+        // here, with a growing jittered pause, so a busy credential slows down instead of failing.
+        let mut attempt = 0_u32;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(touch.clone()).build())
+                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+                .send()
+                .await;
+            let cancelled = match result {
+                Ok(_) => return Ok(()),
+                Err(e) => match e.into_service_error() {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
+                    other => return Err(BeginUseError::Store(StoreError::Unavailable(describe_service(&other)))),
+                },
+            };
+            let codes: Vec<&str> = cancelled.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
+            if codes.first() == Some(&"ConditionalCheckFailed") {
+                return Err(BeginUseError::CredentialChanged);
+            }
+            let contended = codes.iter().any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError"));
+            if !contended || attempt >= MAX_CONTENDED_ATTEMPTS {
+                return Err(BeginUseError::Store(StoreError::Unavailable(format!(
+                    "the use could not be recorded: {}",
+                    codes.join(", ")
+                ))));
+            }
+            attempt += 1;
+            // A pause that differs between contenders; not a secret, so the clock's nanoseconds do.
+            let jitter = u64::from(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) % 8,
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt.min(6)) * 5 + jitter)).await;
         }
     }
 
