@@ -903,3 +903,36 @@ pub fn authorization_body(account_id: i64, amount: &str) -> serde_json::Value {
     );
     serde_json::from_str(&body).unwrap()
 }
+
+/// The `cofre-local` binary, built (once per test process, a no-op when it is up to date) with
+/// the cargo running the tests: a test of another package cannot use `CARGO_BIN_EXE_cofre-local`.
+pub fn cofre_local_bin() -> std::path::PathBuf {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let output = std::process::Command::new(cargo)
+            .args(["build", "--quiet", "-p", "cofre-local", "--bin", "cofre-local", "--message-format=json"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("run cargo build -p cofre-local");
+        assert!(output.status.success(), "cargo build -p cofre-local failed");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["target"]["name"] == "cofre-local")
+            .find_map(|message| message["executable"].as_str().map(std::path::PathBuf::from))
+            .expect("cargo reported no cofre-local executable")
+    })
+    .clone()
+}
+
+/// An HS256 JWT of `claims` signed with `key`, whatever the claims say (a token from the future,
+/// one living a year): what the local verifier must refuse, signed as it would accept.
+pub fn hs256_token(key: &[u8], claims: &serde_json::Value) -> String {
+    use base64::Engine;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signing_input = format!("{}.{}", url.encode(br#"{"alg":"HS256","typ":"JWT"}"#), url.encode(claims.to_string()));
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    format!("{signing_input}.{}", url.encode(aws_lc_rs::hmac::sign(&key, signing_input.as_bytes())))
+}

@@ -78,18 +78,20 @@ impl LocalKeyring {
     /// The keyring file's name inside the data directory.
     pub const FILE_NAME: &'static str = "keyring.json";
 
-    /// Loads the keyring of `data_dir`, creating it (readable by its owner only) on first use.
+    /// Loads the keyring of `data_dir`, creating it (readable by its owner only, in a directory only
+    /// its owner can enter) on first use. A keyring others can read is refused, not repaired: its
+    /// keys may no longer be secret.
     pub fn open_or_create(data_dir: &Path) -> Result<Self, KeyringError> {
         let path = data_dir.join(Self::FILE_NAME);
         let io = |source| KeyringError::Io { path: path.clone(), source };
         let rng = SystemRandom::new();
+        crate::embedded::private_dir(data_dir).map_err(io)?;
         if path.exists() {
             check_private(&path)?;
         }
         let file = match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).map_err(|_| KeyringError::Invalid(path.clone()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir).map_err(io)?;
                 let file = KeyringFile {
                     master_key_id: format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
                     master_key: STANDARD.encode(random_key(&rng)?),

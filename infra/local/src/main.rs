@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 use cofre_domain::tenant::TenantId;
+use cofre_local::LocalTokens;
 use cofre_local::server::{
-    Backend, LocalOptions, build, local_account_seeder, local_events, local_merchant_seeder, local_tokens,
+    Backend, LocalOptions, ServeLimits, build, connection_cap, local_account_seeder, local_events,
+    local_merchant_seeder, local_tokens,
 };
 
 /// The tenant of the token printed at start-up.
@@ -36,7 +38,7 @@ enum Command {
         /// Space-separated scopes (`scope` claim).
         #[arg(long)]
         scope: Option<String>,
-        /// Validity in hours.
+        /// Validity in hours (at most 24: the server refuses longer-lived tokens).
         #[arg(long, default_value_t = 24)]
         hours: u64,
     },
@@ -52,26 +54,111 @@ enum Command {
     Events,
 }
 
-#[derive(clap::Args, Default)]
+#[derive(Args)]
 struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "COFRE_ADDR", default_value = "127.0.0.1:3000")]
-    addr: Option<SocketAddr>,
+    addr: SocketAddr,
     /// Adapters: `local` (embedded store, keyring, sandbox) or `aws` (DynamoDB/KMS/Secrets Manager).
     #[arg(long, value_enum, default_value = "local")]
-    backend: Option<Backend>,
+    backend: Backend,
     /// Partner settings file; `{sandbox}` in a base_url stands for the built-in sandbox.
     #[arg(long, env = "COFRE_PARTNERS")]
     partners: Option<PathBuf>,
     /// Processor settings file; `{sandbox}` in a base_url stands for the built-in sandbox.
     #[arg(long, env = "COFRE_PROCESSORS")]
     processors: Option<PathBuf>,
+    /// Validity of the bearer token printed at start-up (`30m`, `1h`, `8h`…; at most 24h).
+    #[arg(long, env = "COFRE_TOKEN_TTL", default_value = "1h", value_parser = token_ttl)]
+    token_ttl: Duration,
+    /// Connections open at once (fewer if `ulimit -n` cannot hold them); at the cap a new one closes
+    /// the connection idle longest.
+    #[arg(long, env = "COFRE_MAX_CONNECTIONS", default_value_t = ServeLimits::DEFAULT.max_connections,
+          value_parser = at_least_one)]
+    max_connections: usize,
+    /// Time a client has to send its request headers; also how long an idle connection is kept.
+    #[arg(long, env = "COFRE_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    header_timeout: Duration,
+    /// Time a client has to send a request body, once its headers are in.
+    #[arg(long, env = "COFRE_BODY_TIMEOUT", default_value = "10s", value_parser = duration)]
+    body_timeout: Duration,
+    /// Time to answer a request, once its headers are in (503 `REQUEST_TIMEOUT` after it).
+    #[arg(long, env = "COFRE_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration)]
+    request_timeout: Duration,
+}
+
+impl ServeArgs {
+    /// The arguments of a bare `cofre-local`: every default, and whatever the environment sets.
+    fn from_env() -> Result<Self, clap::Error> {
+        let matches = Self::augment_args(clap::Command::new("serve")).try_get_matches_from(["serve"])?;
+        Self::from_arg_matches(&matches)
+    }
+
+    fn limits(&self) -> ServeLimits {
+        ServeLimits {
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            request_timeout: self.request_timeout,
+            ..ServeLimits::DEFAULT
+        }
+    }
+}
+
+/// A duration: a whole number with a unit, `ms`, `s`, `m` or `h` (`10s`, `500ms`, `1h`), or of
+/// seconds without one; more than zero.
+fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 10s, 500ms, 1h"))?;
+    let duration = match unit.trim() {
+        "ms" => Duration::from_millis(number),
+        "" | "s" => Duration::from_secs(number),
+        "m" | "min" => Duration::from_secs(number.saturating_mul(60)),
+        "h" => Duration::from_secs(number.saturating_mul(3600)),
+        other => return Err(format!("unknown unit `{other}` in `{text}` (ms, s, m or h)")),
+    };
+    if duration.is_zero() {
+        return Err("must be more than zero".to_owned());
+    }
+    Ok(duration)
+}
+
+/// A count of one or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse() {
+        Ok(0) | Err(_) => Err(format!("`{text}` is not a number of 1 or more")),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// The start-up token's validity: a [`duration`] of at most a day (what the verifier accepts).
+fn token_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = duration(text)?;
+    if ttl > LocalTokens::MAX_LIFETIME {
+        return Err("at most 24h: the server refuses tokens that live longer".to_owned());
+    }
+    Ok(ttl)
+}
+
+/// `1 h`, `90 min`, `45 s`: how long a token lives, for the banner.
+fn human(duration: Duration) -> String {
+    match duration.as_secs() {
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
 }
 
 fn token(data_dir: &std::path::Path, tenant: &str, scope: Option<&str>, hours: u64) -> Result<String, String> {
     let tenant = TenantId::parse(tenant).map_err(|e| e.to_string())?;
+    let ttl = Duration::from_secs(hours.saturating_mul(3600));
+    if ttl > LocalTokens::MAX_LIFETIME {
+        return Err(format!("--hours {hours}: at most 24, the server refuses tokens that live longer"));
+    }
     let tokens = local_tokens(data_dir).map_err(|e| e.to_string())?;
-    tokens.mint(&tenant, scope, Duration::from_secs(hours * 3600)).map_err(|e| e.to_string())
+    tokens.mint(&tenant, scope, ttl).map_err(|e| e.to_string())
 }
 
 /// The seed file: fixtures per area.
@@ -113,40 +200,64 @@ async fn seed(data_dir: &std::path::Path, file: &std::path::Path, backend: Backe
 }
 
 async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
-    let addr = args.addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
     let options = LocalOptions {
         data_dir,
-        backend: args.backend.unwrap_or(Backend::Local),
-        partners_file: args.partners,
-        processors_file: args.processors,
+        backend: args.backend,
+        partners_file: args.partners.clone(),
+        processors_file: args.processors.clone(),
     };
     let app = build(&options).await.map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let addr = args.addr;
+    let listener = cofre_local::server::listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let tenant = TenantId::parse(DEMO_TENANT).map_err(|e| e.to_string())?;
-    let demo_token = app.tokens.mint(&tenant, None, Duration::from_secs(24 * 3600)).map_err(|e| e.to_string())?;
+    let demo_token = app.tokens.mint(&tenant, None, args.token_ttl).map_err(|e| e.to_string())?;
+    let limits = args.limits();
     println!(
         "Cofre is listening on http://{addr} (backend: {:?}, data: {})",
         options.backend,
         options.data_dir.display()
     );
     println!("Partner sandbox: {}", app.sandbox_url);
-    println!("Bearer token for tenant {DEMO_TENANT} (24 h):");
+    println!(
+        "Limits: {} connections, {} for headers (and idle), {} for a body, {} for an answer",
+        connection_cap(limits.max_connections),
+        human(limits.header_timeout),
+        human(limits.body_timeout),
+        human(limits.request_timeout)
+    );
+    println!("Bearer token for tenant {DEMO_TENANT} ({}):", human(args.token_ttl));
     println!("{demo_token}");
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    cofre_local::server::serve(listener, app.router, limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Logs as every binary writes them (JSON lines): on stdout for the server, on stderr for the other
+/// commands, whose stdout is their output (the token, the events, the seed report).
+fn init_logs(command: Option<&Command>) {
+    if matches!(command, None | Some(Command::Serve(_))) {
+        cofre_http::telemetry::init();
+    } else {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let filter = cofre_http::telemetry::log_filter(std::env::var("RUST_LOG").ok().as_deref());
+        let logs = cofre_http::telemetry::json_layer(std::io::stderr, filter);
+        let _ = tracing_subscriber::registry().with(logs).try_init();
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    cofre_http::telemetry::init();
     let cli = Cli::parse();
+    init_logs(cli.command.as_ref());
     let outcome = match cli.command {
-        None => serve(cli.data_dir, ServeArgs::default()).await,
+        None => match ServeArgs::from_env() {
+            Ok(args) => serve(cli.data_dir, args).await,
+            Err(e) => Err(e.to_string()),
+        },
         Some(Command::Serve(args)) => serve(cli.data_dir, args).await,
         Some(Command::Token { tenant, scope, hours }) => {
             token(&cli.data_dir, &tenant, scope.as_deref(), hours).map(|t| println!("{t}"))

@@ -6,8 +6,10 @@
 mod adapter_contract;
 mod concurrency;
 mod create_credential;
+mod dynamodb_contention;
 mod lambda_path;
 mod ledger_properties;
+mod local_server;
 mod log_leak;
 mod lost_response;
 mod partner_gateway;

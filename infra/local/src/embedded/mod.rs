@@ -2,7 +2,14 @@
 //!
 //! It mirrors the DynamoDB single-table layout (`pk`, `sk`, a `version`, the item body as JSON) and
 //! gives the same guarantees: every write is atomic, conditional writes check what they rely on inside
-//! the write itself. SQLite's file locking lets the admin CLI read and seed while the server runs.
+//! the write itself.
+//!
+//! One process at a time owns a data directory: opening the store takes an exclusive lock on its
+//! `cofre.lock` (`flock`, released however the process ends), shared by every store the process
+//! opens there, so a second `cofre-local serve` or `seed` on the same directory is refused before it
+//! touches anything. Only reading the events ([`EmbeddedStore::open_read_only`]) goes without it.
+//! The directory is private to its owner (0700), its files readable by their owner only (0600): so
+//! created, and put right, with a warning, when found looser.
 //!
 //! How it is used concurrently (WAL mode):
 //!
@@ -24,10 +31,12 @@
 //! which keeps whole rows in index pages and spills such bodies to overflow pages, are converted
 //! once, in one transaction, when opened.)
 
+use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -82,6 +91,9 @@ struct Shared {
     checkpointer: Option<JoinHandle<()>>,
     /// Batches the writer has committed (for tests and measurements).
     commits: Arc<AtomicU64>,
+    /// The data directory's lock (`None` for a read-only store); dropped last, once every connection
+    /// is closed.
+    _lock: Option<Arc<DataDirLock>>,
 }
 
 impl Drop for Shared {
@@ -104,6 +116,146 @@ impl std::fmt::Debug for EmbeddedStore {
 
 pub(super) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
+}
+
+/// The lock file's name inside the data directory.
+const LOCK_FILE: &str = "cofre.lock";
+
+/// Why a data directory could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    /// Another process holds the directory's lock.
+    #[error(
+        "data directory {} is in use by another process{}: stop it first, or use another --data-dir",
+        .dir.display(),
+        .pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    InUse {
+        /// The directory, as given.
+        dir: PathBuf,
+        /// The holder's process id, if it wrote one.
+        pid: Option<u32>,
+    },
+    /// The directory or its lock file could not be created, opened or made private.
+    #[error("data directory {}: {source}", .dir.display())]
+    Io {
+        /// The directory, as given.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// This process's hold on a data directory: an exclusive `flock` on its [`LOCK_FILE`], shared by
+/// every store the process opens there, released when the last of them is dropped (or when the
+/// process ends, however it ends: the kernel releases it).
+#[derive(Debug)]
+pub struct DataDirLock {
+    /// The canonical directory (the key in [`HELD`]).
+    key: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+/// The data directories this process holds.
+static HELD: Mutex<BTreeMap<PathBuf, Weak<DataDirLock>>> = Mutex::new(BTreeMap::new());
+
+impl Drop for DataDirLock {
+    fn drop(&mut self) {
+        // Forgotten and unlocked under the registry's lock, so an open racing with this drop waits for
+        // the unlock instead of finding its own process in the way.
+        let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.get(&self.key).is_some_and(|entry| entry.strong_count() == 0) {
+            held.remove(&self.key);
+        }
+        self.file.take();
+    }
+}
+
+/// Creates `dir` (and any missing parent) readable by its owner only.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Takes `path` (if it exists) back to `mode` when others may read or write it, with a warning.
+pub(crate) fn make_private(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let current = match std::fs::metadata(path) {
+            Ok(metadata) => metadata.permissions().mode() & 0o777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if current & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            tracing::warn!("{} was open to other users (mode {current:o}): set it to {mode:o}", path.display());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Creates `dir` private, or makes an existing one private (0700), with a warning if it was not.
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    create_private_dir(dir)?;
+    make_private(dir, 0o700)
+}
+
+/// Opens (creating, 0600) a file of the data directory for reading and writing.
+fn open_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Takes `dir` for this process (or joins this process's hold on it): creates it if needed, locks
+/// it exclusively, then makes it and its files private. Another process holding it is an
+/// [`DataDirError::InUse`], found before anything in the directory is changed.
+pub(crate) fn lock_data_dir(dir: &Path) -> Result<Arc<DataDirLock>, DataDirError> {
+    let io = |source| DataDirError::Io { dir: dir.to_owned(), source };
+    create_private_dir(dir).map_err(io)?;
+    let key = dir.canonicalize().map_err(io)?;
+    let mut held = loop {
+        let held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+        match held.get(&key).map(Weak::upgrade) {
+            Some(Some(lock)) => return Ok(lock),
+            // Its last store is being dropped: wait for the unlock.
+            Some(None) => {
+                drop(held);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            None => break held,
+        }
+    };
+    let path = key.join(LOCK_FILE);
+    let mut file = open_private_file(&path).map_err(io)?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            let pid = std::fs::read_to_string(&path).ok().and_then(|text| text.trim().parse().ok());
+            return Err(DataDirError::InUse { dir: dir.to_owned(), pid });
+        }
+        Err(e) => return Err(io(e.into())),
+    }
+    // Ours: say who holds it (for the message another process prints), then put the modes right.
+    file.set_len(0).and_then(|()| writeln!(file, "{}", std::process::id())).map_err(io)?;
+    make_private(dir, 0o700).map_err(io)?;
+    for name in [LOCK_FILE, EmbeddedStore::FILE_NAME, "cofre.db-wal", "cofre.db-shm"] {
+        make_private(&dir.join(name), 0o600).map_err(io)?;
+    }
+    let lock = Arc::new(DataDirLock { key: key.clone(), file: Some(file) });
+    held.insert(key, Arc::downgrade(&lock));
+    Ok(lock)
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -162,9 +314,26 @@ impl EmbeddedStore {
 
     /// Opens (creating if needed) the store in `data_dir`, and starts its writer thread (which stops
     /// when the last clone is dropped).
+    ///
+    /// The first store a process opens on `data_dir` takes the directory's lock (see the module's
+    /// documentation); another process holding it is an error naming the directory.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(unavailable)?;
+        let lock = lock_data_dir(data_dir).map_err(unavailable)?;
+        Self::open_with(data_dir, Some(lock))
+    }
+
+    /// Opens the store without the directory's lock, to write beside a server that holds it
+    /// (`cofre-local seed`): SQLite's own locking keeps writes from two processes safe; the
+    /// directory's lock is there to keep a second *server* out (two would each cache partner
+    /// tokens and checkpoint on their own), not a command that writes a few rows and exits.
+    pub fn open_beside_server(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, None)
+    }
+
+    fn open_with(data_dir: &Path, lock: Option<Arc<DataDirLock>>) -> Result<Self, StoreError> {
         let path = data_dir.join(Self::FILE_NAME);
+        // Created private: SQLite gives its log and shared-memory files the database file's mode.
+        open_private_file(&path).map_err(unavailable)?;
         let mut writer = connect(&path)?;
         writer
             .execute_batch(&format!(
@@ -198,8 +367,37 @@ impl EmbeddedStore {
             checkpoints: Some(checkpoints),
             checkpointer: None,
             commits,
+            _lock: lock,
         };
         shared.checkpointer = Some(checkpointer?);
+        Ok(Self { shared: Arc::new(shared) })
+    }
+
+    /// Takes `data_dir` for this process before anything else is opened there (the server and the
+    /// seeders do, so a second process stops before touching even the keyring). The stores this
+    /// process then opens there share the hold; it ends when the last of them and this are dropped.
+    pub fn lock_data_dir(data_dir: &Path) -> Result<Arc<DataDirLock>, DataDirError> {
+        lock_data_dir(data_dir)
+    }
+
+    /// Opens an existing store for reading only, without the directory's lock and without a writer,
+    /// so it can be read while another process serves it (`cofre-local events`). Its writes fail.
+    pub fn open_read_only(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(Self::FILE_NAME);
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let reader = Connection::open_with_flags(&path, flags).map_err(unavailable)?;
+        reader.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+        reader.pragma_update(None, "query_only", true).map_err(unavailable)?;
+        let shared = Shared {
+            path,
+            readers: Mutex::new(vec![reader]),
+            jobs: None,
+            writer: None,
+            checkpoints: None,
+            checkpointer: None,
+            commits: Arc::new(AtomicU64::new(0)),
+            _lock: None,
+        };
         Ok(Self { shared: Arc::new(shared) })
     }
 
@@ -544,6 +742,55 @@ mod tests {
         let again = EmbeddedStore::open(dir.path()).unwrap();
         let count: i64 = old.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
         assert_eq!((count, again.read(|tx| Ok(item(tx, "A"))).unwrap().as_deref()), (2, Some("replaced")));
+    }
+
+    /// Holds `dir`'s lock as another process would: through an open file of its own.
+    fn foreign_lock(dir: &Path) -> Result<std::fs::File, rustix::io::Errno> {
+        let file = open_private_file(&dir.join(LOCK_FILE)).unwrap();
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map(|()| file)
+    }
+
+    #[tokio::test]
+    async fn one_process_holds_a_data_directory_and_its_stores_share_the_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = EmbeddedStore::open(dir.path()).unwrap();
+        let second = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(foreign_lock(dir.path()).unwrap_err(), rustix::io::Errno::WOULDBLOCK, "held while open");
+        drop(first);
+        assert!(foreign_lock(dir.path()).is_err(), "held while any store is open");
+        second.transaction(|tx| write_body(tx, "P", "KEPT", 0, "kept")).await.unwrap();
+        drop(second);
+
+        let other = foreign_lock(dir.path()).expect("released with the last store");
+        let refused = EmbeddedStore::open(dir.path()).unwrap_err().to_string();
+        let named = dir.path().display().to_string();
+        assert!(refused.contains(&named) && refused.contains("in use"), "{refused}");
+        // Reading needs no lock.
+        let reader = EmbeddedStore::open_read_only(dir.path()).unwrap();
+        assert_eq!(reader.read(|tx| Ok(item(tx, "KEPT"))).unwrap().as_deref(), Some("kept"));
+        drop(other);
+        assert!(EmbeddedStore::open(dir.path()).is_ok(), "free again");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_directory_and_its_files_are_private_and_loose_modes_are_put_right() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("a").join("data");
+        let store = EmbeddedStore::open(&dir).unwrap();
+        store.transaction(|tx| write_body(tx, "P", "A", 0, "a")).await.unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for name in [EmbeddedStore::FILE_NAME, "cofre.db-wal", "cofre.db-shm", LOCK_FILE] {
+            assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+        }
+        drop(store);
+        for (path, loose) in [(dir.clone(), 0o755), (dir.join(EmbeddedStore::FILE_NAME), 0o644)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose)).unwrap();
+        }
+        let _store = EmbeddedStore::open(&dir).unwrap();
+        assert_eq!((mode(&dir), mode(&dir.join(EmbeddedStore::FILE_NAME))), (0o700, 0o600));
     }
 
     #[tokio::test]
