@@ -227,6 +227,7 @@ impl Documented for AuthorizationError {
             Self::Unauthorized => answer(&codes::UNAUTHORIZED, &[]),
             Self::Invalid { code, message } => answer(A::refusal(*code), &[message]),
             Self::Forbidden => answer(&A::FORBIDDEN, &[]),
+            Self::ForcedConfirmationForbidden => answer(&A::FORBIDDEN_FORCED_CONFIRMATION, &[]),
             Self::InProgress => answer(&A::IN_PROGRESS, &[]),
             Self::Internal(_) => answer(&A::INTERNAL_ERROR, &[]),
         }
@@ -419,6 +420,7 @@ mod tests {
                 "MISSING_FIELD",
             ),
             (AuthorizationError::Forbidden, 403, "FORBIDDEN"),
+            (AuthorizationError::ForcedConfirmationForbidden, 403, "FORBIDDEN"),
             (AuthorizationError::InProgress, 409, "IN_PROGRESS"),
             (AuthorizationError::Internal("x".into()), 500, "INTERNAL_ERROR"),
         ];

@@ -907,3 +907,213 @@ async fn settlements_by_tracking_id_and_by_id_racing_settle_once() {
         }
     }
 }
+
+/// Accounts of tenant A that force original authorization: 3001 (NORMAL, 100.00, card 601) and 3002
+/// (BLOCKED, 10.00).
+async fn forcing_accounts(stack: &Stack) {
+    let account = |id: i64, document: &str, status: &str, limit: &str| {
+        json!({ "tenant_id": TENANT, "account_id": id, "program_id": 1, "document_number": document,
+            "status": status, "currency": "BRL", "limit": limit, "force_original_authorization": true })
+    };
+    let mut main = account(3001, "77777777777", "NORMAL", "100.00");
+    main["cards"] = json!([{ "id": 601, "pan": "4000000000000044", "stored_id": "tok_601", "status": "NORMAL",
+        "expiry": "2030-12", "mode": "COMBO" }]);
+    assert_eq!(stack.seed_accounts(&[main, account(3002, "88888888888", "BLOCKED", "10.00")]).await, (2, 0));
+}
+
+fn forced_confirmation(account_id: i64, amount: &str, extra: Value) -> Value {
+    let body = format!(
+        r#"{{"mti":"0202","currency":"BRL","network":"VISA","account_id":{account_id},"amount":{amount},"processing_code":"003000"}}"#
+    );
+    with(serde_json::from_str(&body).unwrap(), extra)
+}
+
+#[tokio::test]
+async fn a_forced_confirmation_posts_on_an_account_that_forces_original_authorization() {
+    for backend in Backend::ALL {
+        let (stack, server) = world(backend).await;
+        forcing_accounts(&stack).await;
+
+        // No original named, the scope held: posts 25.00 as confirmed spend, recorded as forced.
+        let body = forced_confirmation(3001, "25", json!({ "tracking_id": "forced-1" }));
+        let forced = server.authorize(TENANT, OVERRIDE, &body).await;
+        assert_decision(&forced, "APPROVED", "00", None);
+        assert_eq!(
+            (&forced.body["mti"], &forced.body["account_id"], &forced.body["original_authorization_id"]),
+            (&json!("0202"), &json!(3001), &Value::Null),
+            "{backend:?}"
+        );
+        assert!(forced.text.contains(r#""amount":25.00"#), "{}", forced.text);
+        let original = result(&forced, "ORIGINAL_AUTHORIZATION");
+        assert_eq!(
+            (original["status"].as_str(), original["reason"].as_str(), &original["additional_data"]),
+            (Some("APPROVED"), Some("FORCED_CONFIRMATION"), &json!({ "original_found": false }))
+        );
+        assert_eq!(
+            (result(&forced, "LEDGER")["reason"].as_str(), result(&forced, "ACCOUNT_STATUS")["reason"].as_str()),
+            (Some("SUFFICIENT_FUNDS"), Some("NOT_APPLICABLE"))
+        );
+        assert_eq!(forced.body["overrides_applied"], json!(["ORIGINAL_AUTHORIZATION:forced_confirmation"]));
+        assert_eq!(available(&stack, 3001).await, 7_500, "{backend:?}");
+        let events: Vec<_> = stack.events().await.into_iter().filter(|e| e["cid"] == "forced-1").collect();
+        assert_eq!(events.len(), 2, "{backend:?}");
+        let platform = &events.iter().find(|e| e["domain"] == "platform-authorization").unwrap()["data"];
+        assert_eq!(
+            (&platform["category"], &platform["operation"], &platform["contract_amount"], &platform["processing_code"]),
+            (&json!("CONFIRMATION"), &json!("CASH_OUT"), &json!(25.0), &json!("003000"))
+        );
+        assert_eq!(platform["original_authorization_id"], forced.body["authorization_id"]);
+        let payment = &events.iter().find(|e| e["domain"] == "payment-methods").unwrap()["data"];
+        assert_eq!((&payment["mti"], &payment["account_id"]), (&json!("0202"), &json!(3001)));
+
+        // Idempotent on tracking_id, like every decision.
+        let total_events = stack.events().await.len();
+        let replay = server.authorize(TENANT, OVERRIDE, &body).await;
+        assert_eq!(replay.text, forced.text, "{backend:?}");
+        assert_eq!(replay.headers.get("idempotent-replayed").map(String::as_str), Some("true"));
+        assert_eq!(available(&stack, 3001).await, 7_500, "{backend:?}: posted once");
+        assert_eq!(stack.events().await.len(), total_events);
+
+        // Without the scope, asking to force (naming no original) is a 403, before anything is read.
+        let unscoped = server.authorize(TENANT, None, &forced_confirmation(3001, "1", json!({}))).await;
+        assert_eq!(
+            (unscoped.status, unscoped.code(), unscoped.body["message"].as_str()),
+            (403, "FORBIDDEN", Some("forced confirmations require the authorizations:override scope"))
+        );
+        // Naming an original is no ask: not found, it is the denial it always was, scope or setting aside.
+        let lost = |account_id, tracking: &str| {
+            forced_confirmation(account_id, "1", json!({ "original_tracking_id": tracking }))
+        };
+        for (account_id, scope) in [(3001, None), (1001, OVERRIDE)] {
+            let denied = server.authorize(TENANT, scope, &lost(account_id, "never-held")).await;
+            assert_decision(&denied, "DENIED", "12", Some("ONF"));
+            assert_eq!(result(&denied, "ORIGINAL_AUTHORIZATION")["additional_data"], json!({}), "{backend:?}");
+            assert_eq!(denied.body["overrides_applied"], json!([]));
+        }
+        // Without the setting, naming no original is refused as it always was.
+        let unset = server.authorize(TENANT, OVERRIDE, &forced_confirmation(1001, "1", json!({}))).await;
+        assert_eq!(
+            (unset.status, unset.code(), unset.body["message"].as_str()),
+            (400, "MISSING_FIELD", Some("original_authorization_id or original_tracking_id is required for mti 0202"))
+        );
+        let unknown = server.authorize(TENANT, OVERRIDE, &forced_confirmation(9999, "1", json!({}))).await;
+        assert_eq!((unknown.status, unknown.code()), (400, "MISSING_FIELD"), "{backend:?}: an unknown account");
+        // What a forced confirmation needs, missing: 400s naming it.
+        let why = "for forced confirmations (mti 0202 without original_authorization_id or original_tracking_id)";
+        for (extra, message) in [
+            (json!({ "amount": null }), format!("amount is required {why}")),
+            (json!({ "processing_code": null }), format!("processing_code is required {why}")),
+            (
+                json!({ "account_id": null }),
+                "original_authorization_id or original_tracking_id is required for mti 0202".to_owned(),
+            ),
+        ] {
+            let refused = server.authorize(TENANT, OVERRIDE, &forced_confirmation(3001, "1", extra)).await;
+            assert_eq!(
+                (refused.status, refused.code(), refused.body["message"].as_str()),
+                (400, "MISSING_FIELD", Some(message.as_str()))
+            );
+        }
+        assert_eq!(available(&stack, 3001).await, 7_500, "{backend:?}: nothing refused moved money");
+        assert_eq!(available(&stack, 1001).await, 100_000);
+
+        // An original that is found is confirmed as any: the setting changes nothing.
+        let hold = with(authorization_body(3001, "10.00"), json!({ "tracking_id": "hold-3001" }));
+        let held = server.authorize(TENANT, None, &hold).await;
+        assert_decision(&held, "APPROVED", "00", None);
+        let found = server
+            .authorize(
+                TENANT,
+                OVERRIDE,
+                &forced_confirmation(3001, "4", json!({ "original_tracking_id": "hold-3001" })),
+            )
+            .await;
+        assert_decision(&found, "APPROVED", "00", None);
+        assert_eq!(result(&found, "ORIGINAL_AUTHORIZATION")["reason"], "ORIGINAL_FOUND");
+        assert_eq!(found.body["original_authorization_id"], held.body["authorization_id"]);
+        assert_eq!(found.body["overrides_applied"], json!([]));
+        assert_eq!(available(&stack, 3001).await, 7_100, "{backend:?}: 4.00 of the 10.00 hold confirmed");
+
+        // Named by card, its original not found: forced, saying what was named.
+        let by_card = forced_confirmation(
+            3001,
+            "5",
+            json!({ "account_id": null, "card": { "stored_id": "tok_601" }, "original_tracking_id": "lost-1" }),
+        );
+        let reply = server.authorize(TENANT, OVERRIDE, &by_card).await;
+        assert_decision(&reply, "APPROVED", "00", None);
+        assert_eq!(
+            result(&reply, "ORIGINAL_AUTHORIZATION")["additional_data"],
+            json!({ "original_found": false, "original_tracking_id": "lost-1" })
+        );
+        assert_eq!(available(&stack, 3001).await, 6_600);
+
+        // Beyond the available amount it posts all the same (the network confirmed it), and says so.
+        let reply = server.authorize(TENANT, OVERRIDE, &forced_confirmation(3001, "100", json!({}))).await;
+        assert_decision(&reply, "APPROVED", "00", None);
+        let ledger = result(&reply, "LEDGER");
+        assert_eq!(
+            (ledger["reason"].as_str(), &ledger["additional_data"]),
+            (
+                Some("INSUFFICIENT_FUNDS"),
+                &json!({ "available": "66.00", "requested": "100.00", "forced": true, "overdraft": "34.00" })
+            )
+        );
+        assert_eq!(available(&stack, 3001).await, -3_400, "{backend:?}: the overdraft its decision states");
+        // On a BLOCKED account too; in another currency, never.
+        let blocked = server.authorize(TENANT, OVERRIDE, &forced_confirmation(3002, "2", json!({}))).await;
+        assert_decision(&blocked, "APPROVED", "00", None);
+        assert_eq!(available(&stack, 3002).await, 800);
+        let usd =
+            server.authorize(TENANT, OVERRIDE, &forced_confirmation(3001, "1", json!({ "currency": "USD" }))).await;
+        assert_decision(&usd, "DENIED", "12", Some("CMM"));
+        assert_eq!(result(&usd, "ORIGINAL_AUTHORIZATION")["reason"], "FORCED_CONFIRMATION");
+
+        // The forced confirmation is the record of what it posted: a 0400 cancels it, as a 0200's.
+        let cancel = |amount: Option<u64>| {
+            let mut body =
+                json!({ "mti": "0400", "currency": "BRL", "network": "VISA", "original_tracking_id": "forced-1" });
+            if let Some(amount) = amount {
+                body["amount"] = json!(amount);
+            }
+            body
+        };
+        let partial = server.authorize(TENANT, None, &cancel(Some(5))).await;
+        assert_decision(&partial, "APPROVED", "00", None);
+        assert_eq!(partial.body["original_authorization_id"], forced.body["authorization_id"]);
+        let rest = server.authorize(TENANT, None, &cancel(None)).await;
+        assert_decision(&rest, "APPROVED", "00", None);
+        assert!(rest.text.contains(r#""amount":20.00"#), "{}", rest.text);
+        assert_decision(&server.authorize(TENANT, None, &cancel(None)).await, "DENIED", "12", Some("OWS"));
+        assert_eq!(available(&stack, 3001).await, -900, "{backend:?}: the 25.00 back");
+    }
+}
+
+/// Forced confirmations racing each other on 100.00: all post (the network confirmed them), and a race
+/// never overdraws unrecorded: exactly the first 100.00 is judged SUFFICIENT_FUNDS, every 0202 after
+/// it records its overdraft.
+#[tokio::test]
+async fn racing_forced_confirmations_all_post_and_only_recorded_overdrafts_overdraw() {
+    for backend in Backend::ALL {
+        let (stack, server) = world(backend).await;
+        forcing_accounts(&stack).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..16 {
+            let server = server.clone();
+            let body = forced_confirmation(3001, "10", json!({ "tracking_id": format!("race-{i}") }));
+            tasks.spawn(async move { server.authorize(TENANT, OVERRIDE, &body).await });
+        }
+        let replies = tasks.join_all().await;
+        let mut covered = 0;
+        for reply in &replies {
+            assert_decision(reply, "APPROVED", "00", None);
+            match result(reply, "LEDGER")["reason"].as_str() {
+                Some("SUFFICIENT_FUNDS") => covered += 1,
+                Some("INSUFFICIENT_FUNDS") => assert_eq!(result(reply, "LEDGER")["additional_data"]["forced"], true),
+                other => panic!("{backend:?}: {other:?}"),
+            }
+        }
+        assert_eq!(covered, 10, "{backend:?}: 100.00 covers ten");
+        assert_eq!(available(&stack, 3001).await, -6_000, "{backend:?}");
+    }
+}

@@ -47,7 +47,7 @@ async fn create_costs_one_kms_one_dynamodb_one_partner_call_and_replace_one_more
     assert_eq!(secrets, [partner_secret.as_str()], "an execution environment's first request reads the partner config");
 
     let replaced = server.post_credential("tenant-a", &credential_body("key-2", "BTG", "PIX"), "t").await;
-    assert_eq!(replaced.status, 200);
+    assert_eq!((replaced.status, &replaced.body["replaced"]), (201, &serde_json::json!(true)));
     let (kms, dynamodb, secrets) = measure();
     assert_eq!(
         (kms, dynamodb, partner_calls().await - 1),
@@ -115,10 +115,26 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
 
 /// `body` as tenant-a: the reply, the DynamoDB operations it cost, and the secrets it read.
 async fn measured(stack: &Stack, server: &TestServer, body: &Value) -> (Reply, Vec<String>, Vec<String>) {
+    measured_with(stack, server, None, body).await
+}
+
+/// [`measured`], with `scope` in the token.
+async fn measured_with(
+    stack: &Stack,
+    server: &TestServer,
+    scope: Option<&str>,
+    body: &Value,
+) -> (Reply, Vec<String>, Vec<String>) {
     let before = (stack.dynamodb_trips.count(), stack.secrets_trips.count());
-    let reply = server.authorize("tenant-a", None, body).await;
+    let reply = server.authorize("tenant-a", scope, body).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     (reply, stack.dynamodb_trips.operations()[before.0..].to_vec(), secrets_read(&stack.secrets_trips, before.1))
+}
+
+/// The reason ORIGINAL_AUTHORIZATION gave.
+fn result_reason(reply: &Reply) -> &str {
+    let results = reply.body["validation_results"].as_array().unwrap();
+    results.iter().find(|r| r["name"] == "ORIGINAL_AUTHORIZATION").unwrap()["reason"].as_str().unwrap()
 }
 
 fn settlement(mti: &str, original: (&str, Value), extra: Value) -> Value {
@@ -231,11 +247,42 @@ async fn a_decision_or_a_settlement_costs_one_read_and_one_transactional_write_a
     assert_eq!((reply.body["status"].as_str(), reply.body["amount"].as_f64()), (Some("APPROVED"), Some(3.0)));
     assert_eq!(operations, one_write, "the confirmation wrote the copy");
 
+    // A forced confirmation reads its account's settings with the account (the same item): what any
+    // decision by account_id costs, its original named or not; by card, the lookup first.
+    let mut forcing = cofre_tests::account_fixture()[0].clone();
+    forcing["account_id"] = json!(3001);
+    forcing["document_number"] = json!("77777777777");
+    forcing["force_original_authorization"] = json!(true);
+    forcing["cards"] = json!([{ "id": 601, "pan": "4000000000000044", "stored_id": "tok_601", "status": "NORMAL",
+        "expiry": "2030-12", "mode": "COMBO" }]);
+    forcing.as_object_mut().unwrap().remove("bank");
+    assert_eq!(stack.seed_accounts(&[forcing]).await, (1, 0));
+    let scope = Some("authorizations:override");
+    let forced = json!({ "mti": "0202", "currency": "BRL", "network": "VISA", "account_id": 3001, "amount": 2,
+        "processing_code": "003000" });
+    let (reply, operations, _) = measured_with(&stack, &server, scope, &forced).await;
+    assert_eq!(result_reason(&reply), "FORCED_CONFIRMATION", "{}", reply.text);
+    assert_eq!(operations, one_write, "a forced confirmation naming no original");
+    let mut lost = forced.clone();
+    lost["original_tracking_id"] = json!("never-held");
+    let (reply, operations, _) = measured_with(&stack, &server, scope, &lost).await;
+    assert_eq!(result_reason(&reply), "FORCED_CONFIRMATION", "{}", reply.text);
+    assert_eq!(operations, one_write, "a forced confirmation whose original is not found");
+    let mut by_card = lost.clone();
+    by_card["original_tracking_id"] = json!("never-held-either");
+    by_card.as_object_mut().unwrap().remove("account_id");
+    by_card["card"] = json!({ "stored_id": "tok_601" });
+    let (reply, operations, _) = measured_with(&stack, &server, scope, &by_card).await;
+    assert_eq!(result_reason(&reply), "FORCED_CONFIRMATION", "{}", reply.text);
+    assert_eq!(operations, ["BatchGetItem", "BatchGetItem", "TransactWriteItems"], "forced, by card");
+    assert_eq!(stack.account("tenant-a", 3001).await.available, 100_000 - 600);
+
     // 1000.00, less the card's 1.00 hold: every other amount was released or cancelled.
     assert_eq!(stack.account("tenant-a", 1001).await.available, 99_900);
     println!(
         "decision: 1 BatchGetItem + 1 TransactWriteItems (by account_id; 0202/0400/0402 by original_authorization_id or \
-         original_tracking_id); replay: 1 BatchGetItem; by card/document/bank: +1 BatchGetItem"
+         original_tracking_id; a forced 0202 by account_id); replay: 1 BatchGetItem; by card/document/bank: +1 \
+         BatchGetItem"
     );
 }
 
@@ -314,7 +361,7 @@ async fn a_gateway_use_reads_the_store_only_when_cold_and_opens_the_key_only_whe
 
     // Replaced elsewhere: the condition fails, one read finds version 2, whose key is opened.
     let replaced = elsewhere.post_credential("tenant-a", &credential_body("key-2", "BTG", "PIX"), "t").await;
-    assert_eq!(replaced.status, 200, "{replaced:?}");
+    assert_eq!(replaced.status, 201, "{replaced:?}");
     let replaced_use = strings(&["TransactWriteItems", "Query", "TransactWriteItems", "PutItem"]);
     assert_eq!(measured_use(201).await, (replaced_use, strings(&["Decrypt"]), 1, 1, vec![]), "replaced elsewhere");
     assert_eq!(measured_use(201).await, (one_use, vec![], 0, 1, vec![]), "warm on version 2");

@@ -4,7 +4,7 @@
 use cofre_domain::merchants::MerchantId;
 use cofre_domain::tenant::TenantId;
 use cofre_tests::{Backend, Stack, merchant_fixture};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn seeding_twice_changes_nothing_on_either_backend() {
@@ -110,4 +110,50 @@ async fn account_fixtures_load_once_and_refuse_bad_records_without_showing_a_pan
         assert_eq!(err, message);
         assert!(!err.contains("4111"), "a PAN never appears in an error");
     }
+}
+
+#[tokio::test]
+async fn force_original_authorization_is_stored_with_the_account_and_off_unless_set() {
+    use cofre_domain::authorizations::{AccountId, AccountSettings, LedgerItem, LedgerKey};
+    let record = |id: i64, force: Value| {
+        let mut record = json!({ "tenant_id": "t", "account_id": id, "program_id": 1, "document_number": format!("d{id}"),
+            "status": "NORMAL", "currency": "BRL", "limit": "10.00" });
+        if !force.is_null() {
+            record["force_original_authorization"] = force;
+        }
+        record
+    };
+    for backend in Backend::ALL {
+        let stack = Stack::new(backend).await;
+        let records = [record(1, json!(true)), record(2, json!(false)), record(3, Value::Null)];
+        assert_eq!(stack.seed_accounts(&records).await, (3, 0), "{backend:?}");
+        let id = |id| AccountId::new(id).unwrap();
+        let keys = [1, 2, 3, 9].map(|n| LedgerKey::AccountSettings(id(n)));
+        let mut keys = keys.to_vec();
+        keys.insert(1, LedgerKey::Account(id(1)));
+        let items = stack.ledger.get(&TenantId::parse("t").unwrap(), &keys).await.unwrap();
+        let settings: Vec<Option<bool>> = items
+            .iter()
+            .map(|item| match item {
+                Some(Ok(LedgerItem::AccountSettings(s))) => Some(s.force_original_authorization),
+                Some(Ok(LedgerItem::Account(a))) => Some(a.id.get() == 1),
+                None => None,
+                other => panic!("{backend:?}: {other:?}"),
+            })
+            .collect();
+        assert_eq!(settings, [Some(true), Some(true), Some(false), Some(false), None], "{backend:?}");
+        assert!(!AccountSettings::default().force_original_authorization);
+    }
+    // Off, the setting is not stored at all: the body an account always had (and old items read as off).
+    let stack = Stack::new(Backend::Local).await;
+    stack.seed_accounts(&[record(1, json!(true)), record(2, json!(false))]).await;
+    let db = rusqlite::Connection::open(stack.embedded.as_ref().unwrap().path()).unwrap();
+    let body = |sk: &str| -> String {
+        db.query_row("SELECT body FROM items WHERE pk = 'TENANT#t' AND sk = ?1", [sk], |row| row.get(0)).unwrap()
+    };
+    assert!(body("ACCOUNT#1").contains(r#""force_original_authorization":true"#));
+    assert!(!body("ACCOUNT#2").contains("force_original_authorization"));
+    let seeder = cofre_domain::authorizations::AccountSeeder::new(stack.ledger.clone(), stack.hmac.clone());
+    let err = seeder.seed(&[record(4, json!("yes"))]).await.unwrap_err();
+    assert_eq!(err.to_string(), "accounts[0]: `force_original_authorization` must be true or false");
 }

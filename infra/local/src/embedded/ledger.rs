@@ -9,9 +9,10 @@ use rusqlite::params;
 
 use super::{EmbeddedStore, read_body, unavailable, write_body};
 use cofre_domain::authorizations::{
-    Account, AccountStatus, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey, LookupTarget,
+    Account, AccountSettings, AccountStatus, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey,
+    LookupTarget,
 };
-use cofre_domain::items::ledger_item::{account_lookups, decode, encode, ledger_key};
+use cofre_domain::items::ledger_item::{account_lookups, decode, encode, encode_account, ledger_key};
 use cofre_domain::store::StoreError;
 use cofre_domain::tenant::TenantId;
 
@@ -68,6 +69,10 @@ impl Ledger for EmbeddedStore {
                 // Unreadable: not as the decision took it (a settlement does not read it first); deciding
                 // again reads it, and denies.
                 let Ok(mut account) = serde_json::from_str::<Account>(&body) else { return Err(CommitError::Conflict) };
+                // Kept in the same body, written back as they were.
+                let Ok(settings) = serde_json::from_str::<AccountSettings>(&body) else {
+                    return Err(CommitError::Conflict);
+                };
                 // Beyond i64 no ledger can go; refusing is the only honest answer.
                 let Some(next) = account.available.checked_add(change.delta) else { return Err(CommitError::Conflict) };
                 if (change.keep_non_negative && next < 0)
@@ -76,7 +81,7 @@ impl Ledger for EmbeddedStore {
                     return Err(CommitError::Conflict);
                 }
                 account.available = next;
-                write_body(tx, &pk, &sk, 0, &encode(&account)?)?;
+                write_body(tx, &pk, &sk, 0, &encode_account(&account, &settings)?)?;
             }
             let (pk, sk) = ledger_key(tenant, &LedgerKey::Authorization(authorization_id));
             if read_body(tx, &pk, &sk)?.is_some() {
@@ -105,14 +110,14 @@ impl Ledger for EmbeddedStore {
         .await
     }
 
-    async fn insert_account(&self, account: &Account) -> Result<bool, StoreError> {
-        let account = account.clone();
+    async fn insert_account(&self, account: &Account, settings: &AccountSettings) -> Result<bool, StoreError> {
+        let (account, body) = (account.clone(), encode_account(account, settings)?);
         self.transaction(move |tx| {
             let (pk, sk) = ledger_key(&account.tenant, &LedgerKey::Account(account.id));
             if read_body(tx, &pk, &sk)?.is_some() {
                 return Ok(false);
             }
-            write_body(tx, &pk, &sk, 0, &encode(&account)?)?;
+            write_body(tx, &pk, &sk, 0, &body)?;
             for (lookup, target) in account_lookups(&account) {
                 let key = LedgerKey::Lookup(lookup);
                 let (pk, sk) = ledger_key(&account.tenant, &key);

@@ -16,10 +16,12 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 
 use crate::sdk_error::{describe, describe_service};
-use cofre_domain::authorizations::{Account, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey};
+use cofre_domain::authorizations::{
+    Account, AccountSettings, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey,
+};
 use cofre_domain::items::credential_item::partition_key;
 use cofre_domain::items::ledger_item::{
-    TRACKED_AUTHORIZATION, account_lookups, decode, decode_authorization, encode, ledger_key,
+    TRACKED_AUTHORIZATION, account_lookups, decode, decode_authorization, encode, encode_account, ledger_key,
 };
 use cofre_domain::store::StoreError;
 use cofre_domain::tenant::TenantId;
@@ -287,10 +289,11 @@ impl Ledger for DynamoLedger {
         }
     }
 
-    async fn insert_account(&self, account: &Account) -> Result<bool, StoreError> {
+    async fn insert_account(&self, account: &Account, settings: &AccountSettings) -> Result<bool, StoreError> {
         let (pk, sk) = ledger_key(&account.tenant, &LedgerKey::Account(account.id));
         let mut item = keyed(pk, sk);
-        item.insert("body".into(), s(encode(account)?));
+        // The settings in the body: read with the account, never updated by a decision.
+        item.insert("body".into(), s(encode_account(account, settings)?));
         item.insert("available".into(), n(account.available));
         item.insert("status".into(), s(account.status.as_str()));
         let mut items = vec![self.put(&self.table, item, "attribute_not_exists(pk)")?];

@@ -224,6 +224,19 @@ pub struct Account {
     pub cards: Vec<Card>,
 }
 
+/// An account's settings: what it allows beyond its ledger. Stored with the account, in its item
+/// (beside the account's own fields, each only when it is on), so an item stored before a setting
+/// existed reads with it off. Set by the fixtures (`cofre-local seed`), never by a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AccountSettings {
+    /// The reference's "force original authorization configuration": a confirmation (0202) naming this
+    /// account may leave its original out, or name one that is not found, and post its `amount` as
+    /// a forced confirmation (see `docs/authorization-rules.md`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub force_original_authorization: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

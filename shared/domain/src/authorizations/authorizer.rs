@@ -9,7 +9,11 @@ use super::ledger::{BalanceChange, Commit, CommitError, Ledger, LedgerItem, Ledg
 use super::record::{
     AuthorizationId, AuthorizationRecord, Category, DecisionStatus, RecordedDecision, decision_events,
 };
-use super::{AccountId, AccountRef, AuthorizationError, AuthorizationRequest, ClearingType, Mti, OriginalRef, Reason};
+use super::request::original_required;
+use super::{
+    AccountId, AccountRef, AccountSettings, AuthorizationError, AuthorizationRequest, ClearingType, Mti, OriginalRef,
+    Reason,
+};
 use crate::clock::Clock;
 use crate::crypto::{HmacKeySource, KeyedHash};
 use crate::ids::IdSource;
@@ -47,6 +51,8 @@ impl std::fmt::Debug for Authorizer {
 struct Read {
     recorded: Option<RecordedDecision>,
     account: AccountFact,
+    /// The account's settings: read only for a request that could be a forced confirmation (else off).
+    settings: AccountSettings,
     card: CardFact,
     original: OriginalFact,
 }
@@ -109,6 +115,8 @@ impl Authorizer {
     /// Round trips: one read (a batch) and one transactional write when the account is named by
     /// `account_id`, or not at all (a confirmation or cancellation: its original's, named by id or by
     /// tracking_id); one more read when it is named by card, document or bank. A replay is one read.
+    /// A confirmation that could be forced reads its account's settings with the account: the same
+    /// item, in the same read.
     /// After a conflict, what the first attempt took without reading it (a settlement's account, an
     /// original's copy) is read where it is kept.
     pub async fn authorize(
@@ -119,6 +127,12 @@ impl Authorizer {
     ) -> Result<Decision, AuthorizationError> {
         if !request.overrides.is_empty() && !caller.has_scope(OVERRIDE_SCOPE) {
             return Err(AuthorizationError::Forbidden);
+        }
+        // A confirmation naming no original asks to be forced (parsing let it through only if it names
+        // its account, amount and processing_code): gated like validation_rules, before anything is read.
+        let may_force = caller.has_scope(OVERRIDE_SCOPE);
+        if request.mti == Mti::Confirmation && request.original.is_none() && !may_force {
+            return Err(AuthorizationError::ForcedConfirmationForbidden);
         }
         let tracking = request.tracking_id.clone().unwrap_or_else(|| fallback_tracking.clone());
         // Keyed: the body holds the PAN, and its plain hash could be searched given first six / last four.
@@ -134,9 +148,19 @@ impl Authorizer {
             if let Some(recorded) = read.recorded {
                 return Ok(replay(recorded, &digest));
             }
+            let forced = request.forcible()
+                && may_force
+                && read.settings.force_original_authorization
+                && matches!(read.account, AccountFact::Found(_))
+                && matches!(read.original, OriginalFact::NotFound);
+            let original = if forced { OriginalFact::ForcedConfirmation } else { read.original };
+            if request.mti == Mti::Confirmation && request.original.is_none() && !forced {
+                // No original, and its account does not force original authorization (or was not found):
+                // refused as a confirmation naming no original always was.
+                return Err(original_required(request.mti));
+            }
             let now = self.clock.now();
-            let facts =
-                Facts { request: &request, account: read.account, card: read.card, original: read.original, now };
+            let facts = Facts { request: &request, account: read.account, card: read.card, original, now };
             let verdict = evaluate(&facts, &request.overrides);
             let commit = self.commit_for(&caller.tenant, &tracking, &request, &digest, &facts, verdict);
             match self.ledger.commit(&commit).await {
@@ -190,6 +214,12 @@ impl Authorizer {
             AccountRef::Bank(b) => LedgerKey::Lookup(LookupKey::Bank(b.clone())),
         });
         let settles = matches!(request.mti, Mti::Confirmation | Mti::Cancellation | Mti::CancellationConfirmation);
+        // A request that could be a forced confirmation reads its account's settings with the account
+        // (the same item: no more round trips); every other request reads what it always did.
+        let settings_key = |key: &LedgerKey| match key {
+            LedgerKey::Account(id) if request.forcible() => Some(LedgerKey::AccountSettings(*id)),
+            _ => None,
+        };
         let original_key = request.original.as_ref().filter(|_| settles).map(|o| match o {
             OriginalRef::Id(id) => LedgerKey::Authorization(AuthorizationId(*id)),
             // The authorization itself, where the store keeps it with the tracking record.
@@ -198,8 +228,10 @@ impl Authorizer {
         });
 
         // Round one: everything addressable directly.
+        let first_settings_key = account_key.as_ref().and_then(settings_key);
         let mut keys = vec![LedgerKey::Recorded(tracking.clone())];
         keys.extend(account_key.clone());
+        keys.extend(first_settings_key.clone());
         keys.extend(original_key.clone());
         let mut items = self.ledger.get(tenant, &keys).await.map_err(internal)?.into_iter();
         let recorded = match items.next().flatten() {
@@ -211,11 +243,13 @@ impl Authorizer {
             return Ok(Read {
                 recorded,
                 account: AccountFact::NotFound,
+                settings: AccountSettings::default(),
                 card: CardFact::None,
                 original: OriginalFact::NotApplicable,
             });
         }
         let account_item = account_key.as_ref().map(|_| items.next().flatten());
+        let settings_item = first_settings_key.as_ref().and_then(|_| items.next().flatten());
         let original_item = original_key.as_ref().map(|_| items.next().flatten());
 
         // Round two: what round one pointed at.
@@ -243,6 +277,8 @@ impl Authorizer {
             Some(Some(Err(e))) => return Err(internal(e)),
         }
         let original = match (original_key.as_ref().and(request.original.as_ref()), original_item) {
+            // A confirmation naming no original (parsing lets only one that may be forced through).
+            (None, _) if settles => OriginalFact::NotFound,
             (None, _) => OriginalFact::NotApplicable,
             (Some(_), Some(Some(Ok(LedgerItem::Authorization(a))))) => OriginalFact::Found(Box::new(a)),
             (Some(_), Some(Some(Ok(LedgerItem::Recorded(r))))) => {
@@ -270,15 +306,26 @@ impl Authorizer {
                 other => account_id = other,
             }
         }
+        let mut settings_item = settings_item;
         if let (AccountFact::NotFound, Some(id)) = (&account, account_id) {
-            account = match self.ledger.get(tenant, &[LedgerKey::Account(id)]).await.map_err(internal)?.pop().flatten()
-            {
+            let mut keys = vec![LedgerKey::Account(id)];
+            keys.extend(settings_key(&LedgerKey::Account(id)));
+            let mut items = self.ledger.get(tenant, &keys).await.map_err(internal)?.into_iter();
+            account = match items.next().flatten() {
                 Some(Ok(LedgerItem::Account(a))) => AccountFact::Found(a),
                 Some(Err(StoreError::Corrupt(_))) => AccountFact::Unreadable,
                 Some(Err(e)) => return Err(internal(e)),
                 _ => AccountFact::NotFound,
             };
+            if keys.len() > 1 {
+                settings_item = items.next().flatten();
+            }
         }
+        // Unreadable settings are off (the account itself, in the same item, reads as unreadable).
+        let settings = match settings_item {
+            Some(Ok(LedgerItem::AccountSettings(settings))) => settings,
+            _ => AccountSettings::default(),
+        };
 
         // Cross-checks: the document named must be the account's; the card named must be one of its cards.
         if let (AccountFact::Found(a), Some(document)) = (&account, &request.document_number)
@@ -298,7 +345,7 @@ impl Authorizer {
             }
             (Some(_), _) => CardFact::NotFound,
         };
-        Ok(Read { recorded: None, account, card, original })
+        Ok(Read { recorded: None, account, settings, card, original })
     }
 
     fn new_id(&self, now: OffsetDateTime) -> AuthorizationId {
@@ -339,6 +386,7 @@ impl Authorizer {
             _ => None,
         };
         let amount = verdict.amount;
+        let forced_confirmation = matches!(facts.original, OriginalFact::ForcedConfirmation);
         let clearing_type = original.map_or_else(|| request.clearing_type(), |o| o.clearing_type);
         let category = match (request.mti, approved) {
             (Mti::Authorization | Mti::Financial, true) => Category::Authorization,
@@ -368,6 +416,12 @@ impl Authorizer {
                     } else {
                         held = amount
                     }
+                    balance = change(-amount, verdict.balance_enforced, verdict.status_enforced);
+                }
+                // Posts what the network confirmed, as a 0200 would; LEDGER's check holds at commit
+                // unless it already recorded an overdraft (ACCOUNT_STATUS does not apply to confirmations).
+                (Mti::Confirmation, None) if forced_confirmation => {
+                    confirmed = amount;
                     balance = change(-amount, verdict.balance_enforced, verdict.status_enforced);
                 }
                 (Mti::Confirmation, Some(o)) => {
@@ -418,8 +472,9 @@ impl Authorizer {
             denial_code: verdict.denial_code,
             authorization_code: approved.then(|| self.authorization_code()),
             validation_results: verdict.results,
-            overrides_applied: request.overrides.applied(),
-            // Confirmations and cancellations take their original's processing code and installments.
+            overrides_applied: request.overrides.applied_to(forced_confirmation),
+            // Confirmations and cancellations take their original's processing code and installments (a
+            // forced confirmation, with none, its own).
             processing_code: original.map_or_else(|| request.processing_code.clone(), |o| o.processing_code.clone()),
             installments: original.map_or(request.installments, |o| o.installments),
             created_at: now,

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::account::{Account, AccountId, AccountStatus, Card, CardMode, CardStatus};
 use super::record::{AuthorizationRecord, DecisionStatus};
 use super::rules::{DISABLED, NOT_EVALUATED, Overrides, Reason, RuleName, RuleStatus, ValidationResult};
-use super::{AuthorizationRequest, Mti, RequestMode, format_minor_units};
+use super::{AuthorizationRequest, Mti, OriginalRef, RequestMode, format_minor_units};
 
 /// What was found for the request's account.
 #[derive(Debug, Clone)]
@@ -51,8 +51,12 @@ pub enum OriginalFact {
     NotApplicable,
     /// Found.
     Found(Box<AuthorizationRecord>),
-    /// No such authorization for this tenant.
+    /// No such authorization for this tenant (or, for a 0202 that may be forced, none named).
     NotFound,
+    /// Not named, or not found, and the confirmation is forced: the request is
+    /// [`forcible`](AuthorizationRequest::forcible), its account was found and forces original
+    /// authorization, and the caller holds the override scope. It posts `amount` on the account.
+    ForcedConfirmation,
 }
 
 /// Everything the rules look at.
@@ -104,6 +108,7 @@ fn operation_amount(request: &AuthorizationRequest, original: &AuthorizationReco
 fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option<(Reason, Value)> {
     let request = facts.request;
     let authorizing = matches!(request.mti, Mti::Authorization | Mti::Financial);
+    let forced_confirmation = matches!(facts.original, OriginalFact::ForcedConfirmation);
     let currency = match (&facts.account, &facts.original) {
         (AccountFact::Found(a), _) => Some(a.currency),
         (AccountFact::OfOriginal { .. }, OriginalFact::Found(original)) => Some(original.currency),
@@ -191,6 +196,15 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
         RuleName::OriginalAuthorization => match &facts.original {
             OriginalFact::NotApplicable => (Reason::OriginalNotApplicable, json!({})),
             OriginalFact::NotFound => (Reason::OriginalNotFound, json!({})),
+            OriginalFact::ForcedConfirmation => {
+                let mut data = json!({ "original_found": false });
+                match &request.original {
+                    Some(OriginalRef::Id(id)) => data["original_authorization_id"] = json!(id),
+                    Some(OriginalRef::Tracking(t)) => data["original_tracking_id"] = json!(t.as_str()),
+                    None => {}
+                }
+                (Reason::ForcedConfirmation, data)
+            }
             OriginalFact::Found(original) => {
                 let data = json!({ "original_authorization_id": original.id.0, "original_mti": original.mti.as_str() });
                 let named_other = matches!((&request.account, &facts.account), (Some(_), AccountFact::Found(a)) if Some(a.id) != original.account_id);
@@ -200,8 +214,11 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
                         Mti::Confirmation => {
                             matches!(original.mti, Mti::Authorization | Mti::Financial) && original.held > 0
                         }
+                        // A forced confirmation is the only record of what it posted: cancellable as a 0200.
                         Mti::Cancellation => {
-                            matches!(original.mti, Mti::Authorization | Mti::Financial) && original.remaining() > 0
+                            (matches!(original.mti, Mti::Authorization | Mti::Financial)
+                                || original.forced_confirmation())
+                                && original.remaining() > 0
                         }
                         Mti::CancellationConfirmation => {
                             original.mti == Mti::Cancellation && !original.cancellation_confirmed
@@ -228,7 +245,8 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
                 }
             }
         },
-        RuleName::Ledger if !authorizing => (Reason::LedgerNotApplicable, json!({})),
+        // A forced confirmation spends: the amount is judged against the account as a 0200's is.
+        RuleName::Ledger if !authorizing && !forced_confirmation => (Reason::LedgerNotApplicable, json!({})),
         RuleName::Ledger => {
             let account = account?;
             let requested = request.amount.unwrap_or(0);
@@ -280,7 +298,12 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
         };
         debug_assert_eq!(reason.rule(), rule, "{reason} is not a reason of {rule}");
         let reason = reason.row();
-        let forced = o.is_some_and(|o| o.force);
+        // A forced confirmation posts what the network already confirmed: a LEDGER that finds it beyond
+        // the available amount records so (`forced`, `overdraft`) and does not deny.
+        let posted_anyway = rule == RuleName::Ledger
+            && reason.reason == Reason::InsufficientFunds
+            && matches!(facts.original, OriginalFact::ForcedConfirmation);
+        let forced = o.is_some_and(|o| o.force) || posted_anyway;
         if reason.status == RuleStatus::Rejected {
             if forced {
                 if let Value::Object(map) = &mut data {
@@ -432,5 +455,79 @@ mod tests {
             (result.reason.as_str(), &result.additional_data["remaining"]),
             ("AMOUNT_ABOVE_REMAINING", &json!("5.00"))
         );
+    }
+
+    fn forced(body: &str, available: i64, currency: &str) -> Verdict {
+        let request = parse_authorization_request(body.as_bytes()).unwrap();
+        let account = Account {
+            tenant: TenantId::parse("t").unwrap(),
+            id: AccountId::new(1).unwrap(),
+            program_id: 3,
+            document_number: "1".into(),
+            status: AccountStatus::Blocked,
+            currency: Currency::parse(currency).unwrap(),
+            limit: 1_000,
+            available,
+            bank: None,
+            cards: vec![],
+        };
+        let facts = Facts {
+            request: &request,
+            account: AccountFact::Found(account),
+            card: CardFact::None,
+            original: OriginalFact::ForcedConfirmation,
+            now: OffsetDateTime::UNIX_EPOCH,
+        };
+        evaluate(&facts, &request.overrides)
+    }
+
+    fn reason_of<'a>(verdict: &'a Verdict, rule: &str) -> (&'a str, &'a str, &'a Value) {
+        let r = verdict.results.iter().find(|r| r.name == rule).unwrap();
+        (r.status.as_str(), r.reason.as_str(), &r.additional_data)
+    }
+
+    /// The network already confirmed it: a forced confirmation posts its amount whatever the account's
+    /// standing, and beyond the available amount with the overdraft recorded; the commit keeps the
+    /// balance non-negative only when LEDGER found it covered, so no race can overdraw unrecorded.
+    #[test]
+    fn a_forced_confirmation_posts_judged_by_ledger_but_never_denied_by_it() {
+        let body =
+            r#"{"mti":"0202","currency":"BRL","network":"VISA","account_id":1,"amount":3,"processing_code":"00"}"#;
+        let covered = forced(body, 500, "BRL");
+        assert_eq!((covered.status, covered.amount), (DecisionStatus::Approved, 300));
+        assert_eq!(
+            reason_of(&covered, "ORIGINAL_AUTHORIZATION"),
+            ("APPROVED", "FORCED_CONFIRMATION", &json!({ "original_found": false }))
+        );
+        assert_eq!(
+            reason_of(&covered, "LEDGER"),
+            ("APPROVED", "SUFFICIENT_FUNDS", &json!({ "available": "5.00", "requested": "3.00" }))
+        );
+        assert_eq!(reason_of(&covered, "ACCOUNT_STATUS").1, "NOT_APPLICABLE", "a BLOCKED account still posts");
+        assert!(covered.balance_enforced && !covered.status_enforced);
+
+        let overdrawn = forced(body, 100, "BRL");
+        assert_eq!((overdrawn.status, overdrawn.response_code.as_str()), (DecisionStatus::Approved, "00"));
+        assert_eq!(
+            reason_of(&overdrawn, "LEDGER"),
+            (
+                "REJECTED",
+                "INSUFFICIENT_FUNDS",
+                &json!({ "available": "1.00", "requested": "3.00", "forced": true, "overdraft": "2.00" })
+            )
+        );
+        assert!(!overdrawn.balance_enforced, "the overdraft was judged and recorded");
+
+        let named = r#"{"mti":"0202","currency":"BRL","network":"VISA","account_id":1,"amount":3,"processing_code":"00","original_tracking_id":"gone"}"#;
+        assert_eq!(
+            reason_of(&forced(named, 500, "BRL"), "ORIGINAL_AUTHORIZATION").2,
+            &json!({ "original_found": false, "original_tracking_id": "gone" })
+        );
+        // CURRENCY still judges it (it cannot be forced): another currency never touches the ledger.
+        let other = forced(body, 500, "USD");
+        assert_eq!((other.status, other.denial_code.as_deref()), (DecisionStatus::Denied, Some("CMM")));
+        // A LEDGER the request forces or disables is not checked at commit, as for any decision.
+        let disabled = body.replace('}', r#","validation_rules":{"LEDGER":{"disable":true}}}"#);
+        assert!(!forced(&disabled, 500, "BRL").balance_enforced);
     }
 }

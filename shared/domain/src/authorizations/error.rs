@@ -31,6 +31,9 @@ pub enum AuthorizationError {
     /// `validation_rules` without the `authorizations:override` scope.
     #[error("validation_rules need the authorizations:override scope")]
     Forbidden,
+    /// A forced confirmation (a 0202 naming no original) without the `authorizations:override` scope.
+    #[error("forced confirmations need the authorizations:override scope")]
+    ForcedConfirmationForbidden,
     /// Concurrent requests kept changing the account: the caller may retry with the same tracking_id.
     #[error("the account is busy; retry with the same tracking_id")]
     InProgress,

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use super::account::{Account, AccountId, BankAccount};
+use super::account::{Account, AccountId, AccountSettings, BankAccount};
 use super::record::{AuthorizationId, AuthorizationRecord, Event, RecordedDecision};
 use crate::crypto::KeyedHash;
 use crate::store::StoreError;
@@ -47,6 +47,10 @@ pub enum LedgerKey {
     AuthorizationOf(TrackingId),
     /// An account with its current balance.
     Account(AccountId),
+    /// An account's settings. They are kept in the account's own item, so a read naming both this
+    /// and [`LedgerKey::Account`] reads that item once (DynamoDB's `BatchGetItem` takes each item
+    /// once); an account stored before a setting existed reads with it off.
+    AccountSettings(AccountId),
     /// An authorization.
     Authorization(AuthorizationId),
     /// A lookup.
@@ -63,6 +67,8 @@ pub enum LedgerItem {
     Recorded(RecordedDecision),
     /// An account.
     Account(Account),
+    /// An account's settings.
+    AccountSettings(AccountSettings),
     /// An authorization.
     Authorization(AuthorizationRecord),
     /// A lookup's targets.
@@ -130,6 +136,6 @@ pub trait Ledger: Send + Sync {
     /// Applies `commit` atomically.
     async fn commit(&self, commit: &Commit) -> Result<(), CommitError>;
 
-    /// Inserts `account` and its lookups unless the account exists; `true` if inserted.
-    async fn insert_account(&self, account: &Account) -> Result<bool, StoreError>;
+    /// Inserts `account`, its `settings` and its lookups unless the account exists; `true` if inserted.
+    async fn insert_account(&self, account: &Account, settings: &AccountSettings) -> Result<bool, StoreError>;
 }

@@ -15,7 +15,8 @@ mod rules;
 mod seed;
 
 pub use account::{
-    Account, AccountId, AccountStatus, BankAccount, Card, CardMode, CardStatus, Expiry, PAN_HASH_DOMAIN, Pan,
+    Account, AccountId, AccountSettings, AccountStatus, BankAccount, Card, CardMode, CardStatus, Expiry,
+    PAN_HASH_DOMAIN, Pan,
 };
 pub use authorizer::{Authorizer, Decision, OVERRIDE_SCOPE, Replay};
 pub use engine::{AccountFact, CardFact, Facts, OriginalFact, Verdict, evaluate};

@@ -45,7 +45,8 @@ pub enum Category {
 }
 
 /// One decision, as stored. For an approved 0100/0200, `held` and `confirmed` are live: what it still
-/// holds awaiting confirmation, and what was confirmed; both fall as it is cancelled.
+/// holds awaiting confirmation, and what was confirmed; both fall as it is cancelled. So is
+/// `confirmed` of a forced confirmation (an approved 0202 with no original): what it posted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthorizationRecord {
     /// Id.
@@ -72,7 +73,7 @@ pub struct AuthorizationRecord {
     pub amount: i64,
     /// Still held, awaiting confirmation (approved 0100s).
     pub held: i64,
-    /// Confirmed (approved 0200s, confirmed 0100s).
+    /// Confirmed (approved 0200s, confirmed 0100s, forced confirmations).
     pub confirmed: i64,
     /// For approved 0400s: whether a 0402 confirmed it.
     pub cancellation_confirmed: bool,
@@ -166,13 +167,21 @@ impl AuthorizationRecord {
         })
     }
 
-    /// What an approved 0100/0200 can still release: held plus confirmed.
+    /// What an approved 0100/0200 (or a forced confirmation) can still release: held plus confirmed.
     pub fn remaining(&self) -> i64 {
         self.held + self.confirmed
     }
 
-    /// Whether a confirmation or cancellation can still act on it: an approved 0100/0200 with something
-    /// left, an approved 0400 not yet confirmed. A store that keeps copies of authorizations with their
+    /// Whether it is an approved forced confirmation: a 0202 with no original, the only record of
+    /// what it posted (`confirmed`), which a 0400 may cancel as it would a 0200's.
+    pub fn forced_confirmation(&self) -> bool {
+        self.status == DecisionStatus::Approved
+            && self.mti == Mti::Confirmation
+            && self.original_authorization_id.is_none()
+    }
+
+    /// Whether a confirmation or cancellation can still act on it: an approved 0100/0200 or forced
+    /// confirmation with something left, an approved 0400 not yet confirmed. A store that keeps copies of authorizations with their
     /// tracking records (to find an original named by tracking_id in one read) keeps only these: the
     /// others could only be refused ORIGINAL_WRONG_STATE, which a second read answers as well.
     pub fn settleable(&self) -> bool {
@@ -180,7 +189,8 @@ impl AuthorizationRecord {
             && match self.mti {
                 Mti::Authorization | Mti::Financial => self.remaining() > 0,
                 Mti::Cancellation => !self.cancellation_confirmed,
-                Mti::Confirmation | Mti::CancellationConfirmation => false,
+                Mti::Confirmation => self.original_authorization_id.is_none() && self.remaining() > 0,
+                Mti::CancellationConfirmation => false,
             }
     }
 }

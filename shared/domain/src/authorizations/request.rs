@@ -91,7 +91,7 @@ pub struct AuthorizationRequest {
     pub installments: u32,
     /// 0202 only: cancel instead of confirming.
     pub has_error: bool,
-    /// The original of a 0202/0400/0402.
+    /// The original of a 0202/0400/0402 (a forced 0202 may name none).
     pub original: Option<OriginalRef>,
     /// The caller's idempotency key, if given.
     pub tracking_id: Option<TrackingId>,
@@ -108,6 +108,17 @@ pub struct AuthorizationRequest {
 }
 
 impl AuthorizationRequest {
+    /// Whether it gives what a forced confirmation needs: a confirmation (0202, not `has_error`) naming
+    /// its account, with `amount` and `processing_code` (the reference: "If the original authorization is
+    /// not available and a forced confirmation is requested, this field is also required").
+    pub fn forcible(&self) -> bool {
+        self.mti == Mti::Confirmation
+            && !self.has_error
+            && self.account.is_some()
+            && self.amount.is_some()
+            && self.processing_code.is_some()
+    }
+
     /// The clearing type of this request.
     pub fn clearing_type(&self) -> ClearingType {
         self.confirmation_mode.unwrap_or(if self.mti == Mti::Financial {
@@ -116,6 +127,11 @@ impl AuthorizationRequest {
             ClearingType::Offline
         })
     }
+}
+
+/// The refusal of a confirmation or cancellation that names no original (and cannot be forced).
+pub(crate) fn original_required(mti: Mti) -> AuthorizationError {
+    missing("original_authorization_id or original_tracking_id", &format!("for mti {mti}"))
 }
 
 /// Whether `value` may be part of a storage key: letters, digits and `. _ -` only (never `#`, the
@@ -500,7 +516,19 @@ impl TryFrom<Body> for AuthorizationRequest {
                 return Err(missing("mode", "for card authorizations (mti 0100)"));
             }
         } else if original.is_none() {
-            return Err(missing("original_authorization_id or original_tracking_id", &format!("for mti {mti}")));
+            // Only a confirmation naming its account can leave its original out: to be forced, when the
+            // account forces original authorization (the authorizer's to find out; if not, this same
+            // refusal). It must then give what the reference requires of a forced confirmation.
+            if mti != Mti::Confirmation || has_error || account.is_none() {
+                return Err(original_required(mti));
+            }
+            let why = "for forced confirmations (mti 0202 without original_authorization_id or original_tracking_id)";
+            if amount.is_none() {
+                return Err(missing("amount", why));
+            }
+            if processing_code.is_none() {
+                return Err(missing("processing_code", why));
+            }
         }
         if has_error && mti != Mti::Confirmation {
             return Err(invalid("has_error", "may be true only for confirmations (mti 0202)"));
@@ -940,6 +968,53 @@ mod tests {
                 .contains("validation_rules.LEDGER.denial_reasons.INSUFFICIENT_FUNDS.response_code must be a string"),
             "{err}"
         );
+    }
+
+    /// A confirmation may leave its original out only to be forced: naming its account, with what the
+    /// reference requires of a forced confirmation; anything else is refused as it always was.
+    #[test]
+    fn a_confirmation_without_an_original_must_name_its_account_amount_and_processing_code() {
+        const CONFIRM: &str = r#""mti":"0202","currency":"BRL","network":"VISA""#;
+        let body = format!(r#"{{{CONFIRM},"account_id":1,"amount":2,"processing_code":"003000"}}"#);
+        let request = parse_authorization_request(body.as_bytes()).unwrap();
+        assert!(request.original.is_none() && request.forcible());
+        let by_card = format!(r#"{{{CONFIRM},"card":{{"stored_id":"tok"}},"amount":2,"processing_code":"1"}}"#);
+        assert!(parse_authorization_request(by_card.as_bytes()).unwrap().forcible());
+        let original_required = |mti: &str| {
+            ("MISSING_FIELD", format!("original_authorization_id or original_tracking_id is required for mti {mti}"))
+        };
+        let forced = "for forced confirmations (mti 0202 without original_authorization_id or original_tracking_id)";
+        let cases = [
+            (format!(r#"{{{CONFIRM},"amount":2,"processing_code":"1"}}"#), original_required("0202")),
+            (
+                format!(r#"{{{CONFIRM},"account_id":1,"amount":2,"processing_code":"1","has_error":true}}"#),
+                original_required("0202"),
+            ),
+            (
+                format!(r#"{{{CONFIRM},"account_id":1,"processing_code":"1"}}"#),
+                ("MISSING_FIELD", format!("amount is required {forced}")),
+            ),
+            (
+                format!(r#"{{{CONFIRM},"account_id":1,"amount":2}}"#),
+                ("MISSING_FIELD", format!("processing_code is required {forced}")),
+            ),
+            (
+                r#"{"mti":"0402","currency":"BRL","network":"VISA","account_id":1,"amount":2,"processing_code":"1"}"#
+                    .to_owned(),
+                original_required("0402"),
+            ),
+            (
+                r#"{"mti":"0400","currency":"BRL","network":"VISA","account_id":1,"amount":2,"processing_code":"1"}"#
+                    .to_owned(),
+                original_required("0400"),
+            ),
+        ];
+        for (body, (code, message)) in cases {
+            assert_eq!(refusal(&body), (code, message), "{body}");
+        }
+        // Naming an original, nothing more is required (it is forced only if not found and forcible).
+        let named = format!(r#"{{{CONFIRM},"account_id":1,"original_tracking_id":"t"}}"#);
+        assert!(!parse_authorization_request(named.as_bytes()).unwrap().forcible());
     }
 
     #[test]

@@ -108,6 +108,8 @@ reasons! {
         "Confirmations and cancellations take the original's installments.";
     OriginalFound: OriginalAuthorization "ORIGINAL_FOUND" Approved ("00", "")
         "The original exists and can take this operation.";
+    ForcedConfirmation: OriginalAuthorization "FORCED_CONFIRMATION" Approved ("00", "")
+        "A 0202 whose original is not named or not found, on an account that forces original authorization: it posts its amount.";
     OriginalNotApplicable: OriginalAuthorization "NOT_APPLICABLE" Skipped ("", "")
         "Authorizations (0100, 0200) have no original.";
     OriginalNotFound: OriginalAuthorization "ORIGINAL_NOT_FOUND" Rejected ("12", "ONF")
@@ -159,6 +161,10 @@ impl std::fmt::Display for Reason {
     }
 }
 
+/// How `overrides_applied` names a forced confirmation: not an override a request can send in
+/// `validation_rules` (ORIGINAL_AUTHORIZATION cannot be forced), but one it applies, gated the same way.
+pub const FORCED_CONFIRMATION_APPLIED: &str = "ORIGINAL_AUTHORIZATION:forced_confirmation";
+
 /// The reason a rule gives when a request disables it.
 pub const DISABLED: &str = "DISABLED_BY_REQUEST";
 /// The reason a rule gives when what it checks (the account, or the original's) was not found.
@@ -207,6 +213,19 @@ impl Overrides {
     /// Whether the request overrides anything (and so needs the override scope).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// [`Overrides::applied`], and when the decision is a forced confirmation
+    /// ([`Reason::ForcedConfirmation`]) [`FORCED_CONFIRMATION_APPLIED`] too, among its rule's.
+    pub fn applied_to(&self, forced_confirmation: bool) -> Vec<String> {
+        let mut applied = self.applied();
+        if forced_confirmation {
+            let rule = RuleName::OriginalAuthorization.as_str();
+            let at =
+                applied.iter().position(|a| a.split(':').next().is_some_and(|r| r >= rule)).unwrap_or(applied.len());
+            applied.insert(at, FORCED_CONFIRMATION_APPLIED.to_owned());
+        }
+        applied
     }
 
     /// The overrides applied, as recorded with the decision: `LEDGER:force`,
@@ -312,6 +331,30 @@ mod tests {
                 "LEDGER:force"
             ]
         );
+    }
+
+    #[test]
+    fn a_forced_confirmation_is_listed_among_its_rule_s_overrides() {
+        let mut overrides = Overrides::default();
+        assert_eq!(overrides.applied_to(true), [FORCED_CONFIRMATION_APPLIED]);
+        assert!(overrides.applied_to(false).is_empty());
+        overrides.0.insert(RuleName::Ledger, RuleOverride { force: true, ..RuleOverride::default() });
+        overrides.0.insert(
+            RuleName::OriginalAuthorization,
+            RuleOverride {
+                denial_reasons: [(Reason::OriginalNotFound, ("05".to_owned(), "XYZ".to_owned()))].into(),
+                ..RuleOverride::default()
+            },
+        );
+        assert_eq!(
+            overrides.applied_to(true),
+            [
+                "LEDGER:force",
+                "ORIGINAL_AUTHORIZATION:forced_confirmation",
+                "ORIGINAL_AUTHORIZATION:denial_reason:ORIGINAL_NOT_FOUND"
+            ]
+        );
+        assert_eq!(overrides.applied_to(false), overrides.applied());
     }
 
     #[test]

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::account::{Account, AccountId, BankAccount, Card, Expiry, Pan};
+use super::account::{Account, AccountId, AccountSettings, BankAccount, Card, Expiry, Pan};
 use super::{Currency, Ledger, parse_minor_units};
 use crate::crypto::HmacKeySource;
 use crate::tenant::TenantId;
@@ -85,7 +85,7 @@ impl AccountSeeder {
         let (mut inserted, mut unchanged) = (0, 0);
         for (index, record) in records.iter().enumerate() {
             let invalid = |reason: String| AccountSeedError::Invalid { index, reason };
-            let account = (|| -> Result<Account, String> {
+            let (account, settings) = (|| -> Result<(Account, AccountSettings), String> {
                 let o = record.as_object().ok_or("must be an object")?;
                 let tenant = TenantId::parse(text(o, "tenant_id")?).map_err(|e| e.to_string())?;
                 let currency = Currency::parse(text(o, "currency")?).ok_or("`currency` must be an ISO 4217 code")?;
@@ -108,7 +108,14 @@ impl AccountSeeder {
                     Some(Value::Array(cards)) => cards.iter().map(|c| parse_card(c, &key)).collect::<Result<_, _>>()?,
                     Some(_) => return Err("`cards` must be an array".into()),
                 };
-                Ok(Account {
+                let settings = AccountSettings {
+                    force_original_authorization: match o.get("force_original_authorization") {
+                        None | Some(Value::Null) => false,
+                        Some(Value::Bool(on)) => *on,
+                        Some(_) => return Err("`force_original_authorization` must be true or false".into()),
+                    },
+                };
+                let account = Account {
                     id: AccountId::new(integer(o, "account_id")?).ok_or("`account_id` must be positive")?,
                     program_id: integer(o, "program_id")?,
                     document_number: Some(text(o, "document_number")?)
@@ -124,10 +131,16 @@ impl AccountSeeder {
                     available,
                     bank,
                     cards,
-                })
+                };
+                Ok((account, settings))
             })()
             .map_err(invalid)?;
-            if self.ledger.insert_account(&account).await.map_err(|e| AccountSeedError::Store(e.to_string()))? {
+            if self
+                .ledger
+                .insert_account(&account, &settings)
+                .await
+                .map_err(|e| AccountSeedError::Store(e.to_string()))?
+            {
                 inserted += 1;
             } else {
                 unchanged += 1;

@@ -7,7 +7,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::credential_item::partition_key;
-use crate::authorizations::{Account, AuthorizationRecord, LedgerItem, LedgerKey, LookupKey, LookupTarget};
+use crate::authorizations::{
+    Account, AccountSettings, AuthorizationRecord, LedgerItem, LedgerKey, LookupKey, LookupTarget,
+};
 use crate::store::StoreError;
 use crate::tenant::TenantId;
 
@@ -20,7 +22,8 @@ pub const TRACKED_AUTHORIZATION: &str = "authorization";
 pub fn ledger_key(tenant: &TenantId, key: &LedgerKey) -> (String, String) {
     let sk = match key {
         LedgerKey::Recorded(tracking) | LedgerKey::AuthorizationOf(tracking) => format!("TRACK#{tracking}"),
-        LedgerKey::Account(id) => format!("ACCOUNT#{id}"),
+        // The settings are kept in the account's item.
+        LedgerKey::Account(id) | LedgerKey::AccountSettings(id) => format!("ACCOUNT#{id}"),
         LedgerKey::Authorization(id) => format!("AUTH#{}", id.0),
         LedgerKey::Lookup(LookupKey::Document(document)) => format!("LOOKUP#DOC#{document}"),
         LedgerKey::Lookup(LookupKey::Pan(hash)) => format!("LOOKUP#PAN#{}", URL_SAFE_NO_PAD.encode(hash.as_bytes())),
@@ -56,6 +59,9 @@ pub fn decode(key: &LedgerKey, body: &str) -> Result<LedgerItem, StoreError> {
             LedgerItem::Recorded(serde_json::from_str(body).map_err(|e| corrupt("recorded decision", e))?)
         }
         LedgerKey::Account(_) => LedgerItem::Account(serde_json::from_str(body).map_err(|e| corrupt("account", e))?),
+        LedgerKey::AccountSettings(_) => {
+            LedgerItem::AccountSettings(serde_json::from_str(body).map_err(|e| corrupt("account settings", e))?)
+        }
         LedgerKey::Authorization(_) => LedgerItem::Authorization(decode_authorization(body)?),
         LedgerKey::Lookup(_) => LedgerItem::Lookup(serde_json::from_str(body).map_err(|e| corrupt("lookup", e))?),
     })
@@ -66,7 +72,57 @@ pub fn decode_authorization(body: &str) -> Result<AuthorizationRecord, StoreErro
     serde_json::from_str(body).map_err(|e| corrupt("authorization", e))
 }
 
+/// An account item's body: the account's fields, then those of its settings that are on (none, for an
+/// account with every setting off: the body an account had before settings existed).
+pub fn encode_account(account: &Account, settings: &AccountSettings) -> Result<String, StoreError> {
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        #[serde(flatten)]
+        account: &'a Account,
+        #[serde(flatten)]
+        settings: &'a AccountSettings,
+    }
+    encode(&Body { account, settings })
+}
+
 /// JSON of a stored value.
 pub fn encode(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Unavailable(format!("encoding: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failed unwrap is a failed test.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::authorizations::{AccountId, AccountStatus, Currency};
+
+    #[test]
+    fn an_account_s_settings_live_in_its_body_and_are_off_where_absent() {
+        let account = Account {
+            tenant: TenantId::parse("t").unwrap(),
+            id: AccountId::new(1).unwrap(),
+            program_id: 1,
+            document_number: "d".into(),
+            status: AccountStatus::Normal,
+            currency: Currency::parse("BRL").unwrap(),
+            limit: 100,
+            available: 100,
+            bank: None,
+            cards: vec![],
+        };
+        let off = AccountSettings::default();
+        let on = AccountSettings { force_original_authorization: true };
+        // Off: byte for byte the body an account had before settings existed.
+        assert_eq!(encode_account(&account, &off).unwrap(), encode(&account).unwrap());
+        let body = encode_account(&account, &on).unwrap();
+        assert!(body.ends_with(r#","force_original_authorization":true}"#), "{body}");
+        let (account_key, settings_key) = (LedgerKey::Account(account.id), LedgerKey::AccountSettings(account.id));
+        assert_eq!(ledger_key(&account.tenant, &account_key), ledger_key(&account.tenant, &settings_key));
+        assert!(matches!(decode(&account_key, &body).unwrap(), LedgerItem::Account(a) if a == account));
+        assert!(matches!(decode(&settings_key, &body).unwrap(), LedgerItem::AccountSettings(s) if s == on));
+        let old = encode(&account).unwrap();
+        assert!(matches!(decode(&settings_key, &old).unwrap(), LedgerItem::AccountSettings(s) if s == off));
+    }
 }

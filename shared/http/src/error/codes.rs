@@ -205,6 +205,9 @@ pub mod authorizations {
     /// Overrides without the override scope.
     pub const FORBIDDEN: ErrorCode =
         code("FORBIDDEN", S::FORBIDDEN, "validation_rules require the authorizations:override scope");
+    /// A forced confirmation (a 0202 naming no original) without the override scope.
+    pub const FORBIDDEN_FORCED_CONFIRMATION: ErrorCode =
+        code("FORBIDDEN", S::FORBIDDEN, "forced confirmations require the authorizations:override scope");
     /// The account kept changing under concurrent requests.
     pub const IN_PROGRESS: ErrorCode = code(
         "IN_PROGRESS",
@@ -239,6 +242,7 @@ pub mod authorizations {
         UNKNOWN_VALIDATION_RULE,
         UNKNOWN_DENIAL_REASON,
         FORBIDDEN,
+        FORBIDDEN_FORCED_CONFIRMATION,
         IN_PROGRESS,
         INTERNAL_ERROR,
     ];
