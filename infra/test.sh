@@ -80,6 +80,21 @@ api_token=$(sed -n '/^Bearer token/{n;p;q}' "$api_dir/server.log")
   -H "Authorization: Bearer ${api_token}" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
   --max-examples 100 --seed 1 --no-color --generation-database none
+# And against the reference's own contract for the route it describes (Pismo's banking-auth OpenAPI,
+# beside the project in ../shared/reference): every check in the examples and fuzzing phases. Its
+# coverage phase runs without two checks that cannot hold (docs/testing.md): the reference marks the
+# `account_token` header required where Cofre (and API Gateway) take `Authorization: Bearer`, and it
+# documents no 401 for the requests without a token that phase sends.
+reference_api=../shared/reference/pismo-banking-auth-openapi.json
+[ -f "$reference_api" ] || { echo "missing $reference_api: the reference lives beside the project" >&2; exit 1; }
+"$TOOLS_VENV/bin/schemathesis" run "$reference_api" --url "http://127.0.0.1:${api_port}" \
+  -H "Authorization: Bearer ${api_token}" --phases examples,fuzzing \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
+  --max-examples 100 --seed 1 --no-color --generation-database none
+"$TOOLS_VENV/bin/schemathesis" run "$reference_api" --url "http://127.0.0.1:${api_port}" \
+  -H "Authorization: Bearer ${api_token}" --phases coverage \
+  --checks not_a_server_error,content_type_conformance,response_schema_conformance \
+  --max-examples 100 --seed 1 --no-color --generation-database none
 
 # The Lambda-level run: the four functions in `cargo lambda watch` (the Lambda runtime emulator) on
 # moto, seeded through `cofre-local seed --backend aws`, partners and processors on the sandbox of the
@@ -95,6 +110,13 @@ PATH="$TOOLS_VENV/bin:$PATH" "$PYTHON" infra/lambda_events.py "$api_dir/lambda.e
 # answer their event; the table is printed. Its figures are reported, never asserted (a debug build's
 # timings say nothing about the release build's, whose figures docs/cold-start.md keeps).
 "$PYTHON" infra/coldstart/coldstart.py --profile debug --rounds 2 --endpoint "$COFRE_TEST_AWS_ENDPOINT"
+# ---------------------------------------------------------------------------------------------------
+
+# ---- Idle connections, reduced (infra/attacks/idle_connections.py, docs/operations.md#limits) -------
+# 200 idle connections against the local server held to 256 descriptors (so a cap of 128): normal
+# requests beside them must answer 200 within 2 s; the figures are printed. The full run is 1,000
+# connections under `ulimit -n 1024` (the script's defaults).
+"$PYTHON" infra/attacks/idle_connections.py --bin "$local_bin" --connections 200 --nofile 256
 # ---------------------------------------------------------------------------------------------------
 
 # The deployable artifacts: sam build (cargo-lambda, release, arm64) of all four functions, and the

@@ -101,7 +101,11 @@ async fn serve_mint_store_and_survive_a_restart() {
     served.child.kill().await.unwrap();
     let restarted = serve(data.path()).await;
     let (status, replaced) = post(&restarted, &restarted.token, body("rotated-key")).await;
-    assert_eq!(status, 200, "the slot survived the restart: {replaced}");
+    assert_eq!(
+        (status, &replaced["replaced"]),
+        (201, &serde_json::json!(true)),
+        "the slot survived the restart: {replaced}"
+    );
     assert_eq!(replaced["proxy"], created["proxy"]);
 }
 

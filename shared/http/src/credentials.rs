@@ -67,9 +67,13 @@ async fn create_credential(
     };
     match outcome.await {
         Ok(saved) => {
-            let status = if saved.created { StatusCode::CREATED } else { StatusCode::OK };
-            let body = serde_json::json!({ "message": "Credential saved", "proxy": saved.proxy.as_str() });
-            (status, Json(body)).into_response()
+            // The reference documents 201 for create-or-replace; the body says which it was.
+            let body = serde_json::json!({
+                "message": "Credential saved",
+                "proxy": saved.proxy.as_str(),
+                "replaced": !saved.created,
+            });
+            (StatusCode::CREATED, Json(body)).into_response()
         }
         Err(e) => Refusal(e).into_response(),
     }

@@ -118,10 +118,11 @@ async fn every_partner_is_called_in_its_own_shape_then_the_key_is_stored_and_rep
         assert_eq!(created.headers["tracking_id"], "track-1");
         let proxy = created.body["proxy"].as_str().unwrap().to_owned();
         assert!(proxy.starts_with("cfp_") && proxy.len() > 40, "{proxy}");
-        assert_eq!(created.body.as_object().unwrap().len(), 2, "only message and proxy: {created:?}");
+        assert_eq!(created.body["replaced"], false, "{created:?}");
+        assert_eq!(created.body.as_object().unwrap().len(), 3, "only message, proxy and replaced: {created:?}");
 
         let replaced = w.server.post_credential(TENANT, &credential_body("btg-key-2", "BTG", "PIX"), "track-2").await;
-        assert_eq!(replaced.status, 200, "{backend:?} {replaced:?}");
+        assert_eq!((replaced.status, &replaced.body["replaced"]), (201, &json!(true)), "{backend:?} {replaced:?}");
         assert_eq!(replaced.body["proxy"], proxy.as_str(), "the proxy is stable across replacements");
         assert_eq!(w.stack.stored_key(TENANT, Provider::Btg, CredentialType::Pix).await, Some(("btg-key-2".into(), 2)));
 

@@ -83,7 +83,7 @@ async fn a_retried_write_is_recognised_as_the_requests_own() {
     assert_eq!(stack.stored_key("tenant-a", Provider::Btg, CredentialType::Pix).await, Some(("first".into(), 1)));
 
     let replaced = server.post_credential("tenant-a", &credential_body("second", "BTG", "PIX"), "t2").await;
-    assert_eq!(replaced.status, 200, "{replaced:?}");
+    assert_eq!((replaced.status, &replaced.body["replaced"]), (201, &serde_json::json!(true)), "{replaced:?}");
     assert_eq!(replaced.body["proxy"], created.body["proxy"]);
     assert_eq!(
         stack.stored_key("tenant-a", Provider::Btg, CredentialType::Pix).await,

@@ -252,7 +252,7 @@ async fn a_replace_made_elsewhere_is_used_by_a_warm_instance_from_its_next_call_
 
         let (elsewhere, _) = w.instance().await;
         let replaced = elsewhere.post_credential("tenant-a", &credential_body("key-2", "BTG", "PIX"), "r").await;
-        assert_eq!((replaced.status, replaced.body["proxy"].as_str()), (200, Some(proxy.as_str())), "{replaced:?}");
+        assert_eq!((replaced.status, replaced.body["proxy"].as_str()), (201, Some(proxy.as_str())), "{replaced:?}");
         let tokens = w.token_calls().await;
         let reply = w.transfer("tenant-a", &proxy).await;
         assert_eq!((reply.status, reply.body["via"].as_str()), (201, Some("key-2")), "{backend:?}: {reply:?}");

@@ -55,8 +55,9 @@ fn string_field(body: &Map<String, Value>, name: &str) -> Result<Option<String>,
 }
 
 /// Parses and validates a request body, in the documented order: shape and types (`EBAA0004`), then
-/// missing fields including the partner's `provider_data` fields (`EBAA0005`), then the
-/// type/provider pair (`EBAA0007`).
+/// the type/provider pair when both are given (`EBAA0007`, whatever else the body lacks: which
+/// fields a partner requires depends on the pair), then missing fields including the partner's
+/// `provider_data` fields (`EBAA0005`).
 pub fn parse_credential_request(body: &[u8]) -> Result<CredentialRequest, CredentialError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         // serde_json's syntax errors carry a position only, never input text.
@@ -98,6 +99,17 @@ pub fn parse_credential_request(body: &[u8]) -> Result<CredentialRequest, Creden
     let key = key.map(SecretString::new);
 
     let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+    if let (false, false, Some(provider_raw), Some(type_raw)) =
+        (blank(&provider), blank(&credential_type), provider.as_deref(), credential_type.as_deref())
+    {
+        let pair = provider_raw.parse::<Provider>().ok().zip(type_raw.parse::<CredentialType>().ok());
+        if !pair.is_some_and(|(provider, credential_type)| provider.supports(credential_type)) {
+            return Err(CredentialError::UnsupportedPair {
+                credential_type: echo(type_raw),
+                provider: echo(provider_raw),
+            });
+        }
+    }
     let mut missing = Vec::new();
     if key.as_ref().is_none_or(|k| k.expose().is_empty()) {
         missing.push("key".to_owned());
@@ -221,6 +233,10 @@ mod tests {
             (r#"{"key":"k","provider":"NUBANK","type":"PIX"}"#, "PIX", "unrecognised"),
             (r#"{"key":"k","provider":"BTG","type":"TED","provider_data":{"client_id":"c"}}"#, "unrecognised", "BTG"),
             (r#"{"key":"k","provider":"sk-live/abc+def==","type":"PIX"}"#, "PIX", "unrecognised"),
+            // The pair is decided before what the partner would require, whatever else is missing.
+            (r#"{"provider":"JDPI","type":"BAAS"}"#, "BAAS", "JDPI"),
+            (r#"{"key":"","provider":"PAY2ALL","type":"PIX"}"#, "PIX", "PAY2ALL"),
+            (r#"{"provider":"NUBANK","type":"BAAS","provider_data":{}}"#, "BAAS", "unrecognised"),
         ] {
             match parse(body) {
                 Err(CredentialError::UnsupportedPair { credential_type, provider }) => {
