@@ -275,6 +275,41 @@ fn kms_key(value: &str) -> Result<(), String> {
     if valid { Ok(()) } else { Err("is not a KMS key id, key ARN, alias name or alias ARN".into()) }
 }
 
+/// `from_env` and `from_vars` for a settings type that has `fn read(env: &Env)`: each refuses
+/// look-alike variables first (see the module's rules), then reads its own.
+#[cfg(any(feature = "credentials", feature = "merchants", feature = "authorizations"))]
+macro_rules! settings_from_environment {
+    ($settings:ty) => {
+        impl $settings {
+            /// Reads the settings from the process environment (see the module's rules).
+            pub fn from_env() -> Result<Self, WiringError> {
+                Self::parse(&Env::capture())
+            }
+
+            /// Reads the settings from `vars` alone, by the same rules.
+            pub fn from_vars<K: Into<String>, V: Into<String>>(
+                vars: impl IntoIterator<Item = (K, V)>,
+            ) -> Result<Self, WiringError> {
+                Self::parse(&Env::given(vars))
+            }
+
+            fn parse(env: &Env) -> Result<Self, WiringError> {
+                env.deny_unknown()?;
+                Self::read(env)
+            }
+        }
+    };
+}
+
+#[cfg(feature = "credentials")]
+settings_from_environment!(CredentialSettings);
+#[cfg(feature = "merchants")]
+settings_from_environment!(MerchantSettings);
+#[cfg(feature = "authorizations")]
+settings_from_environment!(AuthorizationSettings);
+#[cfg(all(feature = "credentials", feature = "merchants", feature = "authorizations"))]
+settings_from_environment!(StackSettings);
+
 #[cfg(feature = "credentials")]
 /// The settings of create-credential and use-credential.
 #[derive(Debug, Clone)]
@@ -291,23 +326,6 @@ pub struct CredentialSettings {
 
 #[cfg(feature = "credentials")]
 impl CredentialSettings {
-    /// Reads the settings from the process environment (see the module's rules).
-    pub fn from_env() -> Result<Self, WiringError> {
-        Self::parse(&Env::capture())
-    }
-
-    /// Reads the settings from `vars` alone, by the same rules.
-    pub fn from_vars<K: Into<String>, V: Into<String>>(
-        vars: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<Self, WiringError> {
-        Self::parse(&Env::given(vars))
-    }
-
-    fn parse(env: &Env) -> Result<Self, WiringError> {
-        env.deny_unknown()?;
-        Self::read(env)
-    }
-
     fn read(env: &Env) -> Result<Self, WiringError> {
         Ok(Self {
             table: env.required("CREDENTIALS_TABLE", table_name)?,
@@ -336,23 +354,6 @@ pub struct MerchantSettings {
 
 #[cfg(feature = "merchants")]
 impl MerchantSettings {
-    /// Reads the settings from the process environment (see the module's rules).
-    pub fn from_env() -> Result<Self, WiringError> {
-        Self::parse(&Env::capture())
-    }
-
-    /// Reads the settings from `vars` alone, by the same rules.
-    pub fn from_vars<K: Into<String>, V: Into<String>>(
-        vars: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<Self, WiringError> {
-        Self::parse(&Env::given(vars))
-    }
-
-    fn parse(env: &Env) -> Result<Self, WiringError> {
-        env.deny_unknown()?;
-        Self::read(env)
-    }
-
     fn read(env: &Env) -> Result<Self, WiringError> {
         Ok(Self {
             table: env.required("MERCHANTS_TABLE", table_name)?,
@@ -378,23 +379,6 @@ pub struct AuthorizationSettings {
 
 #[cfg(feature = "authorizations")]
 impl AuthorizationSettings {
-    /// Reads the settings from the process environment (see the module's rules).
-    pub fn from_env() -> Result<Self, WiringError> {
-        Self::parse(&Env::capture())
-    }
-
-    /// Reads the settings from `vars` alone, by the same rules.
-    pub fn from_vars<K: Into<String>, V: Into<String>>(
-        vars: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<Self, WiringError> {
-        Self::parse(&Env::given(vars))
-    }
-
-    fn parse(env: &Env) -> Result<Self, WiringError> {
-        env.deny_unknown()?;
-        Self::read(env)
-    }
-
     fn read(env: &Env) -> Result<Self, WiringError> {
         Ok(Self {
             ledger_table: env.required("LEDGER_TABLE", table_name)?,
@@ -419,20 +403,7 @@ pub struct StackSettings {
 
 #[cfg(all(feature = "credentials", feature = "merchants", feature = "authorizations"))]
 impl StackSettings {
-    /// Reads the settings from the process environment (see the module's rules).
-    pub fn from_env() -> Result<Self, WiringError> {
-        Self::parse(&Env::capture())
-    }
-
-    /// Reads the settings from `vars` alone, by the same rules.
-    pub fn from_vars<K: Into<String>, V: Into<String>>(
-        vars: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<Self, WiringError> {
-        Self::parse(&Env::given(vars))
-    }
-
-    fn parse(env: &Env) -> Result<Self, WiringError> {
-        env.deny_unknown()?;
+    fn read(env: &Env) -> Result<Self, WiringError> {
         Ok(Self {
             credentials: CredentialSettings::read(env)?,
             merchants: MerchantSettings::read(env)?,
