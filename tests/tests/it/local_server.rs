@@ -174,6 +174,10 @@ async fn a_second_server_on_the_same_data_directory_exits_with_a_clear_message_a
         String::from_utf8_lossy(&seeded.stdout)
     );
     assert_eq!(list(&served, &served.token).await, 200, "the server is unharmed by the seeding");
+    // And into a directory that does not exist yet, as the test command seeds before serving.
+    let fresh = data.path().join("fresh");
+    let seeded = command(&fresh, &["seed", example], &[], None).output().await.unwrap();
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
     let events = command(data.path(), &["events"], &[], None).output().await.unwrap();
     assert!(events.status.success(), "{}", String::from_utf8_lossy(&events.stderr));
 }

@@ -327,6 +327,7 @@ impl EmbeddedStore {
     /// directory's lock is there to keep a second *server* out (two would each cache partner
     /// tokens and checkpoint on their own), not a command that writes a few rows and exits.
     pub fn open_beside_server(data_dir: &Path) -> Result<Self, StoreError> {
+        create_private_dir(data_dir).map_err(unavailable)?;
         Self::open_with(data_dir, None)
     }
 
