@@ -264,10 +264,7 @@ async fn main() -> ExitCode {
         }
         Some(Command::Seed { file, backend }) => seed(&cli.data_dir, &file, backend).await,
         Some(Command::Events) => match local_events(&cli.data_dir).await {
-            Ok(events) => {
-                events.iter().for_each(|e| println!("{e}"));
-                Ok(())
-            }
+            Ok(events) => print_lines(&events),
             Err(e) => Err(e.to_string()),
         },
     };
@@ -277,5 +274,23 @@ async fn main() -> ExitCode {
             eprintln!("cofre-local: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// One line each on stdout. A reader that stops early (`cofre-local events | head`) ends the output,
+/// not the process with a panic, as `println!` would on the closed pipe.
+fn print_lines(lines: &[String]) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        match writeln!(out, "{line}") {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(format!("stdout: {e}")),
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
+        _ => Ok(()),
     }
 }

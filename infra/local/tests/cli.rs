@@ -207,4 +207,18 @@ async fn accounts_seed_authorize_and_events_print_as_json_lines() {
     assert_eq!(lines[0]["cid"], "cli-1");
     assert_eq!(lines[0]["domain"], "platform-authorization");
     assert_eq!(lines[1]["domain"], "payment-methods");
+
+    // A reader that has gone (`events | head -0`): the output ends, the process does not panic.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(BIN)
+        .arg("events")
+        .env("COFRE_DATA_DIR", data.path())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", output.status);
 }
