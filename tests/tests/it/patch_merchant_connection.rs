@@ -323,8 +323,30 @@ async fn existing_credentials_must_equal_everything_on_file() {
             w.stack.stored_connection(TENANT, MERCHANT, "midCon_stripe").await,
             (Some(json!({ "secret": "sk_new" })), 2, "Active".into())
         );
-        let replay = w.server.patch_connection(TENANT, MERCHANT, "midCon_stripe", &rotate.to_string()).await;
-        assert_error(&replay, 409, mismatch);
+        // The client retries (its first answer was lost after the commit): what it asks for is on file,
+        // so it gets the stored result, whatever its existingCredentials say; nothing is written again.
+        let processor_calls = w.processor.received_requests().await.unwrap().len();
+        for retry in [
+            rotate.clone(),
+            json!({ "secret": "sk_new", "existingCredentials": { "secret": "sk_wrong" } }),
+            json!({ "secret": "sk_new" }),
+        ] {
+            let replay = w.server.patch_connection(TENANT, MERCHANT, "midCon_stripe", &retry.to_string()).await;
+            assert_eq!(replay.status, 200, "{backend:?} {retry}: {replay:?}");
+            assert_eq!(
+                w.stack.stored_connection(TENANT, MERCHANT, "midCon_stripe").await,
+                (Some(json!({ "secret": "sk_new" })), 2, "Active".into()),
+                "{backend:?}: written once"
+            );
+        }
+        assert_eq!(w.processor.received_requests().await.unwrap().len(), processor_calls, "not validated again");
+        // Anything else than what is on file still needs the credentials on file.
+        let stale = json!({ "secret": "sk_newer", "existingCredentials": { "secret": "sk_old" } });
+        assert_error(
+            &w.server.patch_connection(TENANT, MERCHANT, "midCon_stripe", &stale.to_string()).await,
+            409,
+            mismatch,
+        );
 
         // A partial rotation keeps the fields it does not name.
         let full = json!({ "secret": "cp_rotated", "existingCredentials": { "key": "cp_user", "secret": "cp_pass", "mid": "496160873888" } });

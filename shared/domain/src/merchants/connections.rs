@@ -81,10 +81,11 @@ impl MerchantConnections {
         self.hmac.hmac_key().await.map_err(|e| ConnectionError::Crypto(e.to_string()))
     }
 
-    /// Sets or rotates the credentials of `connection_id`, in the documented order: find (404), check
-    /// the processor's requirements on the merged set (400), check `existingCredentials` by fingerprint
-    /// (400/409), validate with the processor (400/502/504), seal and write conditionally on what was
-    /// read (409 if another rotation won). Every failure leaves the connection as it was.
+    /// Sets or rotates the credentials of `connection_id`, in the documented order: find (404), answer
+    /// a request whose result is already on file as done (a retry), check the processor's requirements
+    /// on the merged set (400), check `existingCredentials` by fingerprint (400/409), validate with the
+    /// processor (400/502/504), seal and write conditionally on what was read (409 if another rotation
+    /// won). Every failure leaves the connection as it was.
     ///
     /// Round trips: one read, one processor call, one `GenerateDataKey`, one conditional write; nothing
     /// on file is ever decrypted.
@@ -111,6 +112,18 @@ impl MerchantConnections {
         let processor = connection.processor;
 
         let on_file = connection.credentials.as_ref();
+        // A retry of a rotation that already committed (its answer was lost): what it asks for is
+        // what is on file, so it gets the stored result, whatever its `existingCredentials` (no
+        // longer the ones on file) say. Compared by fingerprint; nothing is called or written. It
+        // tells the caller no more than `existingCredentials` itself does: that a set is on file.
+        if let Some(on_file) = on_file {
+            let requested = patch.existing.clone().unwrap_or_default().overlaid_with(&patch.new);
+            let key = self.hmac_key().await?;
+            if fingerprint(&key, tenant, &merchant_id, &connection_id, &requested).matches(&on_file.fingerprint) {
+                tracing::info!(%processor, "the credentials asked for are already on file: answered as done");
+                return Ok(merchant);
+            }
+        }
         let present = |field| patch.new.get(field).is_some() || on_file.is_some_and(|c| c.fields.contains(&field));
         let missing: Vec<_> = processor.required_fields().iter().copied().filter(|f| !present(*f)).collect();
         if !missing.is_empty() {
