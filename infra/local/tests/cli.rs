@@ -153,7 +153,9 @@ async fn seed_the_example_then_set_and_rotate_through_the_sandbox() {
     assert_eq!(record["connections"][0]["status"], "Active");
     let rotate = serde_json::json!({ "secret": "sk_test_rotated", "existingCredentials": { "secret": "sk_test_seeded_old_secret" } });
     assert_eq!(patch("midCon_test_stripe0000000000000000001", rotate.clone()).await.0, 200);
-    assert_eq!(patch("midCon_test_stripe0000000000000000001", rotate).await.0, 409, "the old secret no longer matches");
+    assert_eq!(patch("midCon_test_stripe0000000000000000001", rotate).await.0, 200, "a retry gets the stored result");
+    let stale = serde_json::json!({ "secret": "sk_test_rotated_again", "existingCredentials": { "secret": "sk_test_seeded_old_secret" } });
+    assert_eq!(patch("midCon_test_stripe0000000000000000001", stale).await.0, 409, "the old secret no longer matches");
     for (secret, status) in [("tk-invalid", 400), ("tk-unavailable", 502), ("tk-slow", 504)] {
         let (got, reply) =
             patch("midCon_test_anet00000000000000000001", serde_json::json!({ "key": "login", "secret": secret }))

@@ -139,7 +139,14 @@ async fn no_key_reaches_any_log_line_on_any_path() {
 
     scenarios.extend(merchant_scenarios().await);
     let pans = authorization_scenarios().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A request's last lines are written as its span closes, which can be after its answer was read:
+    // wait for every scenario's lines (a few seconds at most) rather than a fixed pause.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline
+        && !scenarios.iter().all(|(_, tracking)| capture.text().contains(tracking.as_str()))
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The Lambda runtime logs whole events (body, Authorization header) at TRACE: held back.
     tracing::trace!(target: "lambda_runtime::layers::api_response", payload = %key("runtime-event"), "raw event");
     tracing::debug!(target: "lambda_http::request", payload = %key("http-event"), "raw request");
