@@ -6,6 +6,7 @@
 mod adapter_contract;
 mod concurrency;
 mod create_credential;
+mod currency_precision;
 mod dynamodb_contention;
 mod lambda_path;
 mod ledger_properties;

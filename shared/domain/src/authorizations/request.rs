@@ -687,6 +687,14 @@ fn rule_override(
     if (o.disable || o.force) && matches!(rule, RuleName::Account | RuleName::OriginalAuthorization) {
         return Err(invalid(field, "cannot be disabled or forced: without it there is nothing to authorize against"));
     }
+    // Minor units mean nothing outside their currency: 1.234 KWD posted to a BRL ledger would be
+    // 12.34 BRL.
+    if (o.disable || o.force) && rule == RuleName::Currency {
+        return Err(invalid(
+            field,
+            "cannot be disabled or forced: an amount in another currency cannot touch the ledger",
+        ));
+    }
     Ok(o)
 }
 
