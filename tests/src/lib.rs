@@ -365,13 +365,22 @@ impl Stack {
 
     /// The merchant-connection use case over this stack, real HTTP processors, `settings`.
     pub fn connections(&self, settings: Arc<dyn EndpointSettingsSource>) -> MerchantConnections {
+        self.connections_at(settings, Arc::new(SystemClock))
+    }
+
+    /// [`Stack::connections`] on `clock` (proof locks expire by it).
+    pub fn connections_at(
+        &self,
+        settings: Arc<dyn EndpointSettingsSource>,
+        clock: Arc<dyn Clock>,
+    ) -> MerchantConnections {
         MerchantConnections::new(
             Arc::clone(&self.merchants),
             Arc::clone(&self.keys),
             Arc::clone(&self.hmac),
             Arc::new(HttpProcessorClient::new(Duration::from_millis(500)).unwrap()),
             settings,
-            Arc::new(SystemClock),
+            clock,
         )
     }
 

@@ -191,6 +191,7 @@ impl PrecznDocumented for ConnectionError {
             }
             Self::CredentialsExist => answer(&M::CREDENTIALS_EXIST, &[]),
             Self::ExistingMismatch => answer(&M::EXISTING_MISMATCH, &[]),
+            Self::ProofLocked { retry_after } => answer(&M::PROOF_LOCKED, &[&retry_after.as_secs().to_string()]),
             Self::InvalidCredentials => answer(&M::INVALID_CREDENTIALS, &[]),
             Self::ProcessorUnavailable(_) => answer(&M::PROCESSOR_UNAVAILABLE, &[]),
             Self::ProcessorTimeout => answer(&M::PROCESSOR_TIMEOUT, &[]),
@@ -215,6 +216,9 @@ impl IntoResponse for Refusal<ConnectionError> {
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        }
+        if let ConnectionError::ProofLocked { retry_after } = &self.0 {
+            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(retry_after.as_secs()));
         }
         response
     }
@@ -379,6 +383,12 @@ mod tests {
                 ConnectionError::ExistingMismatch,
                 409,
                 "The credentials passed in 'existingCredentials' do not match those on file. No updates have been made.",
+            ),
+            (
+                ConnectionError::ProofLocked { retry_after: std::time::Duration::from_secs(60) },
+                429,
+                "Too many failed attempts to prove the credentials on file. Retry after 60 seconds. No updates have \
+                 been made.",
             ),
             (
                 ConnectionError::InvalidCredentials,

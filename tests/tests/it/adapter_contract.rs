@@ -216,7 +216,7 @@ mod merchant_store {
     use cofre_domain::crypto::{KeyedHash, SealedValue};
     use cofre_domain::merchants::{
         Connection, ConnectionId, ConnectionStatus, ConnectionWrite, ConnectionWriteError, CredentialField, Merchant,
-        MerchantId, Processor, SealedConnectionCredentials,
+        MerchantId, Processor, ProofGuard, SealedConnectionCredentials,
     };
     use cofre_domain::tenant::TenantId;
     use cofre_tests::{Backend, Stack};
@@ -258,6 +258,7 @@ mod merchant_store {
                     status: ConnectionStatus::Unconfigured,
                     version: 0,
                     credentials: None,
+                    guard: ProofGuard::default(),
                 },
                 Connection {
                     id: ConnectionId::parse("midCon_a").unwrap(),
@@ -265,6 +266,7 @@ mod merchant_store {
                     status: ConnectionStatus::Active,
                     version: 1,
                     credentials: Some(sealed(1)),
+                    guard: ProofGuard::default(),
                 },
             ],
         }
@@ -344,10 +346,29 @@ mod merchant_store {
             "{backend:?}: conflicts changed nothing"
         );
 
-        // The right expectation rotates.
+        // A proof guard is set only against the failure count read, and only on this tenant's connection.
+        let a = ConnectionId::parse("midCon_a").unwrap();
+        let locked = ProofGuard { failures: 5, locked_until: Some(at(160)) };
+        let one = ProofGuard { failures: 1, locked_until: None };
+        assert!(!store.guard_proof(&tenant, &id, &a, 1, &one).await.unwrap(), "{backend:?}: none counted yet");
+        assert!(store.guard_proof(&tenant, &id, &a, 0, &one).await.unwrap(), "{backend:?}");
+        assert!(!store.guard_proof(&tenant, &id, &a, 0, &locked).await.unwrap(), "{backend:?}: the count moved on");
+        assert!(store.guard_proof(&tenant, &id, &a, 1, &locked).await.unwrap(), "{backend:?}");
+        let nowhere = ConnectionId::parse("midCon_zzz").unwrap();
+        assert!(!store.guard_proof(&tenant, &id, &nowhere, 0, &one).await.unwrap(), "{backend:?}: no such connection");
+        let tenant_b = TenantId::parse("tenant-b").unwrap();
+        assert!(!store.guard_proof(&tenant_b, &id, &a, 0, &one).await.unwrap(), "{backend:?}: another tenant's");
+        let guarded = store.merchant(&tenant, &id).await.unwrap().unwrap();
+        assert_eq!(guarded.connections[1].guard, locked, "{backend:?}: read back exactly");
+        assert_eq!(guarded.connections[0].guard, ProofGuard::default(), "{backend:?}: the other one is untouched");
+
+        // The right expectation rotates, and the guard stays as it was (the use case resets it).
         let rotated = store.write_connection(&tenant, &id, &write("midCon_a", 1, Some(1), 8)).await.unwrap();
         assert_eq!(rotated.connections[1].version, 2);
         assert_eq!(rotated.connections[1].credentials, Some(sealed(8)));
+        assert_eq!(rotated.connections[1].guard, locked, "{backend:?}");
+        assert!(store.guard_proof(&tenant, &id, &a, 5, &ProofGuard::default()).await.unwrap(), "{backend:?}");
+        assert_eq!(store.merchant(&tenant, &id).await.unwrap().unwrap().connections[1].guard, ProofGuard::default());
     }
 
     #[tokio::test]

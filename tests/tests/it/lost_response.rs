@@ -116,6 +116,17 @@ impl cofre_domain::merchants::MerchantStore for LostMerchantResponses {
         Err(cofre_domain::merchants::ConnectionWriteError::Conflict { current: Some(Box::new(written)) })
     }
 
+    async fn guard_proof(
+        &self,
+        tenant: &cofre_domain::tenant::TenantId,
+        id: &cofre_domain::merchants::MerchantId,
+        connection: &cofre_domain::merchants::ConnectionId,
+        seen: u32,
+        next: &cofre_domain::merchants::ProofGuard,
+    ) -> Result<bool, StoreError> {
+        self.0.guard_proof(tenant, id, connection, seen, next).await
+    }
+
     async fn insert_merchant(&self, merchant: &cofre_domain::merchants::Merchant) -> Result<bool, StoreError> {
         self.0.insert_merchant(merchant).await
     }

@@ -2,14 +2,15 @@
 //! against a real HTTP processor (wiremock): every numbered step of the contract, and that every
 //! failure leaves credentials, status and version exactly as they were.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use cofre_domain::merchants::MerchantId;
+use cofre_domain::merchants::{ConnectionId, Merchant, MerchantId, ProofGuard};
 use cofre_domain::tenant::TenantId;
 use cofre_tests::wiremock::matchers::{body_json, body_string_contains, header, method, path};
 use cofre_tests::wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
-use cofre_tests::{Backend, Reply, Stack, TestServer, merchant_fixture, processors_at};
+use cofre_tests::{Backend, Reply, Stack, TestClock, TestServer, merchant_fixture, processors_at};
 use serde_json::json;
 
 const TENANT: &str = "tenant-a";
@@ -51,14 +52,26 @@ fn assert_error(reply: &Reply, status: u16, message: &str) {
     assert_eq!(reply.body["error"], reason, "{reply:?}");
 }
 
-/// The whole stored merchant: credentials (sealed and fingerprinted), statuses, versions, stamps.
-async fn snapshot(stack: &Stack) -> cofre_domain::merchants::Merchant {
+async fn stored(stack: &Stack) -> Merchant {
     stack
         .merchants
         .merchant(&TenantId::parse(TENANT).unwrap(), &MerchantId::parse(MERCHANT).unwrap())
         .await
         .unwrap()
         .unwrap()
+}
+
+/// The whole stored merchant: credentials (sealed and fingerprinted), statuses, versions, stamps;
+/// everything but the count of failed proofs, which [`guard`] reads.
+async fn snapshot(stack: &Stack) -> Merchant {
+    let mut merchant = stored(stack).await;
+    merchant.connections.iter_mut().for_each(|c| c.guard = ProofGuard::default());
+    merchant
+}
+
+/// A connection's failed proofs and lock, as stored.
+async fn guard(stack: &Stack, connection: &str) -> ProofGuard {
+    stored(stack).await.connection(&ConnectionId::parse(connection).unwrap()).unwrap().guard
 }
 
 #[tokio::test]
@@ -298,7 +311,7 @@ async fn existing_credentials_must_equal_everything_on_file() {
                 409,
                 mismatch,
             ),
-            ("midCon_stripe", json!({ "secret": "sk_new", "existingCredentials": {} }), 409, mismatch),
+            ("midCon_full", json!({ "secret": "cp_new", "existingCredentials": {} }), 409, mismatch),
             (
                 "midCon_full",
                 json!({ "secret": "cp_rotated", "existingCredentials": { "secret": "cp_pass" } }),
@@ -316,6 +329,11 @@ async fn existing_credentials_must_equal_everything_on_file() {
             assert_error(&reply, status, message);
         }
         assert_eq!(snapshot(&w.stack).await, before, "{backend:?}: refusals changed nothing");
+        // ...but count: each was a guess at what is on file (nothing on file: nothing to guess).
+        let failures = [("midCon_stripe", 4), ("midCon_full", 2), ("midCon_affinipay", 0)];
+        for (connection, count) in failures {
+            assert_eq!(guard(&w.stack, connection).await.failures, count, "{backend:?} {connection}");
+        }
 
         let rotate = json!({ "secret": "sk_new", "existingCredentials": { "secret": "sk_old" } });
         assert_eq!(w.server.patch_connection(TENANT, MERCHANT, "midCon_stripe", &rotate.to_string()).await.status, 200);
@@ -323,6 +341,7 @@ async fn existing_credentials_must_equal_everything_on_file() {
             w.stack.stored_connection(TENANT, MERCHANT, "midCon_stripe").await,
             (Some(json!({ "secret": "sk_new" })), 2, "Active".into())
         );
+        assert_eq!(guard(&w.stack, "midCon_stripe").await, ProofGuard::default(), "a correct proof resets the count");
         // The client retries (its first answer was lost after the commit): what it asks for is on file,
         // so it gets the stored result, whatever its existingCredentials say; nothing is written again.
         let processor_calls = w.processor.received_requests().await.unwrap().len();
@@ -506,4 +525,85 @@ async fn key_service_and_hmac_key_failures_are_500_and_change_nothing() {
         }
     }
     assert_eq!(snapshot(&stack).await, before);
+}
+
+#[tokio::test]
+async fn guessing_the_credentials_on_file_locks_the_connection_across_instances() {
+    for backend in Backend::ALL {
+        let processor = MockServer::start().await;
+        Mock::given(method("GET")).and(path("/v1/account")).respond_with(ok()).expect(1).mount(&processor).await;
+        let stack = Stack::new(backend).await;
+        stack.seeder().seed(&merchant_fixture()).await.unwrap();
+        let clock = TestClock::default();
+        let settings = stack.partner_settings(Some(&processors_at(&processor.uri(), 2_000))).await;
+        // Two instances of the function (two Lambda execution environments) over one table.
+        let one =
+            TestServer::start_merchants(stack.connections_at(Arc::clone(&settings), Arc::new(clock.clone()))).await;
+        let two = TestServer::start_merchants(stack.connections_at(settings, Arc::new(clock.clone()))).await;
+        let patch = |server: &TestServer, existing: &str| {
+            let (server, body) =
+                (server.clone(), json!({ "secret": "sk_new", "existingCredentials": { "secret": existing } }));
+            async move { server.patch_connection(TENANT, MERCHANT, "midCon_stripe", &body.to_string()).await }
+        };
+        let mismatch =
+            "The credentials passed in 'existingCredentials' do not match those on file. No updates have been made.";
+        let locked = |seconds: u64| {
+            format!(
+                "Too many failed attempts to prove the credentials on file. Retry after {seconds} seconds. No updates \
+                 have been made."
+            )
+        };
+        let assert_locked = |reply: &Reply, seconds: u64| {
+            assert_error(reply, 429, &locked(seconds));
+            assert_eq!(reply.headers.get("retry-after").map(String::as_str), Some(seconds.to_string().as_str()));
+        };
+        let before = snapshot(&stack).await;
+
+        for guess in 1..=5 {
+            let server = if guess % 2 == 0 { &two } else { &one };
+            assert_error(&patch(server, &format!("sk_guess_{guess}")).await, 409, mismatch);
+        }
+        // Locked for both instances, even against the right answer: the lock itself tells nothing.
+        assert_locked(&patch(&one, "sk_old").await, 60);
+        assert_locked(&patch(&two, "sk_old").await, 60);
+        assert_eq!(guard(&stack, "midCon_stripe").await.failures, 5, "{backend:?}: no comparison while locked");
+        assert_eq!(snapshot(&stack).await, before, "{backend:?}: nothing else changed");
+
+        // After the window one guess, then a lock twice as long.
+        clock.advance(Duration::from_secs(61));
+        assert_error(&patch(&two, "sk_guess_6").await, 409, mismatch);
+        assert_locked(&patch(&one, "sk_old").await, 120);
+
+        // Concurrent guesses once the count has started: one comparison per count between them, every
+        // one counted; the others are told to retry.
+        clock.advance(Duration::from_secs(121));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..12 {
+            let server = if i % 2 == 0 { one.clone() } else { two.clone() };
+            let body = json!({ "secret": "sk_new", "existingCredentials": { "secret": "sk_wrong" } }).to_string();
+            tasks.spawn(async move { server.patch_connection(TENANT, MERCHANT, "midCon_stripe", &body).await });
+        }
+        let replies = tasks.join_all().await;
+        let compared = replies.iter().filter(|r| r.status == 409).count();
+        let refused = replies.iter().filter(|r| r.status == 429).count();
+        assert_eq!((compared, refused, compared + refused), (compared, refused, 12), "{backend:?}: {replies:?}");
+        assert!(compared >= 1, "{backend:?}: at least the first guess is compared");
+        assert_eq!(
+            guard(&stack, "midCon_stripe").await.failures as usize,
+            6 + compared,
+            "{backend:?}: every compared guess counted"
+        );
+
+        // The right answer after the lock: rotated, and the count starts again.
+        let lock = guard(&stack, "midCon_stripe").await.locked_for(time::OffsetDateTime::now_utc());
+        clock.advance(lock.unwrap_or_default() + Duration::from_secs(3_600));
+        let rotated = patch(&one, "sk_old").await;
+        assert_eq!(rotated.status, 200, "{backend:?}: {rotated:?}");
+        assert_eq!(
+            stack.stored_connection(TENANT, MERCHANT, "midCon_stripe").await,
+            (Some(json!({ "secret": "sk_new" })), 2, "Active".into())
+        );
+        assert_eq!(guard(&stack, "midCon_stripe").await, ProofGuard::default(), "{backend:?}");
+        processor.verify().await;
+    }
 }

@@ -99,17 +99,29 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
     assert!(secrets_read(&stack.secrets_trips, before.2).is_empty(), "both cached");
     assert_eq!(processor.received_requests().await.unwrap().len(), 2);
 
-    // Refusals stop early: a 409 costs the read and nothing else.
+    // Refusals stop early: a failed proof costs the read and the write that counts it.
     let before = mark();
     let stale = r#"{"secret":"x","existingCredentials":{"secret":"sk_old"}}"#;
     assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_stripe", stale).await.status, 409);
-    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem"]);
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem", "UpdateItem"], "the failure is counted");
     assert!(operations(&stack.kms_trips, before.1).is_empty());
     assert!(secrets_read(&stack.secrets_trips, before.2).is_empty());
     assert_eq!(processor.received_requests().await.unwrap().len(), 2);
+    // Once a proof has failed, the next is recorded as failed before it is compared; a success resets
+    // the count: two writes more than an unguarded rotation.
+    let before = mark();
+    let rotate_again = r#"{"secret":"sk_newer","existingCredentials":{"secret":"sk_new"}}"#;
+    assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_stripe", rotate_again).await.status, 200);
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem", "UpdateItem", "UpdateItem", "UpdateItem"]);
+    // A 400 before any comparison (nothing on file) costs the read alone.
+    let before = mark();
+    let missing = r#"{"key":"k"}"#;
+    assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_anet", missing).await.status, 400);
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem"]);
     println!(
         "rotation: 1 GetItem + 1 processor call + 1 GenerateDataKey + 1 conditional UpdateItem (+ 2 GetSecretValue, \
-         one per secret, on the first); 409: 1 GetItem"
+         one per secret, on the first); failed proof: 1 GetItem + 1 UpdateItem; after a failed proof, a \
+         rotation: + 2 UpdateItem (count, reset)"
     );
 }
 

@@ -6,8 +6,10 @@ use rusqlite::params;
 
 use super::{EmbeddedStore, read_body, unavailable, write_body};
 use cofre_domain::items::credential_item::partition_key;
-use cofre_domain::items::merchant_item::{CredentialsItem, MerchantItem, merchant_sort_key};
-use cofre_domain::merchants::{ConnectionWrite, ConnectionWriteError, Merchant, MerchantId, MerchantStore};
+use cofre_domain::items::merchant_item::{CredentialsItem, MerchantItem, ProofGuardItem, merchant_sort_key};
+use cofre_domain::merchants::{
+    ConnectionId, ConnectionWrite, ConnectionWriteError, Merchant, MerchantId, MerchantStore, ProofGuard,
+};
 use cofre_domain::store::StoreError;
 use cofre_domain::tenant::TenantId;
 
@@ -57,6 +59,31 @@ impl MerchantStore for EmbeddedStore {
             let body = serde_json::to_string(&item).map_err(unavailable)?;
             write_body(tx, &pk, &sk, 0, &body)?;
             Ok(item.try_into()?)
+        })
+        .await
+    }
+
+    async fn guard_proof(
+        &self,
+        tenant: &TenantId,
+        id: &MerchantId,
+        connection: &ConnectionId,
+        seen: u32,
+        next: &ProofGuard,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = (partition_key(tenant), merchant_sort_key(id));
+        let (connection, next) = (connection.clone(), ProofGuardItem::from(next));
+        self.transaction(move |tx| {
+            let Some(body) = read_body(tx, &pk, &sk)? else { return Ok(false) };
+            let mut item = decode(&body)?;
+            let Some(stored) = item.connections.get_mut(connection.as_str()) else { return Ok(false) };
+            if stored.proof_guard.as_ref().map_or(0, |g| g.failures) != seen {
+                return Ok(false);
+            }
+            stored.proof_guard = Some(next);
+            let body = serde_json::to_string(&item).map_err(unavailable)?;
+            write_body(tx, &pk, &sk, 0, &body)?;
+            Ok(true)
         })
         .await
     }

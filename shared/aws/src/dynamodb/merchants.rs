@@ -1,5 +1,6 @@
 //! DynamoDB as a `MerchantStore`: one `GetItem` to read a merchant, one conditional `UpdateItem`
-//! (condition on the connection's version and fingerprint, `ALL_NEW` returned) to rotate.
+//! (condition on the connection's version and fingerprint, `ALL_NEW` returned) to rotate, one
+//! conditional `UpdateItem` (on the failure count read) to guard a proof.
 
 use std::collections::HashMap;
 
@@ -12,8 +13,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use crate::sdk_error::{describe, describe_service};
 use cofre_domain::clock::rfc3339;
 use cofre_domain::items::credential_item::partition_key;
-use cofre_domain::items::merchant_item::{CredentialsItem, MerchantItem, merchant_sort_key};
-use cofre_domain::merchants::{ConnectionWrite, ConnectionWriteError, Merchant, MerchantId, MerchantStore};
+use cofre_domain::items::merchant_item::{CredentialsItem, MerchantItem, ProofGuardItem, merchant_sort_key};
+use cofre_domain::merchants::{
+    ConnectionId, ConnectionWrite, ConnectionWriteError, Merchant, MerchantId, MerchantStore, ProofGuard,
+};
 use cofre_domain::store::StoreError;
 use cofre_domain::tenant::TenantId;
 
@@ -111,6 +114,42 @@ impl MerchantStore for DynamoMerchantStore {
                     Err(ConnectionWriteError::Conflict { current: failed.item.map(decode).transpose()?.map(Box::new) })
                 }
                 other => Err(StoreError::Unavailable(describe_service(&other)).into()),
+            },
+        }
+    }
+
+    async fn guard_proof(
+        &self,
+        tenant: &TenantId,
+        id: &MerchantId,
+        connection: &ConnectionId,
+        seen: u32,
+        next: &ProofGuard,
+    ) -> Result<bool, StoreError> {
+        let guard = serde_dynamo::to_attribute_value(ProofGuardItem::from(next))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        // A guard never written counts zero failures.
+        let unguarded = if seen == 0 { "attribute_not_exists(#c.#cid.#pg) OR " } else { "" };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, id)))
+            .update_expression("SET #c.#cid.#pg = :guard")
+            .condition_expression(format!("attribute_exists(#c.#cid) AND ({unguarded}#c.#cid.#pg.#f = :seen)"))
+            .expression_attribute_names("#c", "connections")
+            .expression_attribute_names("#cid", connection.as_str())
+            .expression_attribute_names("#pg", "proof_guard")
+            .expression_attribute_names("#f", "failures")
+            .expression_attribute_values(":guard", guard)
+            .expression_attribute_values(":seen", AttributeValue::N(seen.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(StoreError::Unavailable(describe_service(&other))),
             },
         }
     }

@@ -11,7 +11,9 @@ use super::credential_item::partition_key;
 use super::sealed_item::{SealedItem, bytes};
 use crate::clock::rfc3339;
 use crate::crypto::{KeyedHash, SealedValue};
-use crate::merchants::{Connection, ConnectionId, CredentialField, Merchant, MerchantId, SealedConnectionCredentials};
+use crate::merchants::{
+    Connection, ConnectionId, CredentialField, Merchant, MerchantId, ProofGuard, SealedConnectionCredentials,
+};
 use crate::store::StoreError;
 use crate::tenant::TenantId;
 
@@ -48,6 +50,35 @@ pub struct ConnectionItem {
     /// Absent (not null) when nothing is on file: DynamoDB conditions test `attribute_not_exists`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<CredentialsItem>,
+    /// Absent until a proof first fails (items written before the guard existed read as unguarded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_guard: Option<ProofGuardItem>,
+}
+
+/// A connection's [`ProofGuard`] as stored; DynamoDB conditions compare `failures`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProofGuardItem {
+    pub failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<String>,
+}
+
+impl From<&ProofGuard> for ProofGuardItem {
+    fn from(guard: &ProofGuard) -> Self {
+        Self { failures: guard.failures, locked_until: guard.locked_until.map(rfc3339) }
+    }
+}
+
+impl TryFrom<ProofGuardItem> for ProofGuard {
+    type Error = StoreError;
+
+    fn try_from(item: ProofGuardItem) -> Result<Self, StoreError> {
+        let locked_until = item
+            .locked_until
+            .map(|at| OffsetDateTime::parse(&at, &Rfc3339).map_err(|_| corrupt("locked_until")))
+            .transpose()?;
+        Ok(Self { failures: item.failures, locked_until })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,6 +135,7 @@ pub fn connection_item(connection: &Connection, position: usize) -> ConnectionIt
         version: connection.version,
         position: u32::try_from(position).unwrap_or(u32::MAX),
         credentials: connection.credentials.as_ref().map(CredentialsItem::from),
+        proof_guard: (connection.guard != ProofGuard::default()).then(|| ProofGuardItem::from(&connection.guard)),
     }
 }
 
@@ -147,6 +179,7 @@ impl TryFrom<MerchantItem> for Merchant {
                         status: c.status.parse().map_err(|()| corrupt("status"))?,
                         version: c.version,
                         credentials: c.credentials.map(SealedConnectionCredentials::try_from).transpose()?,
+                        guard: c.proof_guard.map(ProofGuard::try_from).transpose()?.unwrap_or_default(),
                     },
                 ))
             })

@@ -1,9 +1,10 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{
-    ConnectionCredentials, ConnectionError, ConnectionId, ConnectionPatch, ConnectionStatus, ConnectionWrite,
-    ConnectionWriteError, Merchant, MerchantId, MerchantStore, ProcessorError, ProcessorValidator,
-    SealedConnectionCredentials,
+    Connection, ConnectionCredentials, ConnectionError, ConnectionId, ConnectionPatch, ConnectionStatus,
+    ConnectionWrite, ConnectionWriteError, CredentialField, Merchant, MerchantId, MerchantStore, Processor,
+    ProcessorError, ProcessorValidator, ProofGuard, SealedConnectionCredentials,
 };
 use crate::clock::Clock;
 use crate::crypto::{EncryptionContext, HmacKeySource, KeyService, KeyedHash, seal_verified};
@@ -47,6 +48,16 @@ pub fn fingerprint(
     digest
 }
 
+/// What the request proved about the credentials on file.
+enum Proof {
+    /// It asks for exactly what is on file: a retry of a rotation that committed.
+    AlreadyOnFile,
+    /// Its `existingCredentials` are those on file: the base the new fields go over.
+    Proven(ConnectionCredentials),
+    /// Neither.
+    Failed,
+}
+
 /// The merchant-connection use case: set or rotate a connection's processor credentials. Knows
 /// only ports.
 pub struct MerchantConnections {
@@ -81,14 +92,92 @@ impl MerchantConnections {
         self.hmac.hmac_key().await.map_err(|e| ConnectionError::Crypto(e.to_string()))
     }
 
-    /// Sets or rotates the credentials of `connection_id`, in the documented order: find (404), answer
-    /// a request whose result is already on file as done (a retry), check the processor's requirements
-    /// on the merged set (400), check `existingCredentials` by fingerprint (400/409), validate with the
-    /// processor (400/502/504), seal and write conditionally on what was read (409 if another rotation
-    /// won). Every failure leaves the connection as it was.
+    /// The processor's required fields that neither the patch nor what is on file gives.
+    fn missing_fields(
+        processor: Processor,
+        patch: &ConnectionPatch,
+        on_file: Option<&SealedConnectionCredentials>,
+    ) -> Vec<CredentialField> {
+        let present = |field| patch.new.get(field).is_some() || on_file.is_some_and(|c| c.fields.contains(&field));
+        processor.required_fields().iter().copied().filter(|f| !present(*f)).collect()
+    }
+
+    /// Compares what the request claims with the credentials on file, under the connection's
+    /// [`ProofGuard`]: none while it is locked (429), and once it has counted a failure, each
+    /// comparison is first recorded as failed (a conditional write on the count read), so that
+    /// concurrent guesses get one comparison per count between them; a success resets it. A
+    /// comparison that fails is counted (one write); one on an unguarded connection that succeeds
+    /// writes nothing.
+    async fn prove(
+        &self,
+        tenant: &TenantId,
+        merchant: &MerchantId,
+        connection: &Connection,
+        on_file: &SealedConnectionCredentials,
+        patch: &ConnectionPatch,
+    ) -> Result<Proof, ConnectionError> {
+        let now = self.clock.now();
+        let guard = connection.guard;
+        if let Some(retry_after) = guard.locked_for(now) {
+            return Err(ConnectionError::ProofLocked { retry_after });
+        }
+        let failed = guard.after_failure(now);
+        let store_error = |e: crate::store::StoreError| ConnectionError::Store(e.to_string());
+        let reserved = guard.failures > 0;
+        if reserved
+            && !self
+                .store
+                .guard_proof(tenant, merchant, &connection.id, guard.failures, &failed)
+                .await
+                .map_err(store_error)?
+        {
+            // Another request's comparison counted first: it may have locked the connection.
+            return Err(ConnectionError::ProofLocked { retry_after: Duration::from_secs(1) });
+        }
+
+        let key = self.hmac_key().await?;
+        let matches = |set: &ConnectionCredentials| {
+            fingerprint(&key, tenant, merchant, &connection.id, set).matches(&on_file.fingerprint)
+        };
+        let requested = patch.existing.clone().unwrap_or_default().overlaid_with(&patch.new);
+        let proof = if matches(&requested) {
+            Proof::AlreadyOnFile
+        } else {
+            match &patch.existing {
+                Some(existing) if matches(existing) => Proof::Proven(existing.clone()),
+                _ => Proof::Failed,
+            }
+        };
+
+        let counted = match (&proof, reserved) {
+            (Proof::Failed, true) => true,
+            (Proof::Failed, false) => {
+                self.store.guard_proof(tenant, merchant, &connection.id, 0, &failed).await.map_err(store_error)?
+            }
+            (_, true) => self
+                .store
+                .guard_proof(tenant, merchant, &connection.id, failed.failures, &ProofGuard::default())
+                .await
+                .map_err(store_error)?,
+            (_, false) => true,
+        };
+        if matches!(proof, Proof::Failed) {
+            tracing::warn!(failures = failed.failures, counted, "existing credentials not proven");
+        }
+        Ok(proof)
+    }
+
+    /// Sets or rotates the credentials of `connection_id`, in the documented order: find (404), refuse
+    /// while proofs are locked (429), answer a request whose result is already on file as done (a
+    /// retry), check the processor's requirements on the merged set (400), check
+    /// `existingCredentials` by fingerprint (400/409), validate with the processor (400/502/504), seal
+    /// and write conditionally on what was read (409 if another rotation won). Every failure leaves
+    /// the connection as it was, but for a failed proof's count ([`ProofGuard`]).
     ///
     /// Round trips: one read, one processor call, one `GenerateDataKey`, one conditional write; nothing
-    /// on file is ever decrypted.
+    /// on file is ever decrypted. A failed proof: one read, one write; a proof on a connection whose
+    /// guard has counted failures: one more write before the comparison, and one to reset it after a
+    /// success.
     pub async fn patch(
         &self,
         caller: &Identity,
@@ -112,34 +201,27 @@ impl MerchantConnections {
         let processor = connection.processor;
 
         let on_file = connection.credentials.as_ref();
-        // A retry of a rotation that already committed (its answer was lost): what it asks for is
-        // what is on file, so it gets the stored result, whatever its `existingCredentials` (no
-        // longer the ones on file) say. Compared by fingerprint; nothing is called or written. It
-        // tells the caller no more than `existingCredentials` itself does: that a set is on file.
-        if let Some(on_file) = on_file {
-            let requested = patch.existing.clone().unwrap_or_default().overlaid_with(&patch.new);
-            let key = self.hmac_key().await?;
-            if fingerprint(&key, tenant, &merchant_id, &connection_id, &requested).matches(&on_file.fingerprint) {
-                tracing::info!(%processor, "the credentials asked for are already on file: answered as done");
-                return Ok(merchant);
-            }
+        let proof = match on_file {
+            Some(on_file) => Some(self.prove(tenant, &merchant_id, connection, on_file, &patch).await?),
+            None => None,
+        };
+        // A retry of a rotation that already committed (its answer was lost): what it asks for is what
+        // is on file, so it gets the stored result, whatever its `existingCredentials` (no longer the
+        // ones on file) say. Nothing is called or written.
+        if let Some(Proof::AlreadyOnFile) = proof {
+            tracing::info!(%processor, "the credentials asked for are already on file: answered as done");
+            return Ok(merchant);
         }
-        let present = |field| patch.new.get(field).is_some() || on_file.is_some_and(|c| c.fields.contains(&field));
-        let missing: Vec<_> = processor.required_fields().iter().copied().filter(|f| !present(*f)).collect();
+        let missing = Self::missing_fields(processor, &patch, on_file);
         if !missing.is_empty() {
             return Err(ConnectionError::MissingFields { processor, fields: missing });
         }
-
-        let base = match (on_file, &patch.existing) {
-            (Some(_), None) => return Err(ConnectionError::CredentialsExist),
-            (None, Some(_)) => return Err(ConnectionError::ExistingMismatch),
+        let base = match (proof, &patch.existing) {
+            (Some(Proof::Proven(existing)), _) => existing,
             (None, None) => ConnectionCredentials::default(),
-            (Some(on_file), Some(existing)) => {
-                let claimed = fingerprint(&*self.hmac_key().await?, tenant, &merchant_id, &connection_id, existing);
-                if !claimed.matches(&on_file.fingerprint) {
-                    return Err(ConnectionError::ExistingMismatch);
-                }
-                existing.clone()
+            (Some(Proof::Failed | Proof::AlreadyOnFile), None) => return Err(ConnectionError::CredentialsExist),
+            (None | Some(Proof::Failed | Proof::AlreadyOnFile), Some(_)) => {
+                return Err(ConnectionError::ExistingMismatch);
             }
         };
         let merged = base.overlaid_with(&patch.new);

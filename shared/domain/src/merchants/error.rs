@@ -28,6 +28,13 @@ pub enum ConnectionError {
     /// `existingCredentials` do not match what is on file, or a concurrent rotation won.
     #[error("existingCredentials do not match those on file")]
     ExistingMismatch,
+    /// Too many failed proofs of the credentials on file: no comparison is made until the lock ends
+    /// (or another request's comparison is under way).
+    #[error("proofs of the credentials on file are locked for {}s", retry_after.as_secs())]
+    ProofLocked {
+        /// When to try again (`Retry-After`).
+        retry_after: std::time::Duration,
+    },
     /// The processor refused the new set.
     #[error("the processor rejected the credentials")]
     InvalidCredentials,

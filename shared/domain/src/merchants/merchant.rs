@@ -4,7 +4,7 @@ use std::str::FromStr;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::{CredentialField, Processor};
+use super::{CredentialField, Processor, ProofGuard};
 use crate::clock::rfc3339;
 use crate::crypto::{KeyedHash, SealedValue};
 use crate::tenant::TenantId;
@@ -138,6 +138,8 @@ pub struct Connection {
     pub version: u64,
     /// At most one credential set.
     pub credentials: Option<SealedConnectionCredentials>,
+    /// Failed proofs of the credentials on file, and the lock they earned.
+    pub guard: ProofGuard,
 }
 
 /// A merchant record of one tenant.

@@ -8,6 +8,7 @@ mod merchant;
 mod patch;
 mod processor;
 mod processor_client;
+mod proof_guard;
 mod seed;
 mod store;
 
@@ -20,5 +21,6 @@ pub use merchant::{
 pub use patch::{ConnectionPatch, parse_connection_patch};
 pub use processor::Processor;
 pub use processor_client::{ProcessorError, ProcessorValidator};
+pub use proof_guard::{FAILURES_BEFORE_LOCK, FIRST_LOCK, LONGEST_LOCK, ProofGuard};
 pub use seed::{MerchantSeeder, SeedError, SeedReport};
 pub use store::{ConnectionWrite, ConnectionWriteError, MerchantStore};

@@ -6,7 +6,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::connections::{connection_context, fingerprint};
 use super::{
-    Connection, ConnectionCredentials, ConnectionId, ConnectionStatus, Merchant, MerchantId, MerchantStore,
+    Connection, ConnectionCredentials, ConnectionId, ConnectionStatus, Merchant, MerchantId, MerchantStore, ProofGuard,
     SealedConnectionCredentials, patch::parse_credentials, tin_last4,
 };
 use crate::clock::Clock;
@@ -164,6 +164,7 @@ impl MerchantSeeder {
                     status: seeded.status,
                     version: u64::from(credentials.is_some()),
                     credentials,
+                    guard: ProofGuard::default(),
                 });
             }
             if self.store.insert_merchant(&merchant).await.map_err(|e| SeedError::Store(e.to_string()))? {

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{ConnectionId, ConnectionStatus, Merchant, MerchantId, SealedConnectionCredentials};
+use super::{ConnectionId, ConnectionStatus, Merchant, MerchantId, ProofGuard, SealedConnectionCredentials};
 use crate::crypto::KeyedHash;
 use crate::store::StoreError;
 use crate::tenant::TenantId;
@@ -54,6 +54,18 @@ pub trait MerchantStore: Send + Sync {
         id: &MerchantId,
         write: &ConnectionWrite,
     ) -> Result<Merchant, ConnectionWriteError>;
+
+    /// Sets one connection's proof guard to `next` if its failure count is still `seen` (one
+    /// conditional write): `false` if another request changed the count first, or the connection is
+    /// gone. Concurrent guesses thus count one by one, each against the count it read.
+    async fn guard_proof(
+        &self,
+        tenant: &TenantId,
+        id: &MerchantId,
+        connection: &ConnectionId,
+        seen: u32,
+        next: &ProofGuard,
+    ) -> Result<bool, StoreError>;
 
     /// Inserts `merchant` unless one with its id exists; `true` if inserted.
     async fn insert_merchant(&self, merchant: &Merchant) -> Result<bool, StoreError>;

@@ -272,6 +272,11 @@ pub mod merchants {
         S::CONFLICT,
         "The credentials passed in 'existingCredentials' do not match those on file. No updates have been made.",
     );
+    /// Too many failed proofs of the credentials on file; `Retry-After` gives the seconds left.
+    pub const PROOF_LOCKED: PrecznAnswer = answer(
+        S::TOO_MANY_REQUESTS,
+        "Too many failed attempts to prove the credentials on file. Retry after {seconds} seconds. No updates have been made.",
+    );
     /// The processor refused the new set.
     pub const INVALID_CREDENTIALS: PrecznAnswer =
         answer(S::BAD_REQUEST, "Invalid connection credentials. Please update credentials and submit again.");
@@ -293,6 +298,7 @@ pub mod merchants {
         MISSING_FIELDS,
         CREDENTIALS_EXIST,
         EXISTING_MISMATCH,
+        PROOF_LOCKED,
         INVALID_CREDENTIALS,
         PROCESSOR_UNAVAILABLE,
         PROCESSOR_TIMEOUT,
