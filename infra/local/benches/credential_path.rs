@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cofre_domain::credentials::{
-    CredentialSlot, CredentialStore, ExpectedVersion, ProxyValue, StoredCredential, parse_credential_request,
+    CredentialSlot, CredentialStore, CredentialWrite, ProxyValue, parse_credential_request,
 };
 use cofre_domain::crypto::seal_verified;
 use cofre_domain::ids::RandomIds;
@@ -50,19 +50,15 @@ fn bench(c: &mut Criterion) {
             let slot = CredentialSlot { tenant, provider: request.provider, credential_type: request.credential_type };
             let sealed_key =
                 seal_verified(keyring, &slot.encryption_context(), request.key.expose().as_bytes()).await.unwrap();
-            let now = time::OffsetDateTime::now_utc();
-            let record = StoredCredential {
+            let write = CredentialWrite {
                 slot,
                 proxy: ProxyValue::mint(ids),
                 provider_data: request.provider_data,
                 sealed_key,
-                version: 1,
-                created_at: now,
-                updated_at: now,
+                at: time::OffsetDateTime::now_utc(),
                 tracking_id: "bench".to_owned(),
-                last_used_at: None,
             };
-            store.save(&record, ExpectedVersion::Absent).await.unwrap();
+            store.put(&write).await.unwrap();
         }
     };
     group.bench_function("whole_path_embedded", |b| {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use cofre_domain::credentials::{
-    CredentialSlot, CredentialType, ExpectedVersion, Provider, ProxyValue, SaveError, StoreError, StoredCredential,
+    CredentialSlot, CredentialType, CredentialWrite, Provider, ProxyValue, StoreError, StoredCredential,
 };
 use cofre_domain::crypto::{EncryptionContext, EnvelopeError, KeyServiceError, SealedValue, open, seal_verified};
 use cofre_domain::tenant::TenantId;
@@ -40,38 +40,81 @@ fn record(slot: CredentialSlot, version: u64, marker: u8) -> StoredCredential {
     }
 }
 
+/// The create-or-replace that would leave `record` in its slot (its proxy and `created_at` only if it
+/// creates the slot).
+fn write_of(record: &StoredCredential) -> CredentialWrite {
+    CredentialWrite {
+        slot: record.slot.clone(),
+        proxy: record.proxy.clone(),
+        provider_data: record.provider_data.clone(),
+        sealed_key: record.sealed_key.clone(),
+        at: record.updated_at,
+        tracking_id: record.tracking_id.clone(),
+    }
+}
+
 async fn store_contract(backend: Backend) {
     let stack = Stack::new(backend).await;
     let store = stack.store.as_ref();
     let a = slot("tenant-a");
 
     assert!(store.get(&a).await.unwrap().is_none(), "{backend:?}: empty slot");
-    store.save(&record(a.clone(), 1, 1), ExpectedVersion::Absent).await.unwrap();
-    assert_eq!(store.get(&a).await.unwrap(), Some(record(a.clone(), 1, 1)), "{backend:?}: reads back whole");
+    let created = store.put(&write_of(&record(a.clone(), 1, 1))).await.unwrap();
+    assert_eq!(created, record(a.clone(), 1, 1), "{backend:?}: a create is version 1, as written");
+    assert_eq!(store.get(&a).await.unwrap(), Some(created.clone()), "{backend:?}: reads back whole");
 
-    // Creating over an existing slot conflicts and reports what is there, in the same round trip.
-    match store.save(&record(a.clone(), 1, 2), ExpectedVersion::Absent).await {
-        Err(SaveError::Conflict { current: Some(current) }) => assert_eq!(*current, record(a.clone(), 1, 1)),
-        other => panic!("{backend:?}: expected a conflict, got {other:?}"),
-    }
-    store.save(&record(a.clone(), 2, 3), ExpectedVersion::Exactly(1)).await.unwrap();
-    // A writer that read version 1 loses to the one that already wrote version 2.
-    match store.save(&record(a.clone(), 2, 4), ExpectedVersion::Exactly(1)).await {
-        Err(SaveError::Conflict { current: Some(current) }) => assert_eq!(current.version, 2),
-        other => panic!("{backend:?}: expected a stale-version conflict, got {other:?}"),
-    }
-    assert_eq!(store.get(&a).await.unwrap(), Some(record(a.clone(), 2, 3)), "{backend:?}: loser changed nothing");
+    // A replace: the new key, data and tracking_id at the next version, under the slot's proxy and
+    // creation time, whatever proxy the write brought.
+    let later = created.updated_at + time::Duration::seconds(60);
+    let replaced =
+        store.put(&write_of(&StoredCredential { updated_at: later, ..record(a.clone(), 9, 2) })).await.unwrap();
+    let expected = StoredCredential { updated_at: later, proxy: created.proxy.clone(), ..record(a.clone(), 2, 2) };
+    assert_eq!(replaced, expected, "{backend:?}: the slot as the replace left it");
+    assert_eq!(store.get(&a).await.unwrap(), Some(expected.clone()), "{backend:?}");
 
-    // Expecting a version of a slot that does not exist conflicts with nothing to report.
-    let b = slot("tenant-b");
-    match store.save(&record(b.clone(), 6, 5), ExpectedVersion::Exactly(5)).await {
-        Err(SaveError::Conflict { current: None }) => {}
-        other => panic!("{backend:?}: expected an empty conflict, got {other:?}"),
-    }
+    // The same write again (the SDK retrying a write whose answer was lost): stored once.
+    let retried = write_of(&StoredCredential { updated_at: later, ..record(a.clone(), 9, 2) });
+    assert_eq!(store.put(&retried).await.unwrap(), expected, "{backend:?}: a retry is recognised");
+    assert_eq!(store.get(&a).await.unwrap(), Some(expected.clone()), "{backend:?}: not written twice");
+
     // Tenants are separate slots.
+    let b = slot("tenant-b");
     assert!(store.get(&b).await.unwrap().is_none(), "{backend:?}: tenant b untouched");
-    store.save(&record(b.clone(), 1, 6), ExpectedVersion::Absent).await.unwrap();
-    assert_eq!(store.get(&a).await.unwrap().unwrap().version, 2, "{backend:?}: tenant a untouched");
+    assert_eq!(store.put(&write_of(&record(b.clone(), 1, 6))).await.unwrap().version, 1, "{backend:?}");
+    assert_eq!(store.get(&a).await.unwrap(), Some(expected), "{backend:?}: tenant a untouched");
+}
+
+/// 100 concurrent replaces of one slot through the port: a replace is last-writer-wins, so every
+/// one succeeds, each at its own version (2 to 101), and the slot holds the one that took 101, whole.
+async fn concurrent_puts(backend: Backend) {
+    const REPLACES: u8 = 100;
+    let stack = Stack::new(backend).await;
+    let a = slot("tenant-a");
+    let created = stack.store.put(&write_of(&record(a.clone(), 1, 1))).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for marker in 10..10 + REPLACES {
+        let (store, write) = (std::sync::Arc::clone(&stack.store), write_of(&record(a.clone(), 0, marker)));
+        tasks.spawn(async move { (write.clone(), store.put(&write).await) });
+    }
+    let mut written = Vec::new();
+    for (write, result) in tasks.join_all().await {
+        let stored = result.unwrap_or_else(|e| panic!("{backend:?}: every replace succeeds: {e}"));
+        assert!(write.is_stored_in(&stored), "{backend:?}: each answer is its own write");
+        assert_eq!(stored.proxy, created.proxy, "{backend:?}: the slot's proxy");
+        written.push(stored);
+    }
+    let mut versions: Vec<u64> = written.iter().map(|c| c.version).collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (2..=101).collect::<Vec<u64>>(), "{backend:?}: 100 distinct versions, none skipped");
+    let last = written.iter().find(|c| c.version == 101).unwrap();
+    assert_eq!(stack.store.get(&a).await.unwrap().as_ref(), Some(last), "{backend:?}: the last write, whole");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_replaces_through_the_port_on_every_store() {
+    for backend in Backend::ALL {
+        concurrent_puts(backend).await;
+    }
 }
 
 #[tokio::test]
@@ -124,13 +167,9 @@ async fn unreadable_items_are_read_errors_on_every_store() {
             "{backend:?}: find_by_proxy"
         );
         assert!(matches!(stack.store.revoke(tenant, &proxy).await, Err(StoreError::Corrupt(_))), "{backend:?}: revoke");
-        assert!(
-            matches!(
-                stack.store.save(&record(a.clone(), 1, 1), ExpectedVersion::Absent).await,
-                Err(SaveError::Read(StoreError::Corrupt(_)))
-            ),
-            "{backend:?}"
-        );
+        let put = stack.store.put(&write_of(&record(a.clone(), 1, 1))).await;
+        assert!(matches!(put, Err(StoreError::Corrupt(_))), "{backend:?}: {put:?}");
+        assert!(matches!(stack.store.get(&a).await, Err(StoreError::Corrupt(_))), "{backend:?}: left as it was");
     }
 }
 
@@ -596,8 +635,8 @@ mod credential_uses {
 
     use aws_sdk_dynamodb::types::AttributeValue;
     use cofre_domain::credentials::{
-        BeginUseError, CredentialSlot, CredentialStore, CredentialType, CredentialUse, ExpectedVersion, Provider,
-        ProxyValue, StoredCredential, UseId, UseOutcome,
+        BeginUseError, CredentialSlot, CredentialStore, CredentialType, CredentialUse, Provider, ProxyValue,
+        StoredCredential, UseId, UseOutcome,
     };
     use cofre_domain::tenant::TenantId;
     use cofre_tests::{Backend, Stack};
@@ -628,10 +667,16 @@ mod credential_uses {
         StoredCredential { proxy: proxy(proxy_value), ..super::record(slot, version, marker) }
     }
 
-    /// Creates `credential` in its empty slot and hands it back.
+    /// Creates `credential` (version 1, never used) in its empty slot and hands it back.
     async fn created(store: &dyn CredentialStore, credential: StoredCredential) -> StoredCredential {
-        store.save(&credential, ExpectedVersion::Absent).await.unwrap();
+        assert_eq!(store.put(&super::write_of(&credential)).await.unwrap(), credential);
         credential
+    }
+
+    /// Replaces the slot of `credential` (at its next version, keeping its proxy, creation and last use)
+    /// so that it holds `credential`.
+    async fn replaced(store: &dyn CredentialStore, credential: &StoredCredential) {
+        assert_eq!(&store.put(&super::write_of(credential)).await.unwrap(), credential);
     }
 
     /// A pending use of `credential` as it is now, starting at `started_at`.
@@ -741,9 +786,11 @@ mod credential_uses {
                 created(store, credential("tenant-a", Provider::Jdpi, CredentialType::Pix, "cfp_a_jdpi", 1, 1)).await;
             let btg_pix =
                 created(store, credential("tenant-a", Provider::Btg, CredentialType::Pix, "cfp_a_btg_pix", 1, 2)).await;
-            let mut used = credential("tenant-a", Provider::Celcoin, CredentialType::Baas, "cfp_a_celcoin", 1, 3);
-            used.last_used_at = Some(at(42, 0));
-            let used = created(store, used).await;
+            let used =
+                created(store, credential("tenant-a", Provider::Celcoin, CredentialType::Baas, "cfp_a_celcoin", 1, 3))
+                    .await;
+            store.begin_use(&pending(&used, at(42, 0), 2)).await.unwrap();
+            let used = StoredCredential { last_used_at: Some(at(42, 0)), ..used };
             let btg_baas =
                 created(store, credential("tenant-a", Provider::Btg, CredentialType::Baas, "cfp_a_btg_baas", 1, 4))
                     .await;
@@ -917,7 +964,7 @@ mod credential_uses {
                 last_used_at: touched.last_used_at,
                 ..credential("tenant-a", Provider::Btg, CredentialType::Pix, "cfp_a_btg", 2, 3)
             };
-            store.save(&v2, ExpectedVersion::Exactly(1)).await.unwrap();
+            replaced(store, &v2).await;
             begin_use_is_refused(&stack, &pending(&v1, at(200, 0), 10), "replaced since read").await;
             begin_use_is_refused(
                 &stack,
@@ -1089,7 +1136,7 @@ mod credential_uses {
             v2.created_at = v1.created_at;
             v2.updated_at = at(60, 0);
             v2.last_used_at = v1.last_used_at;
-            store.save(&v2, ExpectedVersion::Exactly(1)).await.unwrap();
+            replaced(store, &v2).await;
 
             let found = store.find_by_proxy(&tenant("tenant-a"), &v1.proxy).await.unwrap();
             assert_eq!(found.as_ref(), Some(&v2), "{backend:?}: the same proxy finds the new version");

@@ -1,13 +1,17 @@
-//! 20 concurrent replaces of one slot: the conditional write lets every successful replace count
-//! once and leaves one whole request's key, on both stores.
+//! Races on one item, on both stores: 100 concurrent replaces of one credential slot, 50 rotations
+//! of one connection, 100 authorizations on one account, one `tracking_id` sent 50 times.
 
-use cofre_domain::credentials::{CredentialType, Provider};
+use cofre_domain::credentials::{CredentialSlot, CredentialType, Provider};
+use cofre_domain::tenant::TenantId;
 use cofre_tests::wiremock::matchers::{method, path};
 use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use cofre_tests::{Backend, Stack, TestServer, credential_body, partners_at};
 
-const REPLACES: usize = 20;
+const REPLACES: usize = 100;
 
+/// 100 concurrent replaces of one slot over HTTP: a replace is last-writer-wins once the partner
+/// accepted the key, so every one answers 201, each write takes the next version (101 at the end:
+/// 100 distinct versions), and the slot holds one whole request's key and `tracking_id`.
 async fn concurrent_replaces(backend: Backend) {
     let partner = MockServer::start().await;
     Mock::given(method("POST"))
@@ -21,37 +25,47 @@ async fn concurrent_replaces(backend: Backend) {
     let first = server.post_credential("tenant-a", &credential_body("key-initial", "CELCOIN", "PIX"), "t").await;
     assert_eq!(first.status, 201);
 
-    let keys: Vec<String> = (0..REPLACES).map(|i| format!("key-concurrent-{i:02}")).collect();
     let mut tasks = tokio::task::JoinSet::new();
-    for key in keys.clone() {
+    for i in 0..REPLACES {
         let server = server.clone();
-        tasks.spawn(
-            async move { server.post_credential("tenant-a", &credential_body(&key, "CELCOIN", "PIX"), "t").await },
-        );
+        tasks.spawn(async move {
+            let body = credential_body(&format!("key-concurrent-{i:03}"), "CELCOIN", "PIX");
+            (i, server.post_credential("tenant-a", &body, &format!("replace-{i:03}")).await)
+        });
     }
     let replies = tasks.join_all().await;
 
-    let succeeded = replies.iter().filter(|r| r.status == 201).count();
-    for reply in &replies {
-        assert!(reply.status == 201 || reply.code() == "EBAA0011", "{backend:?}: a loser fails cleanly: {reply:?}");
-        if reply.status == 201 {
-            assert_eq!(reply.body["proxy"], first.body["proxy"], "{backend:?}: one proxy for the slot");
-        }
+    let failed: Vec<_> = replies.iter().filter(|(_, r)| r.status != 201).collect();
+    assert!(
+        failed.is_empty(),
+        "{backend:?}: every replace answers 201; {} did not: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    for (_, reply) in &replies {
+        assert_eq!(reply.body["proxy"], first.body["proxy"], "{backend:?}: a replace keeps the slot's proxy");
+        assert_eq!(reply.body["replaced"], true, "{backend:?}");
     }
     let (key, version) = stack.stored_key("tenant-a", Provider::Celcoin, CredentialType::Pix).await.unwrap();
-    assert!(keys.contains(&key), "{backend:?}: the slot holds one whole submitted key, got {key:?}");
-    assert_eq!(version, 1 + succeeded as u64, "{backend:?}: the version counts every successful replace");
-    assert!(succeeded > 0, "{backend:?}: someone wins");
-    println!("{backend:?}: {succeeded}/{REPLACES} concurrent replaces succeeded, final version {version}");
+    assert_eq!(version, 1 + REPLACES as u64, "{backend:?}: every replace took its own version");
+    let slot = CredentialSlot {
+        tenant: TenantId::parse("tenant-a").unwrap(),
+        provider: Provider::Celcoin,
+        credential_type: CredentialType::Pix,
+    };
+    let stored = stack.store.get(&slot).await.unwrap().unwrap();
+    let last = stored.tracking_id.strip_prefix("replace-").expect("written by one of the replaces");
+    assert_eq!(key, format!("key-concurrent-{last}"), "{backend:?}: the key and tracking_id of one whole request");
+    println!("{backend:?}: {REPLACES} concurrent replaces: {REPLACES} x 201, final version {version}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_concurrent_replaces_on_the_embedded_store() {
+async fn a_hundred_concurrent_replaces_on_the_embedded_store() {
     concurrent_replaces(Backend::Local).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_concurrent_replaces_on_dynamodb() {
+async fn a_hundred_concurrent_replaces_on_dynamodb() {
     concurrent_replaces(Backend::Aws).await;
 }
 

@@ -1,12 +1,12 @@
-//! A write whose answer is lost: the SDK retries it, and the retry's condition fails against the
-//! item the first attempt wrote. The vault must recognise its own write, not count it twice.
+//! A write whose answer is lost: the SDK sends it again, and the retry meets the item the first
+//! attempt wrote. The store must recognise the write as already applied, not count it twice.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use cofre_domain::credentials::{
-    BeginUseError, CredentialSlot, CredentialStore, CredentialType, CredentialUse, ExpectedVersion, Provider,
-    ProxyValue, SaveError, StoreError, StoredCredential, UseId,
+    BeginUseError, CredentialSlot, CredentialStore, CredentialType, CredentialUse, CredentialWrite, Provider,
+    ProxyValue, StoreError, StoredCredential, UseId,
 };
 use cofre_domain::tenant::TenantId;
 use cofre_local::EmbeddedStore;
@@ -14,8 +14,8 @@ use cofre_tests::wiremock::matchers::method;
 use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use cofre_tests::{Backend, Stack, TestServer, credential_body, partners_at};
 
-/// Applies every write to the real store, then answers as a retried write would: a conflict that
-/// returns the item as it now is.
+/// Applies every write to the real store, loses the answer, and sends the write again: the answer is
+/// the retry's.
 struct LostResponses(EmbeddedStore);
 
 #[async_trait]
@@ -24,10 +24,9 @@ impl CredentialStore for LostResponses {
         self.0.get(slot).await
     }
 
-    async fn save(&self, record: &StoredCredential, expected: ExpectedVersion) -> Result<(), SaveError> {
-        self.0.save(record, expected).await?;
-        let current = self.0.get(&record.slot).await.map_err(SaveError::Read)?;
-        Err(SaveError::Conflict { current: current.map(Box::new) })
+    async fn put(&self, write: &CredentialWrite) -> Result<StoredCredential, StoreError> {
+        self.0.put(write).await?;
+        self.0.put(write).await
     }
 
     async fn find_by_proxy(&self, t: &TenantId, p: &ProxyValue) -> Result<Option<StoredCredential>, StoreError> {

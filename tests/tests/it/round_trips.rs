@@ -1,6 +1,7 @@
 //! Round trips per request, counted at the wire on moto (SDK interceptors) and at the partner
 //! (wiremock), of the use cases as the Lambdas build them: through `cofre_aws::wiring`, from their
-//! settings, on clients that count. The create-credential goal is 1 KMS + 1 DynamoDB + 1 partner.
+//! settings, on clients that count. The create-credential goal is 1 KMS + 1 DynamoDB + 1 partner,
+//! for a create and a replace alike.
 
 use cofre_aws::wiring;
 use cofre_domain::items::ledger_item::TRACKED_AUTHORIZATION;
@@ -23,7 +24,7 @@ fn secrets_read(trips: &RoundTrips, from: usize) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn create_costs_one_kms_one_dynamodb_one_partner_call_and_replace_one_more_write() {
+async fn create_and_replace_each_cost_one_kms_one_dynamodb_one_partner_call() {
     let partner = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("{}")).mount(&partner).await;
     let stack = Stack::new(Backend::Aws).await;
@@ -40,26 +41,27 @@ async fn create_costs_one_kms_one_dynamodb_one_partner_call_and_replace_one_more
     };
     let partner_calls = || async { partner.received_requests().await.unwrap().len() };
 
+    let writes = |from: usize| stack.dynamodb_trips.operations()[from..].to_vec();
+    let mark = stack.dynamodb_trips.count();
     let created = server.post_credential("tenant-a", &credential_body("key-1", "BTG", "PIX"), "t").await;
     assert_eq!(created.status, 201);
+    assert_eq!(writes(mark), ["UpdateItem"], "create: one conditional write, no read");
     let (kms, dynamodb, secrets) = measure();
     assert_eq!((kms, dynamodb, partner_calls().await), (1, 1, 1), "create: KMS, DynamoDB, partner");
     assert_eq!(secrets, [partner_secret.as_str()], "an execution environment's first request reads the partner config");
 
+    let mark = stack.dynamodb_trips.count();
     let replaced = server.post_credential("tenant-a", &credential_body("key-2", "BTG", "PIX"), "t").await;
     assert_eq!((replaced.status, &replaced.body["replaced"]), (201, &serde_json::json!(true)));
+    assert_eq!(writes(mark), ["UpdateItem"], "replace: the same one write, the version incremented in it");
     let (kms, dynamodb, secrets) = measure();
-    assert_eq!(
-        (kms, dynamodb, partner_calls().await - 1),
-        (1, 2, 1),
-        "replace: the failed create returns the item (ALL_OLD), then one conditional replace"
-    );
+    assert_eq!((kms, dynamodb, partner_calls().await - 1), (1, 1, 1), "replace: KMS, DynamoDB, partner");
     assert!(secrets.is_empty(), "the secret is cached for the life of the execution environment");
 
     let created_other = server.post_credential("tenant-a", &credential_body("key-3", "CELCOIN", "BAAS"), "t").await;
     assert_eq!(created_other.status, 201);
     assert_eq!(measure(), (1, 1, vec![]));
-    println!("round trips per request: create 1 KMS + 1 DynamoDB + 1 partner; replace 1 KMS + 2 DynamoDB + 1 partner");
+    println!("round trips per request: create and replace each 1 KMS + 1 DynamoDB (UpdateItem) + 1 partner");
 }
 
 #[tokio::test]

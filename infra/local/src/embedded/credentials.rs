@@ -5,7 +5,7 @@ use rusqlite::{Connection, params};
 
 use super::{EmbeddedStore, read_body, unavailable, write_body};
 use cofre_domain::credentials::{
-    BeginUseError, CredentialSlot, CredentialStore, CredentialUse, ExpectedVersion, ProxyValue, SaveError, StoreError,
+    BeginUseError, CredentialSlot, CredentialStore, CredentialUse, CredentialWrite, ProxyValue, StoreError,
     StoredCredential, UseId,
 };
 use cofre_domain::items::credential_item::{CREDENTIAL_PREFIX, CredentialItem, credential_sort_key, partition_key};
@@ -63,24 +63,21 @@ impl CredentialStore for EmbeddedStore {
         self.read(|tx| read_body(tx, &pk, &sk)?.as_deref().map(decode).transpose())
     }
 
-    async fn save(&self, record: &StoredCredential, expected: ExpectedVersion) -> Result<(), SaveError> {
-        let item = CredentialItem::from(record);
-        let body = serde_json::to_string(&item).map_err(|e| SaveError::Write(unavailable(e)))?;
+    async fn put(&self, write: &CredentialWrite) -> Result<StoredCredential, StoreError> {
+        let write = write.clone();
+        // One job of the writer thread: the read, the new version and the write happen with no other
+        // write in between (jobs run one after another on the one write connection).
         self.transaction(move |tx| {
-            let current = read_body(tx, &item.pk, &item.sk)
-                .map_err(SaveError::Read)?
-                .map(|body| decode(&body))
-                .transpose()
-                .map_err(SaveError::Read)?;
-            let holds = match (&current, expected) {
-                (None, ExpectedVersion::Absent) => true,
-                (Some(c), ExpectedVersion::Exactly(v)) => c.version == v,
-                _ => false,
-            };
-            if !holds {
-                return Err(SaveError::Conflict { current: current.map(Box::new) });
+            let (pk, sk) = (partition_key(&write.slot.tenant), credential_sort_key(&write.slot));
+            let current = read_body(tx, &pk, &sk)?.as_deref().map(decode).transpose()?;
+            if let Some(current) = current.as_ref().filter(|c| write.is_stored_in(c)) {
+                return Ok(current.clone());
             }
-            write_body(tx, &item.pk, &item.sk, item.version, &body).map_err(SaveError::Write)
+            let item = CredentialItem::from(&write.applied_to(current.as_ref()));
+            let body = serde_json::to_string(&item).map_err(unavailable)?;
+            write_body(tx, &pk, &sk, item.version, &body)?;
+            // As stored (timestamps to the second), as `get` reads it back.
+            item.try_into()
         })
         .await
     }

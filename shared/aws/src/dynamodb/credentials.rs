@@ -8,12 +8,15 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use crate::sdk_error::{describe, describe_service};
 use cofre_domain::clock::rfc3339;
 use cofre_domain::credentials::{
-    BeginUseError, CredentialSlot, CredentialStore, CredentialUse, ExpectedVersion, ProxyValue, SaveError, StoreError,
+    BeginUseError, CredentialSlot, CredentialStore, CredentialUse, CredentialWrite, ProxyValue, StoreError,
     StoredCredential, UseId,
 };
 use cofre_domain::items::credential_item::{CREDENTIAL_PREFIX, CredentialItem, credential_sort_key, partition_key};
@@ -70,8 +73,78 @@ impl DynamoCredentialStore {
     }
 }
 
-/// How many times a use's transaction is retried when it only lost a race for the credential item.
+/// How many times a write is retried when it only lost a race for the credential item: a use's
+/// transaction, or a create-or-replace that met one.
 const MAX_CONTENDED_ATTEMPTS: u32 = 8;
+
+/// The pause before retry `attempt` of a write that lost a race: growing, and different between
+/// contenders (the clock's nanoseconds: not a secret, only a spread).
+async fn contention_pause(attempt: u32) {
+    let jitter = u64::from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) % 8,
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt.min(6)) * 5 + jitter)).await;
+}
+
+/// Attributes a replace keeps from the slot (`if_not_exists`): a create writes them.
+const KEPT_BY_A_REPLACE: [&str; 2] = ["proxy", "created_at"];
+
+impl DynamoCredentialStore {
+    /// The one `UpdateItem` of a create-or-replace. The item is written whole as a create would
+    /// write it, except what a replace keeps: `proxy` and `created_at` (`if_not_exists`),
+    /// `last_used_at` (not written). `ADD version :one` makes the version 1 on a create and the
+    /// slot's + 1 on a replace, inside the write, so concurrent replaces never conflict: DynamoDB
+    /// applies writes to one item one at a time, each on the item the one before left. The condition
+    /// only refuses the write's own item, already applied: a retry by the SDK of a write whose answer
+    /// was lost then fails and returns the item (`ALL_OLD`), which is this write (and an item with no
+    /// sealed key at all, unreadable, fails it too and is left as it is).
+    fn put_request(
+        &self,
+        write: &CredentialWrite,
+    ) -> Result<aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder, StoreError> {
+        let created = CredentialItem::from(&write.applied_to(None));
+        let wrapped_key = created.sealed_key.wrapped_key.clone();
+        let mut attributes: Vec<(String, AttributeValue)> = serde_dynamo::to_item::<_, Item>(&created)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?
+            .into_iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "pk" | "sk" | "version" | "last_used_at"))
+            .collect();
+        attributes.sort_by(|a, b| a.0.cmp(&b.0));
+        let sets: Vec<String> = attributes
+            .iter()
+            .map(|(name, _)| {
+                if KEPT_BY_A_REPLACE.contains(&name.as_str()) {
+                    format!("#{name} = if_not_exists(#{name}, :{name})")
+                } else {
+                    format!("#{name} = :{name}")
+                }
+            })
+            .collect();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(created.pk))
+            .key("sk", s(created.sk))
+            .update_expression(format!("SET {} ADD #version :one", sets.join(", ")))
+            .condition_expression(
+                "attribute_not_exists(pk) OR \
+                 (attribute_exists(#sealed_key.#wrapped_key) AND #sealed_key.#wrapped_key <> :this_wrapped_key)",
+            )
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#wrapped_key", "wrapped_key")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":this_wrapped_key", s(wrapped_key))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (name, value) in attributes {
+            request = request
+                .expression_attribute_names(format!("#{name}"), name.clone())
+                .expression_attribute_values(format!(":{name}"), value);
+        }
+        Ok(request)
+    }
+}
 
 #[async_trait]
 impl CredentialStore for DynamoCredentialStore {
@@ -89,30 +162,39 @@ impl CredentialStore for DynamoCredentialStore {
         output.item.map(decode).transpose()
     }
 
-    async fn save(&self, record: &StoredCredential, expected: ExpectedVersion) -> Result<(), SaveError> {
-        let item = serde_dynamo::to_item(CredentialItem::from(record))
-            .map_err(|e| SaveError::Write(StoreError::Unavailable(e.to_string())))?;
-        let request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let request = match expected {
-            ExpectedVersion::Absent => request.condition_expression("attribute_not_exists(pk)"),
-            ExpectedVersion::Exactly(version) => request
-                .condition_expression("#version = :expected")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
-        };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(failed) => Err(SaveError::Conflict {
-                    current: failed.item.map(decode).transpose().map_err(SaveError::Read)?.map(Box::new),
-                }),
-                other => Err(SaveError::Write(StoreError::Unavailable(describe_service(&other)))),
-            },
+    async fn put(&self, write: &CredentialWrite) -> Result<StoredCredential, StoreError> {
+        let request = self.put_request(write)?;
+        // Plain writes to one item never conflict with each other. DynamoDB refuses one
+        // (`TransactionConflictException`) only while a transaction holds the item (a use of the
+        // credential recording itself), and then nothing was written: retried, as a use's
+        // transaction is.
+        let mut attempt = 0_u32;
+        loop {
+            let error = match request.clone().send().await {
+                Ok(output) => {
+                    let item = output.attributes.ok_or_else(|| StoreError::Unavailable("no item returned".into()))?;
+                    return decode(item);
+                }
+                Err(e) => e.into_service_error(),
+            };
+            match error {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let current = decode(failed.item.unwrap_or_default())?;
+                    return if write.is_stored_in(&current) {
+                        Ok(current)
+                    } else {
+                        Err(StoreError::Unavailable("the write's condition failed on another item".into()))
+                    };
+                }
+                UpdateItemError::TransactionConflictException(_)
+                | UpdateItemError::ReplicatedWriteConflictException(_)
+                    if attempt < MAX_CONTENDED_ATTEMPTS =>
+                {
+                    attempt += 1;
+                    contention_pause(attempt).await;
+                }
+                other => return Err(StoreError::Unavailable(describe_service(&other))),
+            }
         }
     }
 
@@ -203,11 +285,7 @@ impl CredentialStore for DynamoCredentialStore {
                 ))));
             }
             attempt += 1;
-            // A pause that differs between contenders; not a secret, so the clock's nanoseconds do.
-            let jitter = u64::from(
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) % 8,
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt.min(6)) * 5 + jitter)).await;
+            contention_pause(attempt).await;
         }
     }
 

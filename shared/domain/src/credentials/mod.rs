@@ -16,5 +16,5 @@ pub use partner::{PartnerAuthenticator, PartnerError, PartnerLogin};
 pub use provider::{CredentialType, Provider};
 pub use proxy::ProxyValue;
 pub use request::{CredentialRequest, ProviderData, parse_credential_request};
-pub use store::{CredentialSlot, CredentialStore, ExpectedVersion, SaveError, StoreError, StoredCredential};
+pub use store::{CredentialSlot, CredentialStore, CredentialWrite, StoreError, StoredCredential};
 pub use vault::{CredentialVault, SavedCredential};

@@ -53,36 +53,48 @@ pub struct StoredCredential {
     pub last_used_at: Option<OffsetDateTime>,
 }
 
-/// The version a conditional write expects to replace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpectedVersion {
-    /// The slot must not exist yet.
-    Absent,
-    /// The slot must be at exactly this version.
-    Exactly(u64),
+/// A create-or-replace of one slot: what the request decides. The store decides the rest inside the
+/// write itself, from what the slot holds at that moment: the version (1 on a create, the slot's + 1 on
+/// a replace) and, on a replace, the proxy, `created_at` and `last_used_at` the slot already has.
+///
+/// The encryption context the key is sealed under names the slot only (never the version), so what
+/// the write decides cannot make the sealed key unopenable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialWrite {
+    /// Which slot.
+    pub slot: CredentialSlot,
+    /// The proxy if this write creates the slot; a replace keeps the slot's.
+    pub proxy: ProxyValue,
+    /// The partner's non-secret fields, in clear.
+    pub provider_data: ProviderData,
+    /// The key, sealed under the slot's encryption context. Its wrapped data key is unique to this
+    /// request, so it also tells this write from any other.
+    pub sealed_key: SealedValue,
+    /// When the key was written (and the slot created, on a create).
+    pub at: OffsetDateTime,
+    /// The `tracking_id` of the request, for audit.
+    pub tracking_id: String,
 }
 
-/// Why a conditional save did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum SaveError {
-    /// The slot was not at the expected version; here is what it holds now (read in the same round
-    /// trip: DynamoDB's `ReturnValuesOnConditionCheckFailure = ALL_OLD`).
-    #[error("the slot changed since it was read")]
-    Conflict {
-        /// The current state, `None` if the slot is now empty.
-        current: Option<Box<StoredCredential>>,
-    },
-    /// The current state could not be read.
-    #[error(transparent)]
-    Read(StoreError),
-    /// The write failed.
-    #[error(transparent)]
-    Write(StoreError),
-}
+impl CredentialWrite {
+    /// The slot's state after this write, given what it held before (`None`: empty).
+    pub fn applied_to(&self, current: Option<&StoredCredential>) -> StoredCredential {
+        StoredCredential {
+            slot: self.slot.clone(),
+            proxy: current.map_or_else(|| self.proxy.clone(), |c| c.proxy.clone()),
+            provider_data: self.provider_data.clone(),
+            sealed_key: self.sealed_key.clone(),
+            version: current.map_or(1, |c| c.version + 1),
+            created_at: current.map_or(self.at, |c| c.created_at),
+            updated_at: self.at,
+            tracking_id: self.tracking_id.clone(),
+            last_used_at: current.and_then(|c| c.last_used_at),
+        }
+    }
 
-impl From<StoreError> for SaveError {
-    fn from(e: StoreError) -> Self {
-        Self::Write(e)
+    /// Whether `stored` is this write, already applied (its sealed key is this request's).
+    pub fn is_stored_in(&self, stored: &StoredCredential) -> bool {
+        stored.slot == self.slot && stored.sealed_key == self.sealed_key
     }
 }
 
@@ -92,9 +104,15 @@ pub trait CredentialStore: Send + Sync {
     /// The slot's current state.
     async fn get(&self, slot: &CredentialSlot) -> Result<Option<StoredCredential>, StoreError>;
 
-    /// Writes `record` whole, only if the slot is at `expected`: two writers that read the same version
-    /// can never both succeed, and no write is ever half-applied.
-    async fn save(&self, record: &StoredCredential, expected: ExpectedVersion) -> Result<(), SaveError>;
+    /// Creates or replaces the slot of `write` in one atomic write (one round trip) that decides the
+    /// version inside the write: last writer wins, so concurrent writes to one slot all succeed, each
+    /// at its own version (strictly increasing), and the slot ends holding the last one whole. Returns
+    /// the slot as this write left it (version 1: created).
+    ///
+    /// The same write sent again while the slot still holds it (the SDK retrying a write whose answer
+    /// was lost) changes nothing and returns the slot as it is. An unreadable item in the slot is
+    /// `Corrupt`, and left as it is.
+    async fn put(&self, write: &CredentialWrite) -> Result<StoredCredential, StoreError>;
 
     /// The tenant's credential whose proxy is `proxy`, read consistently in one round trip: a
     /// revoked or replaced credential is never served from a stale read.

@@ -1,27 +1,23 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{
-    CredentialError, CredentialRequest, CredentialSlot, CredentialStore, CredentialUse, ExpectedVersion,
-    PartnerAuthenticator, PartnerError, ProxyValue, SaveError, StoredCredential, UseId,
+    CredentialError, CredentialRequest, CredentialSlot, CredentialStore, CredentialUse, CredentialWrite,
+    PartnerAuthenticator, PartnerError, ProxyValue, StoredCredential, UseId,
 };
 use crate::clock::Clock;
 use crate::crypto::{EnvelopeError, KeyService, seal_verified};
 use crate::endpoints::EndpointSettingsSource;
 use crate::ids::IdSource;
+use crate::store::StoreError;
 use crate::tenant::TenantId;
 use crate::tracking::TrackingId;
-
-/// How many times a save is retried when a concurrent replace of the same slot wins the race.
-/// Each failed attempt returns the winner's version, so N concurrent writers need at most N attempts.
-const MAX_SAVE_ATTEMPTS: u32 = 32;
 
 /// What a successful create-or-replace tells the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedCredential {
     /// The slot's proxy value.
     pub proxy: ProxyValue,
-    /// `true` when the slot did not exist before (201), `false` on replace (200).
+    /// `true` when the slot did not exist before, `false` on a replace (both answer 201).
     pub created: bool,
     /// The version now stored.
     pub version: u64,
@@ -59,8 +55,10 @@ impl CredentialVault {
 
     /// Creates or replaces `tenant`'s credential for the request's partner and type.
     ///
-    /// Round trips: one partner call, one `GenerateDataKey`, one conditional write (plus one more
-    /// write per concurrent replace that wins first). Every failure leaves the slot as it was.
+    /// Round trips: one partner call, one `GenerateDataKey`, one write. Once the partner accepted the
+    /// key, a replace is last-writer-wins: the store decides the version inside that one write, so
+    /// concurrent replaces of a slot all succeed, each at its own version. Every failure leaves the
+    /// slot as it was.
     pub async fn create_or_replace(
         &self,
         tenant: &TenantId,
@@ -90,55 +88,21 @@ impl CredentialVault {
             })?;
         drop(request.key);
 
-        let now = self.clock.now();
-        let mut record = StoredCredential {
+        let write = CredentialWrite {
             slot,
             proxy: ProxyValue::mint(self.ids.as_ref()),
             provider_data: request.provider_data,
             sealed_key,
-            version: 1,
-            created_at: now,
-            updated_at: now,
+            at: self.clock.now(),
             tracking_id: tracking_id.to_string(),
-            last_used_at: None,
         };
-        let mut expected = ExpectedVersion::Absent;
-        for attempt in 1..=MAX_SAVE_ATTEMPTS {
-            match self.store.save(&record, expected).await {
-                Ok(()) => {
-                    let created = expected == ExpectedVersion::Absent;
-                    tracing::info!(%provider, version = record.version, created, attempt, "credential saved");
-                    return Ok(SavedCredential { proxy: record.proxy, created, version: record.version });
-                }
-                // Our own write, already applied: the SDK retried a write whose answer was lost, and
-                // the retry met the item the first attempt wrote. The sealed value (random data key
-                // and nonce) is unique to this request, so it identifies the write.
-                Err(SaveError::Conflict { current: Some(current) }) if current.sealed_key == record.sealed_key => {
-                    let created = current.version == 1;
-                    tracing::info!(%provider, version = current.version, created, attempt, "credential saved (retried write)");
-                    return Ok(SavedCredential { proxy: current.proxy, created, version: current.version });
-                }
-                Err(SaveError::Conflict { current: Some(current) }) => {
-                    record.proxy = current.proxy;
-                    record.created_at = current.created_at;
-                    record.last_used_at = current.last_used_at;
-                    record.version = current.version + 1;
-                    expected = ExpectedVersion::Exactly(current.version);
-                }
-                Err(SaveError::Conflict { current: None }) => {
-                    record.version = 1;
-                    record.created_at = now;
-                    expected = ExpectedVersion::Absent;
-                }
-                Err(SaveError::Read(e)) => return Err(CredentialError::Get(e.to_string())),
-                Err(SaveError::Write(e)) => return Err(CredentialError::Save(e.to_string())),
-            }
-            if attempt > 1 {
-                // Several writers are racing for this slot: spread the retries out a little.
-                tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)) * 3)).await;
-            }
-        }
-        Err(CredentialError::Save(format!("gave up after {MAX_SAVE_ATTEMPTS} concurrent replaces")))
+        let stored = self.store.put(&write).await.map_err(|e| match e {
+            StoreError::Corrupt(_) => CredentialError::Get(e.to_string()),
+            StoreError::Unavailable(_) => CredentialError::Save(e.to_string()),
+        })?;
+        let created = stored.version == 1;
+        tracing::info!(%provider, version = stored.version, created, "credential saved");
+        Ok(SavedCredential { proxy: stored.proxy, created, version: stored.version })
     }
 
     /// The tenant's credentials (never their keys).
