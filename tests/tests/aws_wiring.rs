@@ -180,6 +180,18 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     let events = dynamodb.scan().table_name(&events_table).send().await.unwrap();
     assert_eq!(events.count(), 2, "both events are in the events table");
 
+    // What each Lambda main builds, from the same environment: the SDK configured from Lambda's own
+    // variables (region, credentials, AWS_ENDPOINT_URL here), not aws-config's chains.
+    cofre_aws::wiring::create_credential().await.unwrap();
+    cofre_aws::wiring::use_credential().await.unwrap();
+    cofre_aws::wiring::patch_merchant_connection().await.unwrap();
+    let lambda_authorizer = cofre_aws::wiring::request_authorization().await.unwrap();
+    let lambda = cofre_tests::TestServer::start_authorizations(lambda_authorizer).await;
+    let decided = lambda.authorize("tenant-a", None, &cofre_tests::authorization_body(1001, "5.00")).await;
+    assert_eq!((decided.status, decided.body["status"].as_str()), (200, Some("APPROVED")), "{decided:?}");
+    let events = dynamodb.scan().table_name(&events_table).send().await.unwrap();
+    assert_eq!(events.count(), 4, "the Lambda wiring wrote to moto's tables");
+
     // Unknown routes and wrong methods answer JSON like every other error.
     let missing = Reply::read(client.get(format!("{base}/nowhere")).send().await.unwrap()).await;
     assert_eq!((missing.status, missing.code()), (404, "NOT_FOUND"));

@@ -9,9 +9,11 @@
 //!    Cofre setting but is none ([`SETTINGS`] lists them all; see [`WiringError::Unknown`]), instead
 //!    of failing, or being ignored, at first use. Values are never echoed: a misplaced secret must
 //!    not reach the logs.
-//! 2. **Clients**: [`sdk_config`] (or [`sdk_config_sharing_roots`], where the program also calls
-//!    partners or processors: the SDK and the partner/processor client then trust the same roots,
-//!    read from the system once) once per process, then [`AwsClients`] on it, which makes each SDK
+//! 2. **Clients**: an SDK configuration once per process: a Lambda function's from the variables
+//!    Lambda sets (`lambda_sdk_config`), `cofre-local`'s and the seeders' from aws-config's chains
+//!    ([`sdk_config`]); where the program also calls partners or processors, the SDK and the
+//!    partner/processor client trust the same roots, read from the system once
+//!    ([`sdk_config_sharing_roots`]). Then [`AwsClients`] on it, which makes each SDK
 //!    client a use case needs (tests hand it clients of their own, e.g. with interceptors that count
 //!    round trips).
 //! 3. **Use cases**: [`credential_vault`], [`partner_gateway`], [`merchant_connections`],
@@ -166,6 +168,16 @@ impl Env {
         };
         plain(value).and_then(|()| valid(value)).map_err(|reason| malformed(name, &reason))?;
         Ok(value.clone())
+    }
+
+    /// An optional variable (set and empty counts as not set, as the SDK treats it).
+    fn optional(&self, name: &'static str) -> Result<Option<String>, WiringError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(None) => Err(malformed(name, "is not valid UTF-8")),
+            Some(Some(value)) if value.is_empty() => Ok(None),
+            Some(Some(value)) => plain(value).map(|()| Some(value.clone())).map_err(|reason| malformed(name, &reason)),
+        }
     }
 
     /// An optional connect timeout in milliseconds.
@@ -489,6 +501,55 @@ pub async fn sdk_config_sharing_roots() -> SdkConfig {
     load_sdk_config(shared_roots().sdk_client.clone()).await
 }
 
+/// A Lambda function's SDK configuration, from what Lambda sets: `AWS_REGION`, the execution role's
+/// credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), and
+/// `AWS_ENDPOINT_URL` if set; with [`sdk_timeouts`], the standard retries and `client`. A missing or
+/// malformed one fails the start by name, as Cofre's settings do.
+///
+/// aws-config's loader would find the same values, after building chains that cannot succeed on
+/// Lambda where these do (profile files, SSO, web identity through an STS client, container and
+/// instance metadata): at every start, and linked into every binary (docs/cold-start.md). Lambda
+/// gives the credentials for the life of the execution environment, so they are static here as they
+/// are in the loader's environment provider. `cofre-local` keeps the loader ([`sdk_config`]): a
+/// developer's machine has profiles.
+#[cfg(any(feature = "credentials", feature = "merchants", feature = "authorizations"))]
+fn lambda_sdk_config(env: &Env, client: Option<SharedHttpClient>) -> Result<SdkConfig, WiringError> {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
+    use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
+    let any = |_: &str| Ok(());
+    let region = env.required("AWS_REGION", |v| {
+        let ok = v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok { Ok(()) } else { Err("is not an AWS region name".into()) }
+    })?;
+    let access_key = env.required("AWS_ACCESS_KEY_ID", any)?;
+    let secret_key = env.required("AWS_SECRET_ACCESS_KEY", any)?;
+    let session_token = env.optional("AWS_SESSION_TOKEN")?;
+    let endpoint = env.optional("AWS_ENDPOINT_URL")?;
+    if let Some(url) = &endpoint
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(malformed("AWS_ENDPOINT_URL", "must be an http(s) URL"));
+    }
+    let credentials = Credentials::new(access_key, secret_key, session_token, None, "lambda-environment");
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_types::region::Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
+        .time_source(SharedTimeSource::new(SystemTimeSource::new()))
+        .timeout_config(sdk_timeouts())
+        .retry_config(aws_config::retry::RetryConfig::standard());
+    if let Some(client) = client {
+        config = config.http_client(client);
+    }
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    Ok(config.build())
+}
+
 async fn load_sdk_config(client: Option<SharedHttpClient>) -> SdkConfig {
     let loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(sdk_timeouts());
     match client {
@@ -784,30 +845,35 @@ pub fn stack(aws: impl Into<AwsClients>, settings: &StackSettings) -> Result<Sta
 /// create-credential's use case, from its environment: its settings parsed (failing here, at
 /// start, on any that is wrong), the SDK configured, the adapters built.
 pub async fn create_credential() -> Result<CredentialVault, WiringError> {
-    let settings = CredentialSettings::from_env()?;
-    credential_vault(&sdk_config_sharing_roots().await, &settings)
+    let env = Env::capture();
+    let settings = CredentialSettings::parse(&env)?;
+    credential_vault(&lambda_sdk_config(&env, shared_roots().sdk_client.clone())?, &settings)
 }
 
 #[cfg(feature = "credentials")]
 /// use-credential's use case (the partner gateway), from its environment, as [`create_credential`].
 pub async fn use_credential() -> Result<PartnerGateway, WiringError> {
-    let settings = CredentialSettings::from_env()?;
-    partner_gateway(&sdk_config_sharing_roots().await, &settings)
+    let env = Env::capture();
+    let settings = CredentialSettings::parse(&env)?;
+    partner_gateway(&lambda_sdk_config(&env, shared_roots().sdk_client.clone())?, &settings)
 }
 
 #[cfg(feature = "merchants")]
 /// patch-merchant-connection's use case, from its environment, as [`create_credential`].
 pub async fn patch_merchant_connection() -> Result<MerchantConnections, WiringError> {
-    let settings = MerchantSettings::from_env()?;
-    merchant_connections(&sdk_config_sharing_roots().await, &settings)
+    let env = Env::capture();
+    let settings = MerchantSettings::parse(&env)?;
+    merchant_connections(&lambda_sdk_config(&env, shared_roots().sdk_client.clone())?, &settings)
 }
 
 #[cfg(feature = "authorizations")]
 /// request-authorization's use case, from its environment, as [`create_credential`] (it calls no
 /// third party: the SDK reads its own roots).
 pub async fn request_authorization() -> Result<Authorizer, WiringError> {
-    let settings = AuthorizationSettings::from_env()?;
-    Ok(authorizer(&sdk_config().await, &settings))
+    let env = Env::capture();
+    let settings = AuthorizationSettings::parse(&env)?;
+    let client = sdk_http_client(aws_smithy_http_client::tls::TrustStore::default());
+    Ok(authorizer(&lambda_sdk_config(&env, client)?, &settings))
 }
 
 #[cfg(all(feature = "credentials", feature = "merchants", feature = "authorizations"))]
@@ -862,6 +928,40 @@ mod tests {
         assert_eq!(MerchantSettings::from_vars(timeout).unwrap().processor_connect_timeout, Duration::from_millis(750));
         for key in ["alias/cofre-data", "mrk-1234abcd12ab34cd56ef1234567890ab", "arn:aws:kms:us-east-1:1:alias/x"] {
             assert!(StackSettings::from_vars(with(&[("DATA_KEY_ID", Some(key))])).is_ok(), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_function_s_sdk_configuration_comes_from_lambda_s_variables_alone() {
+        let lambda = [
+            ("AWS_REGION", "sa-east-1"),
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            ("AWS_SESSION_TOKEN", "IQoJb3JpZ2luX2VjEXAMPLE"),
+        ];
+        let config = lambda_sdk_config(&Env::given(lambda), None).unwrap();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("sa-east-1"));
+        assert_eq!(config.endpoint_url(), None);
+        assert!(config.credentials_provider().is_some() && config.behavior_version().is_some());
+        assert_eq!(config.timeout_config(), Some(&sdk_timeouts()));
+        let moto = lambda.iter().copied().chain([("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]);
+        let config = lambda_sdk_config(&Env::given(moto), None).unwrap();
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
+
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let without = lambda.iter().copied().filter(|(name, _)| *name != missing);
+            let error = lambda_sdk_config(&Env::given(without), None).unwrap_err();
+            assert_eq!(error.to_string(), format!("environment variable {missing} is not set"));
+        }
+        for (name, value, reason) in [
+            ("AWS_REGION", "SA East 1", "contains whitespace or control characters"),
+            ("AWS_REGION", "SA-EAST-1", "is not an AWS region name"),
+            ("AWS_ENDPOINT_URL", "127.0.0.1:5000", "must be an http(s) URL"),
+        ] {
+            let bad = lambda.iter().copied().filter(|(n, _)| *n != name).chain([(name, value)]);
+            let error = lambda_sdk_config(&Env::given(bad), None).unwrap_err();
+            assert_eq!(error.to_string(), format!("environment variable {name} {reason}"), "{value}");
+            assert!(!error.to_string().contains(value), "values are never echoed");
         }
     }
 
