@@ -6,7 +6,8 @@ The credential's life runs through the functions: create-credential.created mint
 events that name it (PROXY_PLACEHOLDER, see infra/make_events.py) are invoked from a temporary copy
 with the real proxy in its place: a transfer through the partner gateway (the sandbox partner of the
 server infra/test.sh starts), the list, the audit (exactly that one use), the revoke, and the same
-transfer again, now refused as not found.
+transfer again, now refused as not found. So does an authorization's: approved, then read back by its
+tracking_id with the hold it placed on account 1001, whose balance shows it.
 
 Usage (from infra/test.sh): python3 infra/lambda_events.py ENV_FILE
 The env file holds the functions' environment (infra/moto_resources.py writes it).
@@ -64,6 +65,11 @@ EXPECTED = [
     ("patch-merchant-connection", "patch-merchant-connection.not-found", 404, lambda b: b == {"statusCode": 404, "message": "Merchant connection not found", "error": "Not Found"}),
     ("request-authorization", "request-authorization.approved", 200, lambda b: b["status"] == "APPROVED" and b["tracking_id"] == "lambda-events-1"),
     ("request-authorization", "request-authorization.invalid-mti", 400, lambda b: b["code"] == "INVALID_FIELD"),
+    ("request-authorization", "request-authorization.read-back", 200, lambda b: b["status"] == "APPROVED"
+     and b["held"] == 10.5 and b["history"] == [] and b["decision"]["tracking_id"] == "lambda-events-1"),
+    ("request-authorization", "request-authorization.read-back-not-found", 404, lambda b: b["code"] == "AUTHORIZATION_NOT_FOUND"),
+    ("request-authorization", "request-authorization.balance", 200,
+     lambda b: b == {"account_id": 1001, "currency": "BRL", "limit": 1000, "available": 989.5, "held": 10.5}),
 ]
 
 with socket.socket() as s:

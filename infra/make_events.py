@@ -46,6 +46,12 @@ CASES = {
          "entry_mode": "051", "processing_code": "003000", "tracking_id": "lambda-events-1"}),
     "request-authorization.invalid-mti": ("POST", "/payment-methods/v1/authorization", None,
         {"mti": "0300", "currency": "BRL", "network": "VISA", "account_id": 1001}),
+    "request-authorization.read-back": ("GET", "/payment-methods/v1/authorizations/by-tracking-id/{tracking_id}",
+        {"tracking_id": "lambda-events-1"}, None),
+    "request-authorization.read-back-not-found": ("GET", "/payment-methods/v1/authorizations/{authorization_id}",
+        {"authorization_id": "1"}, None),
+    "request-authorization.balance": ("GET", "/payment-methods/v1/accounts/{account_id}/balance",
+        {"account_id": "1001"}, None),
 }
 
 

@@ -120,7 +120,11 @@ ROUTES = {
         "DELETE /banking-auth/v1/credentials/{proxy}", "GET /banking-auth/v1/credentials/{proxy}/uses",
     },
     "PatchMerchantConnectionFunction": {"PATCH /v1/merchants/{merchantId}/connection/{connectionId}"},
-    "RequestAuthorizationFunction": {"POST /payment-methods/v1/authorization"},
+    "RequestAuthorizationFunction": {
+        "POST /payment-methods/v1/authorization", "GET /payment-methods/v1/authorizations/{authorization_id}",
+        "GET /payment-methods/v1/authorizations/by-tracking-id/{tracking_id}",
+        "GET /payment-methods/v1/accounts/{account_id}/balance",
+    },
     "UseCredentialFunction": {
         f"{m} /banking-auth/v1/proxy/{{proxy}}/{{path+}}" for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
     },
@@ -749,6 +753,11 @@ BREAKAGES = {
         IdentitySource="$request.header.account_token"),
     "a route without the authorizer": lambda t: t["Resources"]["CreateCredentialFunction"]["Properties"]["Events"]["CreateCredential"][
         "Properties"].update(Auth={"Authorizer": "NONE"}),
+    "a read of authorizations without the authorizer": lambda t: t["Resources"]["RequestAuthorizationFunction"]["Properties"][
+        "Events"]["ReadAuthorizationByTrackingId"]["Properties"].update(Auth={"Authorizer": "NONE"}),
+    "request-authorization may Query the ledger (reads are BatchGetItem)": lambda t: next(
+        s for s in iam_statements(t, "RequestAuthorizationRole") if ref(s.get("Resource")) == "GetAtt:LedgerTable.Arn"
+    )["Action"].append("dynamodb:Query"),
 }
 
 

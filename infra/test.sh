@@ -49,7 +49,7 @@ cfn-lint template.yaml
 echo "cfn-lint: template.yaml passed"
 # Least privilege, asserted by evaluating the key and IAM policies (infra/template_policy_check.py):
 # who may decrypt, grant or re-key each KMS key, each role's exact actions, retention, parameters,
-# every route behind the JWT authorizer; and 43 deliberate breakages that must each fail the check.
+# every route behind the JWT authorizer; and 45 deliberate breakages that must each fail the check.
 "$PYTHON" infra/template_policy_check.py template.yaml
 
 # The API contract: openapi.yaml against the local server (the binary cargo test just built), seeded

@@ -1,7 +1,8 @@
-//! Lambda `request-authorization`: `POST /payment-methods/v1/authorization` behind API Gateway (HTTP
-//! API, JWT authorizer). Builds its use case once per execution environment (`cofre_aws::wiring`:
-//! settings parsed at start, so a wrong one fails the init, not a request), then serves the shared
-//! router.
+//! Lambda `request-authorization`: `POST /payment-methods/v1/authorization`, and the reads of what it
+//! decided and of accounts' balances (`GET /payment-methods/v1/authorizations/…`, `GET
+//! /payment-methods/v1/accounts/{account_id}/balance`), behind API Gateway (HTTP API, JWT authorizer).
+//! Builds its use case once per execution environment (`cofre_aws::wiring`: settings parsed at start,
+//! so a wrong one fails the init, not a request), then serves the shared router.
 
 use std::sync::Arc;
 

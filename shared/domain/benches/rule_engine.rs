@@ -27,6 +27,7 @@ fn account() -> Account {
         currency: Currency::parse("BRL").unwrap(),
         limit: 1_000_000,
         available: 50_000,
+        held: 0,
         bank: None,
         cards: vec![Card {
             id: 1,

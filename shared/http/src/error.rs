@@ -233,6 +233,8 @@ impl Documented for AuthorizationError {
             Self::Forbidden => answer(&A::FORBIDDEN, &[]),
             Self::ForcedConfirmationForbidden => answer(&A::FORBIDDEN_FORCED_CONFIRMATION, &[]),
             Self::InProgress => answer(&A::IN_PROGRESS, &[]),
+            Self::NotFound => answer(&A::AUTHORIZATION_NOT_FOUND, &[]),
+            Self::AccountNotFound => answer(&A::ACCOUNT_NOT_FOUND, &[]),
             Self::Internal(_) => answer(&A::INTERNAL_ERROR, &[]),
         }
     }
@@ -432,6 +434,8 @@ mod tests {
             (AuthorizationError::Forbidden, 403, "FORBIDDEN"),
             (AuthorizationError::ForcedConfirmationForbidden, 403, "FORBIDDEN"),
             (AuthorizationError::InProgress, 409, "IN_PROGRESS"),
+            (AuthorizationError::NotFound, 404, "AUTHORIZATION_NOT_FOUND"),
+            (AuthorizationError::AccountNotFound, 404, "ACCOUNT_NOT_FOUND"),
             (AuthorizationError::Internal("x".into()), 500, "INTERNAL_ERROR"),
         ];
         for (error, status, code) in cases {

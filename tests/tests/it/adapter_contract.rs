@@ -440,8 +440,8 @@ mod merchant_store {
 
 mod ledger {
     use cofre_domain::authorizations::{
-        AccountId, AuthorizationId, AuthorizationRecord, BalanceChange, Commit, CommitError, Ledger, LedgerItem,
-        LedgerKey, LookupKey, parse_authorization_request,
+        AccountId, AuthorizationId, AuthorizationRecord, BalanceChange, Category, Commit, CommitError, Ledger,
+        LedgerItem, LedgerKey, LookupKey, Mti, Settlement, parse_authorization_request,
     };
     use cofre_domain::tenant::TenantId;
     use cofre_domain::tracking::TrackingId;
@@ -538,6 +538,8 @@ mod ledger {
             balance: Some(BalanceChange {
                 account_id: AccountId::new(account).unwrap(),
                 delta,
+                // A spend here is a hold, and what comes back comes out of it.
+                held_delta: -delta,
                 keep_non_negative: keep,
                 require_normal: normal,
             }),
@@ -554,15 +556,13 @@ mod ledger {
         for (label, c) in refusals {
             assert!(matches!(ledger.commit(&c).await, Err(CommitError::Conflict)), "{backend:?}: {label}");
         }
-        assert_eq!(
-            stack.account("tenant-a", 1001).await.available,
-            100_000,
-            "{backend:?}: refused commits change nothing"
-        );
+        let account = stack.account("tenant-a", 1001).await;
+        assert_eq!((account.available, account.held), (100_000, 0), "{backend:?}: refused commits change nothing");
         assert!(ledger.get(&tenant(), &[LedgerKey::Authorization(record.id)]).await.unwrap()[0].is_none());
 
         ledger.commit(&commit(-6_000, true, true, 1001)).await.unwrap();
-        assert_eq!(stack.account("tenant-a", 1001).await.available, 94_000);
+        let account = stack.account("tenant-a", 1001).await;
+        assert_eq!((account.available, account.held), (94_000, 6_000), "{backend:?}");
         // An original named by tracking_id is had in the same read, tenant-scoped.
         assert_eq!(authorization_of(ledger, "contract-1", record.id).await.as_ref(), Some(&record), "{backend:?}");
         let of = [LedgerKey::AuthorizationOf(TrackingId::parse("contract-1").unwrap())];
@@ -581,13 +581,24 @@ mod ledger {
         let mut forced = commit(-200_000, false, false, 1001);
         forced.recorded.tracking_id = TrackingId::parse("contract-3").unwrap();
         forced.authorization.id = AuthorizationId(record.id.0 + 1);
+        forced.balance.as_mut().unwrap().held_delta = 0;
         ledger.commit(&forced).await.unwrap();
-        assert_eq!(stack.account("tenant-a", 1001).await.available, -106_000);
+        let account = stack.account("tenant-a", 1001).await;
+        assert_eq!((account.available, account.held), (-106_000, 6_000), "{backend:?}: a spend that holds nothing");
 
-        // The original is updated only at the version read, and read by tracking_id as it now stands.
+        // The original is updated only at the version read, and read by tracking_id as it now stands,
+        // with what acted on it listed.
         let mut next = record.clone();
         next.held = 1_000;
         next.version = 2;
+        next.list_settlement(Settlement {
+            id: AuthorizationId(record.id.0 + 2),
+            tracking_id: TrackingId::parse("contract-4").unwrap(),
+            mti: Mti::Cancellation,
+            category: Category::PartialCancellation,
+            amount: 5_000,
+            created_at: record.created_at,
+        });
         let mut settle = commit(5_000, false, false, 1001);
         settle.recorded.tracking_id = TrackingId::parse("contract-4").unwrap();
         settle.authorization.id = AuthorizationId(record.id.0 + 2);
@@ -610,11 +621,90 @@ mod ledger {
         else {
             panic!()
         };
-        assert_eq!((stored.held, stored.version), (0, 3), "{backend:?}");
+        assert_eq!((stored.held, stored.version, &stored.settlements), (0, 3, &next.settlements), "{backend:?}");
         // Nothing can act on it now: DynamoDB no longer keeps its copy; the embedded store reads it.
         let expected = (backend == Backend::Local).then_some(&last);
         assert_eq!(authorization_of(ledger, "contract-1", record.id).await.as_ref(), expected, "{backend:?}");
-        assert_eq!(stack.account("tenant-a", 1001).await.available, -100_000);
+        let account = stack.account("tenant-a", 1001).await;
+        assert_eq!((account.available, account.held), (-100_000, 0), "{backend:?}");
+        // A change to holds alone (a confirmation of all it held) moves no available amount.
+        let mut confirmed = commit(0, false, false, 1001);
+        confirmed.recorded.tracking_id = TrackingId::parse("contract-6").unwrap();
+        confirmed.authorization.id = AuthorizationId(record.id.0 + 4);
+        confirmed.balance.as_mut().unwrap().held_delta = -250;
+        ledger.commit(&confirmed).await.unwrap();
+        let account = stack.account("tenant-a", 1001).await;
+        assert_eq!((account.available, account.held), (-100_000, -250), "{backend:?}");
+        // Another tenant reads none of it.
+        let other = TenantId::parse("tenant-b").unwrap();
+        let keys = [LedgerKey::Authorization(record.id), LedgerKey::Account(AccountId::new(1001).unwrap())];
+        assert!(ledger.get(&other, &keys).await.unwrap().iter().all(Option::is_none), "{backend:?}: tenant-scoped");
+    }
+
+    /// An account stored before holds were counted (no `held` anywhere) reads 0 held, and its first
+    /// change to holds starts the count from there.
+    async fn accounts_stored_before_holds_were_counted(backend: Backend) {
+        let stack = Stack::new(backend).await;
+        stack.seed_accounts(&account_fixture()[..1]).await;
+        match (&stack.embedded, &stack.dynamodb, &stack.ledger_tables) {
+            (Some(embedded), _, _) => {
+                let connection = rusqlite::Connection::open(embedded.path()).unwrap();
+                let key = ("TENANT#tenant-a", "ACCOUNT#1001");
+                let select = "SELECT body FROM items WHERE pk = ?1 AND sk = ?2";
+                let body: String = connection.query_row(select, key, |row| row.get(0)).unwrap();
+                let mut old: serde_json::Value = serde_json::from_str(&body).unwrap();
+                old.as_object_mut().unwrap().remove("held").unwrap();
+                let update = "UPDATE items SET body = ?3 WHERE pk = ?1 AND sk = ?2";
+                assert_eq!(connection.execute(update, (key.0, key.1, old.to_string())).unwrap(), 1);
+            }
+            (None, Some((client, _)), Some((table, _))) => {
+                let key = [("pk", "TENANT#tenant-a"), ("sk", "ACCOUNT#1001")]
+                    .map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())));
+                let item = client.get_item().table_name(table).set_key(Some(key.clone().into())).send().await.unwrap();
+                let mut old: serde_json::Value =
+                    serde_json::from_str(item.item().unwrap()["body"].as_s().unwrap()).unwrap();
+                old.as_object_mut().unwrap().remove("held").unwrap();
+                client
+                    .update_item()
+                    .table_name(table)
+                    .set_key(Some(key.into()))
+                    .update_expression("SET body = :body REMOVE held")
+                    .expression_attribute_values(":body", aws_sdk_dynamodb::types::AttributeValue::S(old.to_string()))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            _ => unreachable!(),
+        }
+        assert_eq!(stack.account("tenant-a", 1001).await.held, 0, "{backend:?}");
+        let (record, recorded) = decision("contract-old", "1.00").await;
+        let commit = Commit {
+            tenant: tenant(),
+            balance: Some(BalanceChange {
+                account_id: AccountId::new(1001).unwrap(),
+                delta: -100,
+                held_delta: 100,
+                keep_non_negative: true,
+                require_normal: true,
+            }),
+            authorization: record,
+            original: None,
+            recorded,
+            events: vec![],
+        };
+        stack.ledger.commit(&commit).await.unwrap();
+        let account = stack.account("tenant-a", 1001).await;
+        assert_eq!((account.available, account.held), (99_900, 100), "{backend:?}");
+    }
+
+    #[tokio::test]
+    async fn embedded_store_reads_an_account_stored_before_holds_were_counted() {
+        accounts_stored_before_holds_were_counted(Backend::Local).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_reads_an_account_stored_before_holds_were_counted() {
+        accounts_stored_before_holds_were_counted(Backend::Aws).await;
     }
 
     #[tokio::test]

@@ -171,7 +171,7 @@ async fn an_api_gateway_event_authorizes_with_the_scope_from_the_claims() {
 
 /// What each file in `events/` must get from its function, in the order the Lambda-level run
 /// (`infra/lambda_events.py`) invokes them: the create makes the proxy the later events name.
-const EVENT_EXPECTATIONS: [(&str, u16); 12] = [
+const EVENT_EXPECTATIONS: [(&str, u16); 15] = [
     ("create-credential.created", 201),
     ("use-credential.transfer", 201),
     ("create-credential.list", 200),
@@ -183,6 +183,9 @@ const EVENT_EXPECTATIONS: [(&str, u16); 12] = [
     ("patch-merchant-connection.not-found", 404),
     ("request-authorization.approved", 200),
     ("request-authorization.invalid-mti", 400),
+    ("request-authorization.read-back", 200),
+    ("request-authorization.read-back-not-found", 404),
+    ("request-authorization.balance", 200),
     ("use-credential.transfer", 404),
 ];
 

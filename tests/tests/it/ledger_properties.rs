@@ -2,8 +2,9 @@
 //! store, through the use case; a hand-written one on both stores), confirmations and cancellations
 //! naming their original by id or by tracking_id: after every step the available amount equals the
 //! limit minus what approved authorizations still hold or have confirmed, it is never negative unless
-//! a forced LEDGER allowed it, replays change nothing, and an authorization read by its tracking_id
-//! is the authorization as it stands.
+//! a forced LEDGER allowed it, the account holds what its authorizations hold, each lists the approved
+//! confirmations and cancellations that acted on it, replays change nothing, and an authorization read
+//! by its tracking_id is the authorization as it stands.
 
 use cofre_domain::authorizations::{
     AuthorizationId, AuthorizationRecord, Authorizer, LedgerItem, LedgerKey, parse_authorization_request,
@@ -44,6 +45,8 @@ struct Run {
     sent: Vec<(Value, String)>,
     /// Approved authorizations: id, tracking_id, amount.
     authorizations: Vec<(u64, String, i64)>,
+    /// The approved confirmations and cancellations of each, by its id, in order.
+    settled: std::collections::HashMap<u64, Vec<u64>>,
     decisions: usize,
     overdraft_allowed: bool,
 }
@@ -73,7 +76,7 @@ impl Run {
                 ]
             })
             .collect();
-        let mut outstanding = 0;
+        let (mut outstanding, mut held) = (0, 0);
         let items = self.stack.ledger.get(&tenant, &keys).await.unwrap();
         for pair in items.chunks(2) {
             let a: &AuthorizationRecord = match &pair[0] {
@@ -82,6 +85,9 @@ impl Run {
             };
             assert!(a.held >= 0 && a.confirmed >= 0, "{a:?}");
             outstanding += a.held + a.confirmed;
+            held += a.held;
+            let listed: Vec<u64> = a.settlements.iter().map(|s| s.id.0).collect();
+            assert_eq!(&listed, self.settled.get(&a.id.0).unwrap_or(&vec![]), "its history is what acted on it");
             match &pair[1] {
                 Some(Ok(LedgerItem::Authorization(by_tracking))) => assert_eq!(by_tracking, a, "read by tracking_id"),
                 Some(Ok(LedgerItem::Recorded(recorded))) => assert_eq!(recorded.authorization_id, a.id),
@@ -89,6 +95,7 @@ impl Run {
             }
         }
         assert_eq!(account.available, LIMIT_MINOR - outstanding, "available = limit - held - confirmed");
+        assert_eq!(account.held, held, "the account holds what its authorizations hold");
         assert!(account.available >= 0 || self.overdraft_allowed, "negative only after a forced LEDGER");
         assert_eq!(self.stack.events().await.len(), 2 * self.decisions, "one event pair per decision, none per replay");
     }
@@ -104,7 +111,7 @@ fn run(ops: Vec<Op>, backend: Backend) {
             .await;
         let authorizer = stack.authorizer();
         let caller = Identity { tenant: TenantId::parse("tenant-a").unwrap(), principal: "p".into(), subject: "p".into(), scopes: vec!["authorizations:override".into()] };
-        let mut run = Run { stack, authorizer, caller, sent: Vec::new(), authorizations: Vec::new(), decisions: 0, overdraft_allowed: false };
+        let mut run = Run { stack, authorizer, caller, sent: Vec::new(), authorizations: Vec::new(), settled: Default::default(), decisions: 0, overdraft_allowed: false };
         for (step, op) in ops.into_iter().enumerate() {
             let tracking = format!("op-{step}");
             match op {
@@ -144,6 +151,8 @@ fn run(ops: Vec<Op>, backend: Backend) {
                     let reply = run.send(body).await;
                     if reply["status"] == "DENIED" {
                         assert_eq!(reply["response_code"], "12", "settlements are denied only for their original's state: {reply}");
+                    } else {
+                        run.settled.entry(id).or_default().push(reply["authorization_id"].as_u64().unwrap());
                     }
                 }
                 Op::Replay { pick } if !run.sent.is_empty() => {

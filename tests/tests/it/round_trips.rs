@@ -300,6 +300,74 @@ async fn a_decision_or_a_settlement_costs_one_read_and_one_transactional_write_a
     );
 }
 
+/// `GET path` as `tenant`: the reply, the DynamoDB operations it cost, and the secrets it read.
+async fn measured_read(
+    stack: &Stack,
+    server: &TestServer,
+    tenant: &str,
+    path: &str,
+) -> (Reply, Vec<String>, Vec<String>) {
+    let before = (stack.dynamodb_trips.count(), stack.secrets_trips.count());
+    let reply = server.call(tenant, "GET", path, "", &[]).await;
+    (reply, stack.dynamodb_trips.operations()[before.0..].to_vec(), secrets_read(&stack.secrets_trips, before.1))
+}
+
+#[tokio::test]
+async fn a_read_back_costs_one_read_and_by_tracking_id_of_a_settled_authorization_two() {
+    let stack = Stack::new(Backend::Aws).await;
+    stack.seed_accounts(&cofre_tests::account_fixture()).await;
+    let authorizer = wiring::authorizer(stack.aws_clients(), &stack.authorization_settings());
+    let server = TestServer::start_authorizations(authorizer).await;
+    let one_read = vec!["BatchGetItem".to_owned()];
+
+    let mut body = cofre_tests::authorization_body(1001, "10.00");
+    body["tracking_id"] = json!("read-1");
+    let (auth, ..) = measured(&stack, &server, &body).await;
+    let id = auth.body["authorization_id"].as_u64().unwrap();
+    let by_id = format!("/payment-methods/v1/authorizations/{id}");
+    let by_tracking = "/payment-methods/v1/authorizations/by-tracking-id/read-1";
+
+    let (reply, operations, secrets) = measured_read(&stack, &server, "tenant-a", &by_id).await;
+    assert_eq!((reply.status, operations, secrets), (200, one_read.clone(), vec![]), "by id: no key, one read");
+    let (reply, operations, _) = measured_read(&stack, &server, "tenant-a", by_tracking).await;
+    assert_eq!((reply.status, operations), (200, one_read.clone()), "by tracking_id, while it can be settled");
+    let (reply, operations, _) =
+        measured_read(&stack, &server, "tenant-a", "/payment-methods/v1/accounts/1001/balance").await;
+    assert_eq!((reply.status, operations), (200, one_read.clone()), "an account's balance");
+
+    // Settled with a history: still one read by id; by tracking_id its decision, then it.
+    let confirm = settlement("0202", ("original_tracking_id", json!("read-1")), json!({ "amount": 6 }));
+    assert_eq!(measured(&stack, &server, &confirm).await.1, ["BatchGetItem", "TransactWriteItems"], "unchanged");
+    let (reply, operations, _) = measured_read(&stack, &server, "tenant-a", by_tracking).await;
+    assert_eq!((reply.status, operations), (200, one_read.clone()), "confirmed, still cancellable");
+    let cancel = settlement("0400", ("original_tracking_id", json!("read-1")), json!({}));
+    assert_eq!(measured(&stack, &server, &cancel).await.1, ["BatchGetItem", "TransactWriteItems"], "unchanged");
+    let (reply, operations, _) = measured_read(&stack, &server, "tenant-a", &by_id).await;
+    assert_eq!((reply.status, reply.body["history"].as_array().map(Vec::len)), (200, Some(2)));
+    assert_eq!(operations, one_read, "by id, whatever its state");
+    let (reply, operations, _) = measured_read(&stack, &server, "tenant-a", by_tracking).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(operations, ["BatchGetItem", "BatchGetItem"], "by tracking_id once nothing can act on it");
+
+    // Not found (another tenant's, or nobody's): one read; malformed: none.
+    for (tenant, path) in [
+        ("tenant-b", by_id.as_str()),
+        ("tenant-b", by_tracking),
+        ("tenant-b", "/payment-methods/v1/accounts/1001/balance"),
+        ("tenant-a", "/payment-methods/v1/authorizations/1"),
+    ] {
+        let (reply, operations, _) = measured_read(&stack, &server, tenant, path).await;
+        assert_eq!((reply.status, operations), (404, one_read.clone()), "{tenant} {path}");
+    }
+    let (reply, operations, _) =
+        measured_read(&stack, &server, "tenant-a", "/payment-methods/v1/authorizations/0").await;
+    assert_eq!((reply.status, operations), (400, vec![]), "a malformed id reads nothing");
+    println!(
+        "read back: by id 1 BatchGetItem; by tracking_id 1 BatchGetItem while a settlement can act on it, else 2; \
+         balance 1 BatchGetItem; no secret"
+    );
+}
+
 /// The round trips of one gateway use: (DynamoDB operations, KMS operations, partner token calls,
 /// partner calls, secrets read).
 type UseTrips = (Vec<String>, Vec<String>, usize, usize, Vec<String>);

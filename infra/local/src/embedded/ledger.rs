@@ -74,13 +74,18 @@ impl Ledger for EmbeddedStore {
                     return Err(CommitError::Conflict);
                 };
                 // Beyond i64 no ledger can go; refusing is the only honest answer.
-                let Some(next) = account.available.checked_add(change.delta) else { return Err(CommitError::Conflict) };
+                let (Some(next), Some(held)) =
+                    (account.available.checked_add(change.delta), account.held.checked_add(change.held_delta))
+                else {
+                    return Err(CommitError::Conflict);
+                };
                 if (change.keep_non_negative && next < 0)
                     || (change.require_normal && account.status != AccountStatus::Normal)
                 {
                     return Err(CommitError::Conflict);
                 }
                 account.available = next;
+                account.held = held;
                 write_body(tx, &pk, &sk, 0, &encode_account(&account, &settings)?)?;
             }
             let (pk, sk) = ledger_key(tenant, &LedgerKey::Authorization(authorization_id));

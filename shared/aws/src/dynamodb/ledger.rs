@@ -68,7 +68,7 @@ fn item_of(key: &LedgerKey, item: &Item) -> Result<LedgerItem, StoreError> {
 }
 
 /// The body of a stored item: lookups keep their targets as a list (so documents can be appended to),
-/// accounts keep `available` beside the body (so it can be updated atomically).
+/// accounts keep `available` and `held` beside the body (so they can be updated atomically).
 fn body_of(key: &LedgerKey, item: &Item) -> Result<String, StoreError> {
     if let LedgerKey::Lookup(_) = key {
         let targets = item
@@ -89,14 +89,18 @@ fn body_of(key: &LedgerKey, item: &Item) -> Result<String, StoreError> {
     let body =
         item.get("body").and_then(|b| b.as_s().ok()).ok_or_else(|| StoreError::Corrupt("item without body".into()))?;
     if let LedgerKey::Account(_) = key {
-        let available: i64 = item
-            .get("available")
-            .and_then(|a| a.as_n().ok())
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| StoreError::Corrupt("account without available".into()))?;
+        let number = |name: &str| item.get(name).map(|a| a.as_n().ok().and_then(|a| a.parse::<i64>().ok()));
+        let available =
+            number("available").flatten().ok_or_else(|| StoreError::Corrupt("account without available".into()))?;
         let mut account: serde_json::Value =
             serde_json::from_str(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         account["available"] = serde_json::Value::from(available);
+        // An account stored before holds were counted has none yet: its body's (none, read as 0) stands.
+        match number("held") {
+            Some(Some(held)) => account["held"] = serde_json::Value::from(held),
+            Some(None) => return Err(StoreError::Corrupt("account with an unreadable held".into())),
+            None => {}
+        }
         return Ok(account.to_string());
     }
     Ok(body.clone())
@@ -183,8 +187,10 @@ impl Ledger for DynamoLedger {
             let mut update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(keyed(pk, sk)))
-                .update_expression("SET available = available + :delta")
-                .expression_attribute_values(":delta", n(change.delta));
+                .update_expression("SET available = available + :delta, held = if_not_exists(held, :zero) + :held")
+                .expression_attribute_values(":delta", n(change.delta))
+                .expression_attribute_values(":held", n(change.held_delta))
+                .expression_attribute_values(":zero", n(0));
             if change.keep_non_negative {
                 condition.push_str(" AND available >= :need");
                 update = update.expression_attribute_values(":need", n(-change.delta));
@@ -295,6 +301,7 @@ impl Ledger for DynamoLedger {
         // The settings in the body: read with the account, never updated by a decision.
         item.insert("body".into(), s(encode_account(account, settings)?));
         item.insert("available".into(), n(account.available));
+        item.insert("held".into(), n(account.held));
         item.insert("status".into(), s(account.status.as_str()));
         let mut items = vec![self.put(&self.table, item, "attribute_not_exists(pk)")?];
         for (lookup, target) in account_lookups(account) {

@@ -36,10 +36,22 @@ impl AccountId {
         (raw > 0).then_some(Self(raw))
     }
 
+    /// Reads an id as a path names it: decimal digits with no sign or leading zero, 1 to 2^63 - 1.
+    pub fn parse(raw: &str) -> Option<Self> {
+        positive_decimal(raw).and_then(|id| i64::try_from(id).ok()).and_then(Self::new)
+    }
+
     /// The number.
     pub fn get(self) -> i64 {
         self.0
     }
+}
+
+/// A positive integer written in plain decimal (what `u64::from_str` would also take with a `+` or
+/// leading zeros, which would give one id several spellings).
+pub(super) fn positive_decimal(raw: &str) -> Option<u64> {
+    let plain = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) && !raw.starts_with('0');
+    plain.then(|| raw.parse().ok()).flatten()
 }
 
 impl fmt::Display for AccountId {
@@ -218,6 +230,12 @@ pub struct Account {
     pub limit: i64,
     /// What can still be spent, minor units; negative only after a forced overdraft.
     pub available: i64,
+    /// What approved 0100s hold on it awaiting confirmation, minor units (part of what `available`
+    /// lacks of `limit`; the rest is confirmed spend). Kept by every decision that moves a hold, in its
+    /// transaction; an account stored before the count was kept reads 0, and then misses the holds
+    /// placed before (reading it back shows it at least 0).
+    #[serde(default)]
+    pub held: i64,
     /// Optional bank account.
     pub bank: Option<BankAccount>,
     /// Cards.

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::engine::{AccountFact, CardFact, Facts, OriginalFact, Verdict, evaluate};
 use super::ledger::{BalanceChange, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey};
 use super::record::{
-    AuthorizationId, AuthorizationRecord, Category, DecisionStatus, RecordedDecision, decision_events,
+    AuthorizationId, AuthorizationRecord, Category, DecisionStatus, RecordedDecision, Settlement, decision_events,
 };
 use super::request::original_required;
 use super::{
@@ -35,7 +35,7 @@ const ID_EPOCH_MS: i128 = 1_704_067_200_000;
 
 /// The authorization use case: idempotent decisions on a ledger that can never be overdrawn by a race.
 pub struct Authorizer {
-    ledger: Arc<dyn Ledger>,
+    pub(super) ledger: Arc<dyn Ledger>,
     hmac: Arc<dyn HmacKeySource>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
@@ -399,15 +399,27 @@ impl Authorizer {
             (Mti::Cancellation, true) => Category::Cancellation,
             (Mti::Cancellation | Mti::CancellationConfirmation, false) => Category::DeniedCancellation,
         };
+        let id = self.new_id(now);
         let (mut held, mut confirmed, mut balance, mut updated_original) = (0, 0, None, None);
         if approved {
-            let change = |delta: i64, enforce: bool, normal: bool| {
-                account_id.filter(|_| delta != 0).map(|account_id| BalanceChange {
+            // `delta` to the account's available amount, `held_delta` to what it holds awaiting confirmation.
+            let change = |delta: i64, held_delta: i64, enforce: bool, normal: bool| {
+                account_id.filter(|_| delta != 0 || held_delta != 0).map(|account_id| BalanceChange {
                     account_id,
                     delta,
+                    held_delta,
                     keep_non_negative: enforce,
                     require_normal: normal,
                 })
+            };
+            // What the original lists among what acted on it.
+            let settlement = || Settlement {
+                id,
+                tracking_id: tracking.clone(),
+                mti: request.mti,
+                category,
+                amount,
+                created_at: now,
             };
             match (request.mti, original) {
                 (Mti::Authorization | Mti::Financial, _) => {
@@ -416,20 +428,21 @@ impl Authorizer {
                     } else {
                         held = amount
                     }
-                    balance = change(-amount, verdict.balance_enforced, verdict.status_enforced);
+                    balance = change(-amount, held, verdict.balance_enforced, verdict.status_enforced);
                 }
                 // Posts what the network confirmed, as a 0200 would; LEDGER's check holds at commit
                 // unless it already recorded an overdraft (ACCOUNT_STATUS does not apply to confirmations).
                 (Mti::Confirmation, None) if forced_confirmation => {
                     confirmed = amount;
-                    balance = change(-amount, verdict.balance_enforced, verdict.status_enforced);
+                    balance = change(-amount, 0, verdict.balance_enforced, verdict.status_enforced);
                 }
                 (Mti::Confirmation, Some(o)) => {
                     let confirm = if request.has_error { 0 } else { amount };
                     let mut next = o.clone();
                     next.held = 0;
                     next.confirmed += confirm;
-                    balance = change(o.held - confirm, false, false);
+                    next.list_settlement(settlement());
+                    balance = change(o.held - confirm, -o.held, false, false);
                     updated_original = Some(next);
                 }
                 (Mti::Cancellation, Some(o)) => {
@@ -437,19 +450,21 @@ impl Authorizer {
                     let from_held = amount.min(o.held);
                     next.held -= from_held;
                     next.confirmed -= amount - from_held;
-                    balance = change(amount, false, false);
+                    next.list_settlement(settlement());
+                    balance = change(amount, -from_held, false, false);
                     updated_original = Some(next);
                 }
                 (Mti::CancellationConfirmation, Some(o)) => {
                     let mut next = o.clone();
                     next.cancellation_confirmed = true;
+                    next.list_settlement(settlement());
                     updated_original = Some(next);
                 }
                 _ => {}
             }
         }
         let record = AuthorizationRecord {
-            id: self.new_id(now),
+            id,
             tenant: tenant.clone(),
             tracking_id: tracking.clone(),
             mti: request.mti,
@@ -481,6 +496,8 @@ impl Authorizer {
             version: 1,
             metadata: request.metadata.clone(),
             calculated_amounts: request.calculated_amounts.clone(),
+            settlements: vec![],
+            settlements_unlisted: 0,
         };
         let events = decision_events(&record, [uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string()]);
         let recorded = RecordedDecision {

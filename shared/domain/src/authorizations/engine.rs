@@ -386,6 +386,8 @@ mod tests {
             version: 1,
             metadata: None,
             calculated_amounts: std::collections::BTreeMap::new(),
+            settlements: vec![],
+            settlements_unlisted: 0,
         }
     }
 
@@ -468,6 +470,7 @@ mod tests {
             currency: Currency::parse(currency).unwrap(),
             limit: 1_000,
             available,
+            held: 0,
             bank: None,
             cards: vec![],
         };

@@ -1,7 +1,7 @@
 use super::account::wire_enum;
 
 wire_enum!(
-    /// Why a request is refused before any rule (400): the `code` answered.
+    /// Why a request is refused before any rule, or a read before the store (400): the `code` answered.
     InvalidCode {
         /** The body is not a JSON object. */ MalformedJson = "MALFORMED_JSON",
         /** A field the reference does not define. */ UnknownField = "UNKNOWN_FIELD",
@@ -10,11 +10,12 @@ wire_enum!(
         /** An advice (0120, 0420). */ UnsupportedMti = "UNSUPPORTED_MTI",
         /** `validation_rules` names no rule. */ UnknownValidationRule = "UNKNOWN_VALIDATION_RULE",
         /** `denial_reasons` names no rejection reason of its rule. */ UnknownDenialReason = "UNKNOWN_DENIAL_REASON",
+        /** A read's path names an id of the wrong format. */ InvalidParameter = "INVALID_PARAMETER",
     }
 );
 
-/// Everything that stops an authorization request short of a decision. Decisions themselves, approved
-/// or denied, are answers (200), not errors. No variant carries a PAN.
+/// Everything that stops an authorization request short of a decision, or a read short of its answer.
+/// Decisions themselves, approved or denied, are answers (200), not errors. No variant carries a PAN.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorizationError {
     /// No valid token.
@@ -37,6 +38,12 @@ pub enum AuthorizationError {
     /// Concurrent requests kept changing the account: the caller may retry with the same tracking_id.
     #[error("the account is busy; retry with the same tracking_id")]
     InProgress,
+    /// No authorization of the caller's tenant has this id or tracking_id.
+    #[error("no such authorization")]
+    NotFound,
+    /// No account of the caller's tenant has this id.
+    #[error("no such account")]
+    AccountNotFound,
     /// A store or key failure.
     #[error("internal error: {0}")]
     Internal(String),

@@ -82,6 +82,8 @@ pub struct BalanceChange {
     pub account_id: AccountId,
     /// Added to `available` (negative to spend).
     pub delta: i64,
+    /// Added to `held` (positive for a new hold, negative as one is confirmed or cancelled).
+    pub held_delta: i64,
     /// Refuse if `available + delta` would fall below zero (a LEDGER check that ran unforced).
     pub keep_non_negative: bool,
     /// Refuse unless the account is still NORMAL (an ACCOUNT_STATUS check that ran unforced).

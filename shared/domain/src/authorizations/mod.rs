@@ -1,7 +1,7 @@
 //! Card and payment authorizations: request (0100/0200), confirmation (0202), cancellation
 //! (0400/0402), idempotent on `tracking_id`, judged by ordered rules a caller may override, on an
-//! account ledger that races cannot overdraw. See `POST /payment-methods/v1/authorization` and
-//! `docs/authorization-rules.md`.
+//! account ledger that races cannot overdraw; read back as they stand, with accounts' balances. See
+//! `POST /payment-methods/v1/authorization`, the `GET` routes beside it and `docs/authorization-rules.md`.
 
 mod account;
 mod authorizer;
@@ -9,6 +9,7 @@ mod engine;
 mod error;
 mod ledger;
 mod money;
+mod read_back;
 mod record;
 mod request;
 mod rules;
@@ -23,8 +24,10 @@ pub use engine::{AccountFact, CardFact, Facts, OriginalFact, Verdict, evaluate};
 pub use error::{AuthorizationError, InvalidCode};
 pub use ledger::{BalanceChange, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey, LookupTarget};
 pub use money::{AmountError, Currency, MAX_MINOR_UNITS, format_minor_units, parse_minor_units};
+pub use read_back::AuthorizationRef;
 pub use record::{
-    AuthorizationId, AuthorizationRecord, Category, DecisionStatus, Event, RecordedDecision, decision_events,
+    AuthorizationId, AuthorizationRecord, Category, DecisionStatus, Event, MAX_LISTED_SETTLEMENTS, RecordedDecision,
+    Settlement, decision_events,
 };
 pub use request::{
     AccountRef, AuthorizationRequest, ClearingType, Mti, OriginalRef, RequestMode, parse_authorization_request,

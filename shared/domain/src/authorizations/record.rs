@@ -16,6 +16,16 @@ use crate::tracking::TrackingId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AuthorizationId(pub u64);
 
+impl AuthorizationId {
+    /// The largest id: 2^53 - 1, the largest integer every JSON reader holds exactly.
+    pub const MAX: u64 = (1 << 53) - 1;
+
+    /// Reads an id as a path names it: decimal digits with no sign or leading zero, 1 to [`Self::MAX`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        super::account::positive_decimal(raw).filter(|id| *id <= Self::MAX).map(Self)
+    }
+}
+
 /// APPROVED or DENIED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -108,11 +118,47 @@ pub struct AuthorizationRecord {
     /// to the events; `amount` alone moves the ledger.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub calculated_amounts: BTreeMap<String, i64>,
+    /// The approved confirmations and cancellations that acted on it, oldest first: its history as read
+    /// back. Each is added by the settlement's own transaction, which rewrites this record anyway (a
+    /// 0402 is listed on the 0400 it confirms). Denied ones changed nothing and are not listed. At most
+    /// [`MAX_LISTED_SETTLEMENTS`], so that partial cancellations cannot grow the item without bound.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settlements: Vec<Settlement>,
+    /// How many more acted on it than are listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub settlements_unlisted: u32,
+}
+
+/// The most settlements an authorization lists: a few hundred bytes each, so the record (and the copy
+/// a DynamoDB tracking record keeps of it) stays far below an item's 400 KB.
+pub const MAX_LISTED_SETTLEMENTS: usize = 100;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// An approved confirmation or cancellation, as listed on the authorization it acted on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    /// The settlement's own authorization id.
+    pub id: AuthorizationId,
+    /// Its tracking_id.
+    pub tracking_id: TrackingId,
+    /// 0202, 0400 or 0402.
+    pub mti: Mti,
+    /// CONFIRMATION, CANCELLATION (a whole cancellation, or a 0202 with `has_error`) or
+    /// PARTIAL_CANCELLATION.
+    pub category: Category,
+    /// Its amount, minor units.
+    pub amount: i64,
+    /// Its decision instant.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
 }
 
 /// Exact decimal text as a JSON number: amounts never pass through a float (a `serde_json::Value`
 /// would make "10.50" the float 10.5).
-fn decimal(minor: i64, currency: Currency) -> Box<RawValue> {
+pub(super) fn decimal(minor: i64, currency: Currency) -> Box<RawValue> {
     RawValue::from_string(format_minor_units(minor, currency)).unwrap_or_else(|_| zero())
 }
 
@@ -122,7 +168,7 @@ fn zero() -> Box<RawValue> {
 }
 
 /// Serializes to raw JSON, keeping raw numbers raw.
-fn raw_json(value: &impl Serialize) -> Box<RawValue> {
+pub(super) fn raw_json(value: &impl Serialize) -> Box<RawValue> {
     serde_json::value::to_raw_value(value).unwrap_or_else(|_| zero())
 }
 
@@ -170,6 +216,22 @@ impl AuthorizationRecord {
     /// What an approved 0100/0200 (or a forced confirmation) can still release: held plus confirmed.
     pub fn remaining(&self) -> i64 {
         self.held + self.confirmed
+    }
+
+    /// Whether it took money from its account: an approved 0100/0200 or forced confirmation. Only these
+    /// ever hold or confirm anything; what else is decided moves (or gives back) theirs.
+    pub fn takes_money(&self) -> bool {
+        self.status == DecisionStatus::Approved
+            && (matches!(self.mti, Mti::Authorization | Mti::Financial) || self.forced_confirmation())
+    }
+
+    /// Lists `settlement` among what acted on it, or counts it past [`MAX_LISTED_SETTLEMENTS`].
+    pub fn list_settlement(&mut self, settlement: Settlement) {
+        if self.settlements.len() < MAX_LISTED_SETTLEMENTS {
+            self.settlements.push(settlement);
+        } else {
+            self.settlements_unlisted = self.settlements_unlisted.saturating_add(1);
+        }
     }
 
     /// Whether it is an approved forced confirmation: a 0202 with no original, the only record of

@@ -129,6 +129,8 @@ impl AccountSeeder {
                     currency,
                     limit,
                     available,
+                    // Nothing is held before any authorization.
+                    held: 0,
                     bank,
                     cards,
                 };

@@ -1,7 +1,7 @@
 //! The ledger's stored layout, shared by both stores: one partition per tenant; accounts, authorizations,
 //! idempotency records and lookups as items whose body is JSON. On DynamoDB the few attributes a
-//! condition or an atomic update needs (`available`, `status`, `version`) live beside the body, and so
-//! does the copy of a settleable authorization a tracking record keeps ([`TRACKED_AUTHORIZATION`]).
+//! condition or an atomic update needs (`available`, `held`, `status`, `version`) live beside the body,
+//! and so does the copy of a settleable authorization a tracking record keeps ([`TRACKED_AUTHORIZATION`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -109,6 +109,7 @@ mod tests {
             currency: Currency::parse("BRL").unwrap(),
             limit: 100,
             available: 100,
+            held: 0,
             bank: None,
             cards: vec![],
         };

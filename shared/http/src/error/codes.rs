@@ -180,7 +180,8 @@ pub mod gateway {
     ];
 }
 
-/// `POST /payment-methods/v1/authorization`.
+/// `POST /payment-methods/v1/authorization`, and the reads beside it (`GET
+/// /payment-methods/v1/authorizations/…`, `GET /payment-methods/v1/accounts/{account_id}/balance`).
 pub mod authorizations {
     use super::{ErrorCode, InvalidCode, S, code};
 
@@ -202,12 +203,20 @@ pub mod authorizations {
     pub const UNKNOWN_VALIDATION_RULE: ErrorCode = refused(InvalidCode::UnknownValidationRule);
     /// `denial_reasons` names no rejection reason of its rule.
     pub const UNKNOWN_DENIAL_REASON: ErrorCode = refused(InvalidCode::UnknownDenialReason);
+    /// A read's path names an id of the wrong format.
+    pub const INVALID_PARAMETER: ErrorCode = refused(InvalidCode::InvalidParameter);
     /// Overrides without the override scope.
     pub const FORBIDDEN: ErrorCode =
         code("FORBIDDEN", S::FORBIDDEN, "validation_rules require the authorizations:override scope");
     /// A forced confirmation (a 0202 naming no original) without the override scope.
     pub const FORBIDDEN_FORCED_CONFIRMATION: ErrorCode =
         code("FORBIDDEN", S::FORBIDDEN, "forced confirmations require the authorizations:override scope");
+    /// No authorization of the caller's tenant has the id or tracking_id read (another tenant's is
+    /// answered so too).
+    pub const AUTHORIZATION_NOT_FOUND: ErrorCode =
+        code("AUTHORIZATION_NOT_FOUND", S::NOT_FOUND, "Authorization not found");
+    /// No account of the caller's tenant has the id read (another tenant's is answered so too).
+    pub const ACCOUNT_NOT_FOUND: ErrorCode = code("ACCOUNT_NOT_FOUND", S::NOT_FOUND, "Account not found");
     /// The account kept changing under concurrent requests.
     pub const IN_PROGRESS: ErrorCode = code(
         "IN_PROGRESS",
@@ -227,6 +236,7 @@ pub mod authorizations {
             InvalidCode::UnsupportedMti => &UNSUPPORTED_MTI,
             InvalidCode::UnknownValidationRule => &UNKNOWN_VALIDATION_RULE,
             InvalidCode::UnknownDenialReason => &UNKNOWN_DENIAL_REASON,
+            InvalidCode::InvalidParameter => &INVALID_PARAMETER,
         }
     }
 
@@ -241,8 +251,11 @@ pub mod authorizations {
         UNSUPPORTED_MTI,
         UNKNOWN_VALIDATION_RULE,
         UNKNOWN_DENIAL_REASON,
+        INVALID_PARAMETER,
         FORBIDDEN,
         FORBIDDEN_FORCED_CONFIRMATION,
+        AUTHORIZATION_NOT_FOUND,
+        ACCOUNT_NOT_FOUND,
         IN_PROGRESS,
         INTERNAL_ERROR,
     ];
