@@ -96,8 +96,11 @@ async fn concurrent_rotations(backend: Backend) {
     let replies = tasks.join_all().await;
     let winners: Vec<usize> = replies.iter().filter(|(_, r)| r.status == 200).map(|(i, _)| *i).collect();
     assert_eq!(winners.len(), 1, "{backend:?}: exactly one rotation wins: {winners:?}");
+    // A loser that read before the winner committed fails the conditional write: 409. One that read
+    // after presents credentials no longer on file: a failed proof, counted, and once counting has
+    // started, concurrent proofs get one comparison per count, the rest 429 `Retry-After: 1`.
     for (_, reply) in replies.iter().filter(|(_, r)| r.status != 200) {
-        assert_eq!(reply.status, 409, "{backend:?}: every loser gets the documented 409: {reply:?}");
+        assert!(matches!(reply.status, 409 | 429), "{backend:?}: every loser gets a documented 409 or 429: {reply:?}");
     }
     let (stored, version, status) = stack.stored_connection("tenant-a", "mid_test_a", "midCon_stripe").await;
     let expected = serde_json::json!({ "secret": format!("sk_rotated_{:02}", winners[0]) });
