@@ -119,6 +119,13 @@ PATH="$TOOLS_VENV/bin:$PATH" "$PYTHON" infra/lambda_events.py "$api_dir/lambda.e
 "$PYTHON" infra/attacks/idle_connections.py --bin "$local_bin" --connections 200 --nofile 256
 # ---------------------------------------------------------------------------------------------------
 
+# ---- Guessing existingCredentials, reduced (infra/attacks/guess_existing.py, docs/api.md) ---------
+# 200 wrong proofs from 8 clients at once against a seeded connection: at most 5 + 8 may be compared
+# with what is on file, the rest answer 429, and the right proof is refused while the lock holds. The
+# full run is 2,000 proofs from 16 clients (the script's defaults).
+"$PYTHON" infra/attacks/guess_existing.py --bin "$local_bin" --guesses 200 --concurrency 8
+# ---------------------------------------------------------------------------------------------------
+
 # The deployable artifacts: sam build (cargo-lambda, release, arm64) of all four functions, and the
 # size of each bootstrap against the 10 MB goal.
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
