@@ -219,6 +219,15 @@ async fn an_authorization_advice_posts_beyond_the_limit_and_on_blocked_accounts_
         }
         let empty = server.authorize(TENANT, None, &advice(1003, "1", json!({ "validation_rules": {} }))).await;
         assert_decision(&empty, "APPROVED", "00", None);
+
+        // On an account already below zero, all of the amount is beyond what was available.
+        let deeper = server.authorize(TENANT, None, &advice(1001, "10", json!({}))).await;
+        assert_decision(&deeper, "APPROVED", "00", None);
+        assert_eq!(
+            judged(&deeper, "LEDGER").2,
+            &json!({ "available": "-505.00", "requested": "10.00", "forced": true, "overdraft": "10.00" })
+        );
+        assert_eq!(available(&stack, 1001).await, -51_500, "{backend:?}");
     }
 }
 

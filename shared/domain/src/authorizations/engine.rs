@@ -324,7 +324,9 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
                     if rule == RuleName::Ledger
                         && let Some(account) = account
                     {
-                        let overdraft = facts.request.amount.unwrap_or(0).saturating_sub(account.available);
+                        // What of the amount is beyond what was available: all of it on an account
+                        // already overdrawn (this decision's share, not the depth the account reaches).
+                        let overdraft = facts.request.amount.unwrap_or(0).saturating_sub(account.available.max(0));
                         map.insert("overdraft".into(), Value::String(format_minor_units(overdraft, account.currency)));
                     }
                     // A 0420 that releases less than the network reversed (or nothing) keeps what it said.
@@ -621,6 +623,12 @@ mod tests {
             )
         );
         assert!(!overdrawn.balance_enforced && !overdrawn.status_enforced, "judged and recorded: not checked again");
+        let deeper = advised(body, Normal, -200, "BRL", OriginalFact::NotApplicable);
+        assert_eq!(
+            reason_of(&deeper, "LEDGER").2,
+            &json!({ "available": "-2.00", "requested": "3.00", "forced": true, "overdraft": "3.00" }),
+            "on an account already overdrawn, all of it is beyond what was available"
+        );
 
         let other = advised(body, Normal, 500, "USD", OriginalFact::NotApplicable);
         assert_eq!(
