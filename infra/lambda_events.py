@@ -7,7 +7,8 @@ events that name it (PROXY_PLACEHOLDER, see infra/make_events.py) are invoked fr
 with the real proxy in its place: a transfer through the partner gateway (the sandbox partner of the
 server infra/test.sh starts), the list, the audit (exactly that one use), the revoke, and the same
 transfer again, now refused as not found. So does an authorization's: approved, then read back by its
-tracking_id with the hold it placed on account 1001, whose balance shows it.
+tracking_id with the hold it placed on account 1001, whose balance shows it; then an authorization
+advice on a blocked card beyond what 1001 has (posted, the overdraft stated), and its reversal advice.
 
 Usage (from infra/test.sh): python3 infra/lambda_events.py ENV_FILE
 The env file holds the functions' environment (infra/moto_resources.py writes it).
@@ -44,6 +45,10 @@ def listed(body):
             and "key" not in mine[0] and "lambda-demo-key" not in json.dumps(body))
 
 
+def rule(decision, name):
+    return next(r for r in decision["validation_results"] if r["name"] == name)
+
+
 def one_use(body):
     uses = body["uses"]
     return (len(uses) == 1 and uses[0]["outcome"] == "ANSWERED" and uses[0]["partner_status"] == 201
@@ -70,6 +75,12 @@ EXPECTED = [
     ("request-authorization", "request-authorization.read-back-not-found", 404, lambda b: b["code"] == "AUTHORIZATION_NOT_FOUND"),
     ("request-authorization", "request-authorization.balance", 200,
      lambda b: b == {"account_id": 1001, "currency": "BRL", "limit": 1000, "available": 989.5, "held": 10.5}),
+    ("request-authorization", "request-authorization.advice", 200, lambda b: b["status"] == "APPROVED"
+     and b["response_code"] == "00" and b["mti"] == "0120" and rule(b, "CARD_STATUS")["reason"] == "CARD_BLOCKED"
+     and rule(b, "LEDGER")["additional_data"] == {"available": "989.50", "requested": "1500.00", "forced": True,
+                                                   "overdraft": "510.50"}),
+    ("request-authorization", "request-authorization.reversal-advice", 200, lambda b: b["status"] == "APPROVED"
+     and b["mti"] == "0420" and b["amount"] == 1500 and b["original_authorization_id"] is not None),
 ]
 
 with socket.socket() as s:

@@ -52,6 +52,13 @@ CASES = {
         {"authorization_id": "1"}, None),
     "request-authorization.balance": ("GET", "/payment-methods/v1/accounts/{account_id}/balance",
         {"account_id": "1001"}, None),
+    # An advice: the network approved in stand-in, on a blocked card, beyond what 1001 has; then reversed.
+    "request-authorization.advice": ("POST", "/payment-methods/v1/authorization", None,
+        {"mti": "0120", "amount": 1500, "currency": "BRL", "network": "VISA", "card": {"stored_id": "tok_card_502"},
+         "mode": "CREDIT", "entry_mode": "051", "processing_code": "003000", "tracking_id": "lambda-events-advice"}),
+    "request-authorization.reversal-advice": ("POST", "/payment-methods/v1/authorization", None,
+        {"mti": "0420", "currency": "BRL", "network": "VISA", "original_tracking_id": "lambda-events-advice",
+         "tracking_id": "lambda-events-reversal"}),
 }
 
 

@@ -1,5 +1,6 @@
 //! Races on one item, on both stores: 100 concurrent replaces of one credential slot, 50 rotations
-//! of one connection, 100 authorizations on one account, one `tracking_id` sent 50 times.
+//! of one connection, 100 authorizations on one account, authorizations and advices on one account,
+//! one `tracking_id` sent 50 times, settlements and reversal advices of one hold.
 
 use cofre_domain::credentials::{CredentialSlot, CredentialType, Provider};
 use cofre_domain::tenant::TenantId;
@@ -284,5 +285,108 @@ async fn confirm_and_cancel_race(backend: Backend) {
 async fn confirmations_and_cancellations_of_one_hold_race_safely() {
     for backend in Backend::ALL {
         confirm_and_cancel_race(backend).await;
+    }
+}
+
+/// 20 authorizations (0100) and 20 authorization advices (0120) of 10.00, concurrent, on 100.00: every
+/// advice posts (the network approved it), no authorization is approved that the balance does not
+/// cover, and no posting is lost: available = 100.00 − 10.00 × every approval, all of it held. The
+/// decisions LEDGER found covered are at most ten (each was checked again at commit, and nothing here
+/// gives money back); every other advice states its overdraft.
+async fn advices_and_authorizations(backend: Backend) {
+    let stack = Stack::new(backend).await;
+    let account = serde_json::json!({ "tenant_id": "tenant-a", "account_id": 7002, "program_id": 1, "document_number": "70020000000",
+        "status": "NORMAL", "currency": "BRL", "limit": "100.00", "cards": [] });
+    stack.seed_accounts(&[account]).await;
+    let server = TestServer::start_authorizations(stack.authorizer()).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let server = server.clone();
+        tasks.spawn(async move {
+            let mut body = cofre_tests::authorization_body(7002, "10.00");
+            let mti = if i % 2 == 0 { "0100" } else { "0120" };
+            (body["mti"], body["tracking_id"]) = (serde_json::json!(mti), serde_json::json!(format!("mixed-{i:02}")));
+            (mti, server.authorize("tenant-a", None, &body).await)
+        });
+    }
+    let replies = tasks.join_all().await;
+    assert!(replies.iter().all(|(_, r)| r.status == 200), "{backend:?}: every request got a decision");
+    let ledger = |r: &cofre_tests::Reply| {
+        let results = r.body["validation_results"].as_array().unwrap();
+        results.iter().find(|v| v["name"] == "LEDGER").unwrap().clone()
+    };
+    let (mut approved, mut covered, mut overdrawn) = (0, 0, 0);
+    for (mti, reply) in &replies {
+        match (*mti, reply.body["status"].as_str(), ledger(reply)["reason"].as_str()) {
+            ("0100" | "0120", Some("APPROVED"), Some("SUFFICIENT_FUNDS")) => covered += 1,
+            ("0120", Some("APPROVED"), Some("INSUFFICIENT_FUNDS")) => {
+                assert_eq!(ledger(reply)["additional_data"]["forced"], true, "{backend:?}");
+                overdrawn += 1;
+            }
+            ("0100", Some("DENIED"), Some("INSUFFICIENT_FUNDS")) => {
+                assert_eq!(reply.body["response_code"], "51");
+                continue;
+            }
+            other => panic!("{backend:?}: {other:?} {}", reply.text),
+        }
+        approved += 1;
+    }
+    assert!(covered <= 10, "{backend:?}: {covered} judged covered on 100.00");
+    assert_eq!(replies.iter().filter(|(mti, r)| *mti == "0120" && r.body["status"] == "APPROVED").count(), 20);
+    let account = stack.account("tenant-a", 7002).await;
+    assert_eq!(account.available, 10_000 - 1_000 * approved, "{backend:?}: no posting lost");
+    assert_eq!(account.held, 1_000 * approved, "{backend:?}: every approval holds its 10.00");
+    assert_eq!(stack.events().await.len(), 80, "{backend:?}: one event pair per decision");
+    println!(
+        "{backend:?}: 20 x 0100 + 20 x 0120 on 100.00: {approved} approved ({covered} covered, {overdrawn} advices overdrawn)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn advices_and_authorizations_racing_on_one_account_never_lose_a_posting() {
+    for backend in Backend::ALL {
+        advices_and_authorizations(backend).await;
+    }
+}
+
+/// A cancellation, a reversal advice and a partial confirmation of one authorization advice's 10.00
+/// hold, racing: whatever the order, no more than the 10.00 comes back, and all of it does.
+async fn reversal_and_cancellation_race(backend: Backend) {
+    let stack = Stack::new(backend).await;
+    stack.seed_accounts(&cofre_tests::account_fixture()).await;
+    let server = TestServer::start_authorizations(stack.authorizer()).await;
+    for round in 0..8 {
+        let mut hold = cofre_tests::authorization_body(1001, "10.00");
+        hold["mti"] = serde_json::json!("0120");
+        let id = server.authorize("tenant-a", None, &hold).await.body["authorization_id"].as_u64().unwrap();
+        let settle = |mti: &str, amount: Option<u64>| {
+            let mut body = serde_json::json!({ "mti": mti, "currency": "BRL", "network": "VISA", "original_authorization_id": id });
+            if let Some(amount) = amount {
+                body["amount"] = serde_json::json!(amount);
+            }
+            let server = server.clone();
+            async move { server.authorize("tenant-a", None, &body).await }
+        };
+        let (cancelled, reversed, confirmed) =
+            tokio::join!(settle("0400", None), settle("0420", None), settle("0202", Some(4)));
+        let released = |r: &cofre_tests::Reply| {
+            r.text.split("\"amount\":").nth(1).and_then(|a| a.split(',').next()).unwrap().to_owned()
+        };
+        assert_eq!(reversed.body["status"], "APPROVED", "{backend:?} round {round}: an advice is acknowledged");
+        let acted = [&cancelled, &reversed]
+            .into_iter()
+            .filter(|r| r.body["status"] == "APPROVED" && released(r) != "0.00")
+            .count();
+        assert!(acted >= 1, "{backend:?} round {round}: something gave it back");
+        assert!(matches!(confirmed.body["status"].as_str(), Some("APPROVED" | "DENIED")));
+        assert_eq!(stack.account("tenant-a", 1001).await.available, 100_000, "{backend:?} round {round}");
+        assert_eq!(stack.account("tenant-a", 1001).await.held, 0, "{backend:?} round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reversal_advices_cancellations_and_confirmations_of_one_hold_race_safely() {
+    for backend in Backend::ALL {
+        reversal_and_cancellation_race(backend).await;
     }
 }

@@ -171,7 +171,7 @@ async fn an_api_gateway_event_authorizes_with_the_scope_from_the_claims() {
 
 /// What each file in `events/` must get from its function, in the order the Lambda-level run
 /// (`infra/lambda_events.py`) invokes them: the create makes the proxy the later events name.
-const EVENT_EXPECTATIONS: [(&str, u16); 15] = [
+const EVENT_EXPECTATIONS: [(&str, u16); 17] = [
     ("create-credential.created", 201),
     ("use-credential.transfer", 201),
     ("create-credential.list", 200),
@@ -186,6 +186,8 @@ const EVENT_EXPECTATIONS: [(&str, u16); 15] = [
     ("request-authorization.read-back", 200),
     ("request-authorization.read-back-not-found", 404),
     ("request-authorization.balance", 200),
+    ("request-authorization.advice", 200),
+    ("request-authorization.reversal-advice", 200),
     ("use-credential.transfer", 404),
 ];
 
@@ -265,6 +267,11 @@ async fn every_event_file_gets_its_documented_answer_from_its_functions_router()
         assert_eq!(got, status, "{name}: {body}");
         if name == "create-credential.created" {
             proxy = body["proxy"].as_str().map(str::to_owned);
+        }
+        // The advice posts beyond what the account has, on a blocked card; its reversal gives it back.
+        if name.ends_with("advice") {
+            assert_eq!((&body["status"], &body["response_code"]), (&json!("APPROVED"), &json!("00")), "{name}: {body}");
+            assert_eq!(body["amount"].as_f64(), Some(1500.0), "{name}: {body}");
         }
     }
 }

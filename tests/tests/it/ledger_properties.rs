@@ -1,10 +1,12 @@
-//! Random sequences of authorize / confirm / cancel / replay on one account (proptest, embedded
-//! store, through the use case; a hand-written one on both stores), confirmations and cancellations
-//! naming their original by id or by tracking_id: after every step the available amount equals the
-//! limit minus what approved authorizations still hold or have confirmed, it is never negative unless
-//! a forced LEDGER allowed it, the account holds what its authorizations hold, each lists the approved
-//! confirmations and cancellations that acted on it, replays change nothing, and an authorization read
-//! by its tracking_id is the authorization as it stands.
+//! Random sequences of authorize / advise / confirm / cancel / reverse / replay on one account
+//! (proptest, embedded store, through the use case; a hand-written one on both stores), confirmations,
+//! cancellations and reversal advices naming their original by id or by tracking_id, and reversals of
+//! originals nobody has: after every step the available amount equals the limit minus what approved
+//! authorizations and authorization advices still hold or have confirmed, it is never negative unless
+//! a forced LEDGER or an advice recorded the overdraft, every advice is approved, the account holds
+//! what its authorizations hold, each lists the approved confirmations, cancellations and reversals
+//! that acted on it, replays change nothing, and an authorization read by its tracking_id is the
+//! authorization as it stands.
 
 use cofre_domain::authorizations::{
     AuthorizationId, AuthorizationRecord, Authorizer, LedgerItem, LedgerKey, parse_authorization_request,
@@ -19,19 +21,48 @@ const LIMIT_MINOR: i64 = 10_000;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Authorize { cents: i64, online: bool, forced: bool },
-    Confirm { pick: usize, partial: Option<u8>, has_error: bool, by_tracking: bool },
-    Cancel { pick: usize, partial: Option<u8>, by_tracking: bool },
-    Replay { pick: usize },
+    /// A 0100/0200, or (`advice`) a 0120 held or, `online`, confirmed at once.
+    Authorize {
+        cents: i64,
+        online: bool,
+        forced: bool,
+        advice: bool,
+    },
+    Confirm {
+        pick: usize,
+        partial: Option<u8>,
+        has_error: bool,
+        by_tracking: bool,
+    },
+    /// A 0400, or (`advice`) a 0420.
+    Cancel {
+        pick: usize,
+        partial: Option<u8>,
+        by_tracking: bool,
+        advice: bool,
+    },
+    /// A 0420 naming an original nobody has.
+    ReverseUnknown {
+        cents: i64,
+    },
+    Replay {
+        pick: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (1_i64..4_000, any::<bool>(), prop::bool::weighted(0.1)).prop_map(|(cents, online, forced)| Op::Authorize { cents, online, forced }),
+        4 => (1_i64..4_000, any::<bool>(), prop::bool::weighted(0.1), prop::bool::weighted(0.3)).prop_map(|(cents, online, forced, advice)| Op::Authorize { cents, online, forced: forced && !advice, advice }),
         2 => (any::<usize>(), prop::option::of(1_u8..100), prop::bool::weighted(0.2), any::<bool>()).prop_map(|(pick, partial, has_error, by_tracking)| Op::Confirm { pick, partial, has_error, by_tracking }),
-        2 => (any::<usize>(), prop::option::of(1_u8..100), any::<bool>()).prop_map(|(pick, partial, by_tracking)| Op::Cancel { pick, partial, by_tracking }),
+        2 => (any::<usize>(), prop::option::of(1_u8..100), any::<bool>(), prop::bool::weighted(0.4)).prop_map(|(pick, partial, by_tracking, advice)| Op::Cancel { pick, partial, by_tracking, advice }),
+        1 => (1_i64..4_000).prop_map(|cents| Op::ReverseUnknown { cents }),
         1 => any::<usize>().prop_map(|pick| Op::Replay { pick }),
     ]
+}
+
+fn ledger_reason(reply: &Value) -> &str {
+    let results = reply["validation_results"].as_array().unwrap();
+    results.iter().find(|r| r["name"] == "LEDGER").unwrap()["reason"].as_str().unwrap()
 }
 
 fn decimal(cents: i64) -> Value {
@@ -96,7 +127,7 @@ impl Run {
         }
         assert_eq!(account.available, LIMIT_MINOR - outstanding, "available = limit - held - confirmed");
         assert_eq!(account.held, held, "the account holds what its authorizations hold");
-        assert!(account.available >= 0 || self.overdraft_allowed, "negative only after a forced LEDGER");
+        assert!(account.available >= 0 || self.overdraft_allowed, "negative only after a recorded overdraft");
         assert_eq!(self.stack.events().await.len(), 2 * self.decisions, "one event pair per decision, none per replay");
     }
 }
@@ -115,28 +146,36 @@ fn run(ops: Vec<Op>, backend: Backend) {
         for (step, op) in ops.into_iter().enumerate() {
             let tracking = format!("op-{step}");
             match op {
-                Op::Authorize { cents, online, forced } => {
-                    let mut body = json!({ "mti": if online { "0200" } else { "0100" }, "amount": decimal(cents), "currency": "BRL",
+                Op::Authorize { cents, online, forced, advice } => {
+                    let mti = match (advice, online) {
+                        (true, _) => "0120",
+                        (false, true) => "0200",
+                        (false, false) => "0100",
+                    };
+                    let mut body = json!({ "mti": mti, "amount": decimal(cents), "currency": "BRL",
                         "network": "VISA", "account_id": 1, "entry_mode": "01", "processing_code": "003000", "tracking_id": tracking });
                     if forced {
                         body["validation_rules"] = json!({ "LEDGER": { "force": true } });
                     }
+                    if advice && online {
+                        body["confirmation_mode"] = json!("ONLINE");
+                    }
                     let reply = run.send(body).await;
                     if reply["status"] == "APPROVED" {
                         run.authorizations.push((reply["authorization_id"].as_u64().unwrap(), tracking, cents));
-                        run.overdraft_allowed |= forced;
+                        run.overdraft_allowed |= forced || ledger_reason(&reply) == "INSUFFICIENT_FUNDS";
                     } else {
-                        assert_eq!((reply["response_code"].as_str(), forced), (Some("51"), false), "only funds deny here: {reply}");
+                        assert_eq!((reply["response_code"].as_str(), forced, advice), (Some("51"), false, false), "only funds deny here, and never an advice: {reply}");
                     }
                 }
-                Op::Confirm { pick, partial, by_tracking, .. } | Op::Cancel { pick, partial, by_tracking } if !run.authorizations.is_empty() => {
+                Op::Confirm { pick, partial, by_tracking, .. } | Op::Cancel { pick, partial, by_tracking, .. } if !run.authorizations.is_empty() => {
                     let (id, original_tracking, cents) = run.authorizations[pick % run.authorizations.len()].clone();
-                    let (confirm, has_error) = match op {
-                        Op::Confirm { has_error, .. } => (true, has_error),
-                        _ => (false, false),
+                    let (mti, has_error) = match op {
+                        Op::Confirm { has_error, .. } => ("0202", has_error),
+                        Op::Cancel { advice: true, .. } => ("0420", false),
+                        _ => ("0400", false),
                     };
-                    let mut body = json!({ "mti": if confirm { "0202" } else { "0400" }, "currency": "BRL", "network": "VISA",
-                        "tracking_id": tracking });
+                    let mut body = json!({ "mti": mti, "currency": "BRL", "network": "VISA", "tracking_id": tracking });
                     if by_tracking {
                         body["original_tracking_id"] = json!(original_tracking);
                     } else {
@@ -145,15 +184,23 @@ fn run(ops: Vec<Op>, backend: Backend) {
                     if let Some(p) = partial {
                         body["amount"] = decimal((cents * i64::from(p) / 100).max(1));
                     }
-                    if confirm && has_error {
+                    if has_error {
                         body["has_error"] = json!(true);
                     }
                     let reply = run.send(body).await;
                     if reply["status"] == "DENIED" {
+                        assert_ne!(mti, "0420", "an advice is acknowledged: {reply}");
                         assert_eq!(reply["response_code"], "12", "settlements are denied only for their original's state: {reply}");
-                    } else {
+                    } else if mti != "0420" || reply["amount"].as_f64().unwrap() > 0.0 {
+                        // A 0420 that released nothing did not act on it.
                         run.settled.entry(id).or_default().push(reply["authorization_id"].as_u64().unwrap());
                     }
+                }
+                Op::ReverseUnknown { cents } => {
+                    let body = json!({ "mti": "0420", "currency": "BRL", "network": "VISA", "amount": decimal(cents),
+                        "original_tracking_id": format!("nobody-{step}"), "tracking_id": tracking });
+                    let reply = run.send(body).await;
+                    assert_eq!((reply["status"].as_str(), reply["amount"].as_f64()), (Some("APPROVED"), Some(0.0)), "{reply}");
                 }
                 Op::Replay { pick } if !run.sent.is_empty() => {
                     let (body, response) = run.sent[pick % run.sent.len()].clone();
@@ -183,18 +230,29 @@ fn the_property_holds_on_a_hand_written_sequence_on_both_stores() {
     for backend in Backend::ALL {
         run(
             vec![
-                Op::Authorize { cents: 6_000, online: false, forced: false },
-                Op::Authorize { cents: 5_000, online: true, forced: false },
-                Op::Authorize { cents: 5_000, online: true, forced: true },
+                Op::Authorize { cents: 6_000, online: false, forced: false, advice: false },
+                Op::Authorize { cents: 5_000, online: true, forced: false, advice: false },
+                Op::Authorize { cents: 5_000, online: true, forced: true, advice: false },
                 Op::Confirm { pick: 0, partial: Some(50), has_error: false, by_tracking: true },
-                Op::Cancel { pick: 1, partial: Some(10), by_tracking: false },
-                Op::Cancel { pick: 1, partial: Some(10), by_tracking: true },
-                Op::Cancel { pick: 1, partial: None, by_tracking: true },
+                Op::Cancel { pick: 1, partial: Some(10), by_tracking: false, advice: false },
+                Op::Cancel { pick: 1, partial: Some(10), by_tracking: true, advice: true },
+                Op::Cancel { pick: 1, partial: None, by_tracking: true, advice: false },
                 Op::Replay { pick: 2 },
-                Op::Authorize { cents: 1_000, online: false, forced: false },
+                Op::Authorize { cents: 1_000, online: false, forced: false, advice: false },
                 Op::Confirm { pick: 0, partial: None, has_error: true, by_tracking: false },
                 Op::Confirm { pick: 2, partial: Some(30), has_error: false, by_tracking: false },
-                Op::Cancel { pick: 2, partial: None, by_tracking: true },
+                Op::Cancel { pick: 2, partial: None, by_tracking: true, advice: false },
+                // Advices: beyond what is available, held then ONLINE; reversed in part, beyond what
+                // remains, again with nothing left, and of an original nobody has.
+                Op::Authorize { cents: 9_000, online: false, forced: false, advice: true },
+                Op::Authorize { cents: 3_000, online: true, forced: false, advice: true },
+                Op::Replay { pick: 13 },
+                Op::Cancel { pick: 3, partial: Some(25), by_tracking: false, advice: true },
+                Op::Confirm { pick: 3, partial: Some(50), has_error: false, by_tracking: true },
+                Op::Cancel { pick: 3, partial: Some(99), by_tracking: true, advice: true },
+                Op::Cancel { pick: 3, partial: None, by_tracking: false, advice: true },
+                Op::Cancel { pick: 4, partial: Some(50), by_tracking: true, advice: true },
+                Op::ReverseUnknown { cents: 700 },
             ],
             backend,
         );

@@ -4,6 +4,7 @@
 //! no other test running beside it may see change.
 
 mod adapter_contract;
+mod advices;
 mod authorization_read_back;
 mod concurrency;
 mod create_credential;

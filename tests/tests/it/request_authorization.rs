@@ -584,17 +584,23 @@ async fn bad_requests_are_400_naming_the_field_and_change_nothing() {
         (
             with(base.clone(), json!({ "mti": "0300" })),
             "INVALID_FIELD",
-            "mti must be one of 0100, 0200, 0202, 0400, 0402",
+            "mti must be one of 0100, 0120, 0200, 0202, 0400, 0402, 0420",
+        ),
+        // Refused before the scope is looked at: no token's scope lets an advice be overridden.
+        (
+            with(base.clone(), json!({ "mti": "0120", "validation_rules": { "LEDGER": { "force": true } } })),
+            "INVALID_FIELD",
+            "validation_rules may not be sent with advices (mti 0120, 0420): an advice reports a decision already made",
         ),
         (
-            with(base.clone(), json!({ "mti": "0120" })),
-            "UNSUPPORTED_MTI",
-            "mti 0120 and 0420 (advices) are not supported",
+            json!({ "mti": "0420", "currency": "BRL", "network": "VISA", "account_id": 1001 }),
+            "MISSING_FIELD",
+            "original_authorization_id or original_tracking_id is required for mti 0420",
         ),
         (
-            with(base.clone(), json!({ "mti": "0420" })),
-            "UNSUPPORTED_MTI",
-            "mti 0120 and 0420 (advices) are not supported",
+            with(base.clone(), json!({ "mti": "0120", "card": { "stored_id": "tok_501" } })),
+            "MISSING_FIELD",
+            "mode is required for card authorizations (mti 0120)",
         ),
         (with(base.clone(), json!({ "mti": null })), "MISSING_FIELD", "mti is required "),
         (

@@ -291,12 +291,47 @@ async fn a_decision_or_a_settlement_costs_one_read_and_one_transactional_write_a
     assert_eq!(operations, ["BatchGetItem", "BatchGetItem", "TransactWriteItems"], "forced, by card");
     assert_eq!(stack.account("tenant-a", 3001).await.available, 100_000 - 600);
 
+    // Advices cost what the request they report costs: a 0120 a 0100's (beyond the limit too), a 0420 a
+    // 0400's; one whose original is unknown, or has nothing left, no more; a replay one read.
+    let mut advice = cofre_tests::authorization_body(1003, "150.00");
+    (advice["mti"], advice["tracking_id"]) = (json!("0120"), json!("trips-advice"));
+    let (reply, operations, _) = measured(&stack, &server, &advice).await;
+    assert_eq!((reply.body["status"].as_str(), reply.body["response_code"].as_str()), (Some("APPROVED"), Some("00")));
+    assert_eq!(operations, one_write, "an authorization advice by account_id, overdrawing");
+    let (replay, operations, _) = measured(&stack, &server, &advice).await;
+    assert_eq!((replay.text.as_str(), operations), (reply.text.as_str(), vec!["BatchGetItem".to_owned()]));
+    let (read, operations, _) =
+        measured_read(&stack, &server, "tenant-a", "/payment-methods/v1/authorizations/by-tracking-id/trips-advice")
+            .await;
+    assert_eq!((read.status, operations), (200, vec!["BatchGetItem".to_owned()]), "read back as a held 0100 is");
+    let reverse = settlement("0420", by_tracking("trips-advice"), json!({ "amount": 50 }));
+    let (reply, operations, _) = measured(&stack, &server, &reverse).await;
+    assert_eq!(reply.body["amount"].as_f64(), Some(50.0));
+    assert_eq!(operations, one_write, "a reversal advice by original_tracking_id");
+    let (reply, operations, _) =
+        measured(&stack, &server, &settlement("0420", by_tracking("trips-advice"), json!({}))).await;
+    assert_eq!(reply.body["amount"].as_f64(), Some(100.0));
+    assert_eq!(operations, one_write, "the rest reversed");
+    let (reply, operations, _) =
+        measured(&stack, &server, &settlement("0420", by_tracking("trips-advice"), json!({}))).await;
+    assert_eq!((reply.body["status"].as_str(), reply.body["amount"].as_f64()), (Some("APPROVED"), Some(0.0)));
+    assert_eq!(
+        operations,
+        ["BatchGetItem", "BatchGetItem", "TransactWriteItems"],
+        "nothing left: its decision, then it"
+    );
+    let (reply, operations, _) =
+        measured(&stack, &server, &settlement("0420", by_tracking("never-advised"), json!({ "amount": 1 }))).await;
+    assert_eq!((reply.body["status"].as_str(), reply.body["amount"].as_f64()), (Some("APPROVED"), Some(0.0)));
+    assert_eq!(operations, one_write, "a reversal advice of an unknown original");
+    assert_eq!(stack.account("tenant-a", 1003).await.available, 10_000, "all of the advice back");
+
     // 1000.00, less the card's 1.00 hold: every other amount was released or cancelled.
     assert_eq!(stack.account("tenant-a", 1001).await.available, 99_900);
     println!(
-        "decision: 1 BatchGetItem + 1 TransactWriteItems (by account_id; 0202/0400/0402 by original_authorization_id or \
-         original_tracking_id; a forced 0202 by account_id); replay: 1 BatchGetItem; by card/document/bank: +1 \
-         BatchGetItem"
+        "decision: 1 BatchGetItem + 1 TransactWriteItems (by account_id; 0202/0400/0402/0420 by original_authorization_id \
+         or original_tracking_id; a forced 0202 by account_id; a 0120 by account_id; a 0420 of an unknown original); \
+         replay: 1 BatchGetItem; by card/document/bank: +1 BatchGetItem"
     );
 }
 

@@ -228,10 +228,11 @@ pub struct Account {
     pub currency: Currency,
     /// Credit limit, minor units.
     pub limit: i64,
-    /// What can still be spent, minor units; negative only after a forced overdraft.
+    /// What can still be spent, minor units; negative only after an overdraft a decision recorded
+    /// (`forced`: a forced LEDGER, a forced confirmation, an advice).
     pub available: i64,
-    /// What approved 0100s hold on it awaiting confirmation, minor units (part of what `available`
-    /// lacks of `limit`; the rest is confirmed spend). Kept by every decision that moves a hold, in its
+    /// What approved 0100s and 0120s hold on it awaiting confirmation, minor units (part of what
+    /// `available` lacks of `limit`; the rest is confirmed spend). Kept by every decision that moves a hold, in its
     /// transaction; an account stored before the count was kept reads 0, and then misses the holds
     /// placed before (reading it back shows it at least 0).
     #[serde(default)]

@@ -213,7 +213,8 @@ impl Authorizer {
             AccountRef::Document(d) => LedgerKey::Lookup(LookupKey::Document(d.clone())),
             AccountRef::Bank(b) => LedgerKey::Lookup(LookupKey::Bank(b.clone())),
         });
-        let settles = matches!(request.mti, Mti::Confirmation | Mti::Cancellation | Mti::CancellationConfirmation);
+        // A confirmation or cancellation (0202, 0400, 0402, 0420) reads the original it acts on.
+        let settles = !request.mti.authorizes();
         // A request that could be a forced confirmation reads its account's settings with the account
         // (the same item: no more round trips); every other request reads what it always did.
         let settings_key = |key: &LedgerKey| match key {
@@ -389,15 +390,22 @@ impl Authorizer {
         let forced_confirmation = matches!(facts.original, OriginalFact::ForcedConfirmation);
         let clearing_type = original.map_or_else(|| request.clearing_type(), |o| o.clearing_type);
         let category = match (request.mti, approved) {
-            (Mti::Authorization | Mti::Financial, true) => Category::Authorization,
-            (Mti::Authorization | Mti::Financial | Mti::Confirmation, false) => Category::Denied,
+            (Mti::Authorization | Mti::AuthorizationAdvice | Mti::Financial, true) => Category::Authorization,
+            (Mti::Authorization | Mti::AuthorizationAdvice | Mti::Financial | Mti::Confirmation, false) => {
+                Category::Denied
+            }
             (Mti::Confirmation, true) if request.has_error => Category::Cancellation,
             (Mti::Confirmation | Mti::CancellationConfirmation, true) => Category::Confirmation,
-            (Mti::Cancellation, true) if original.is_some_and(|o| amount < o.remaining()) => {
+            (Mti::Cancellation | Mti::ReversalAdvice, true)
+                if original.is_some_and(|o| amount > 0 && amount < o.remaining()) =>
+            {
                 Category::PartialCancellation
             }
-            (Mti::Cancellation, true) => Category::Cancellation,
-            (Mti::Cancellation | Mti::CancellationConfirmation, false) => Category::DeniedCancellation,
+            // A 0420 that releases nothing is acknowledged as a cancellation of 0.00.
+            (Mti::Cancellation | Mti::ReversalAdvice, true) => Category::Cancellation,
+            (Mti::Cancellation | Mti::CancellationConfirmation | Mti::ReversalAdvice, false) => {
+                Category::DeniedCancellation
+            }
         };
         let id = self.new_id(now);
         let (mut held, mut confirmed, mut balance, mut updated_original) = (0, 0, None, None);
@@ -422,7 +430,9 @@ impl Authorizer {
                 created_at: now,
             };
             match (request.mti, original) {
-                (Mti::Authorization | Mti::Financial, _) => {
+                // An advice posts as the 0100 (or, cleared ONLINE, the 0200) it reports would have: LEDGER's
+                // and ACCOUNT_STATUS's checks hold at commit only where they passed (`balance_enforced`).
+                (Mti::Authorization | Mti::AuthorizationAdvice | Mti::Financial, _) => {
                     if clearing_type == ClearingType::Online {
                         confirmed = amount
                     } else {
@@ -445,7 +455,8 @@ impl Authorizer {
                     balance = change(o.held - confirm, -o.held, false, false);
                     updated_original = Some(next);
                 }
-                (Mti::Cancellation, Some(o)) => {
+                // A 0420 releasing nothing (see `evaluate`) touches neither the original nor the account.
+                (Mti::Cancellation | Mti::ReversalAdvice, Some(o)) if amount > 0 => {
                     let mut next = o.clone();
                     let from_held = amount.min(o.held);
                     next.held -= from_held;

@@ -89,7 +89,8 @@ pub struct Verdict {
     pub balance_enforced: bool,
     /// Whether ACCOUNT_STATUS ran and was not forced: the commit must find the account still NORMAL.
     pub status_enforced: bool,
-    /// The amount this decision acts on, minor units (defaulted from the original for 0202/0400).
+    /// The amount this decision acts on, minor units (defaulted from the original for 0202/0400/0420; for
+    /// a 0420, what it releases).
     pub amount: i64,
 }
 
@@ -98,16 +99,23 @@ fn operation_amount(request: &AuthorizationRequest, original: &AuthorizationReco
     match request.mti {
         Mti::Confirmation if request.has_error => original.held,
         Mti::Confirmation => request.amount.unwrap_or(original.held),
-        Mti::Cancellation => request.amount.unwrap_or(original.remaining()),
+        Mti::Cancellation | Mti::ReversalAdvice => request.amount.unwrap_or(original.remaining()),
         _ => 0,
     }
+}
+
+/// Whether a rejection by `rule` denies an advice: only where it cannot be posted. ACCOUNT: there is no
+/// account to post to (or which one is in doubt). CURRENCY: minor units of one currency never touch a
+/// ledger kept in another. Every other rule records what it would have decided, and does not deny.
+fn denies_advices(rule: RuleName) -> bool {
+    matches!(rule, RuleName::Account | RuleName::Currency)
 }
 
 /// Judges one rule: `Some((reason, additional_data))`, the reason one of `rule`'s, or `None` when it has
 /// nothing to check.
 fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option<(Reason, Value)> {
     let request = facts.request;
-    let authorizing = matches!(request.mti, Mti::Authorization | Mti::Financial);
+    let authorizing = request.mti.authorizes();
     let forced_confirmation = matches!(facts.original, OriginalFact::ForcedConfirmation);
     let currency = match (&facts.account, &facts.original) {
         (AccountFact::Found(a), _) => Some(a.currency),
@@ -211,19 +219,16 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
                 let approved = original.status == DecisionStatus::Approved;
                 let right_state = approved
                     && match request.mti {
-                        Mti::Confirmation => {
-                            matches!(original.mti, Mti::Authorization | Mti::Financial) && original.held > 0
-                        }
+                        Mti::Confirmation => original.mti.authorizes() && original.held > 0,
                         // A forced confirmation is the only record of what it posted: cancellable as a 0200.
-                        Mti::Cancellation => {
-                            (matches!(original.mti, Mti::Authorization | Mti::Financial)
-                                || original.forced_confirmation())
-                                && original.remaining() > 0
+                        Mti::Cancellation | Mti::ReversalAdvice => {
+                            (original.mti.authorizes() || original.forced_confirmation()) && original.remaining() > 0
                         }
+                        // A 0420 is final: the network's reversal needs no confirmation.
                         Mti::CancellationConfirmation => {
                             original.mti == Mti::Cancellation && !original.cancellation_confirmed
                         }
-                        Mti::Authorization | Mti::Financial => false,
+                        Mti::Authorization | Mti::AuthorizationAdvice | Mti::Financial => false,
                     };
                 let available = match request.mti {
                     Mti::Confirmation => original.held,
@@ -262,6 +267,8 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
         AccountFact::Found(a) => Some(a),
         _ => None,
     };
+    let advice = facts.request.mti.is_advice();
+    let mut original_reason = None;
     let mut verdict = Verdict {
         results: Vec::with_capacity(RuleName::ALL.len()),
         status: DecisionStatus::Approved,
@@ -297,12 +304,18 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
             continue;
         };
         debug_assert_eq!(reason.rule(), rule, "{reason} is not a reason of {rule}");
+        if rule == RuleName::OriginalAuthorization {
+            original_reason = Some(reason);
+        }
         let reason = reason.row();
-        // A forced confirmation posts what the network already confirmed: a LEDGER that finds it beyond
-        // the available amount records so (`forced`, `overdraft`) and does not deny.
-        let posted_anyway = rule == RuleName::Ledger
-            && reason.reason == Reason::InsufficientFunds
-            && matches!(facts.original, OriginalFact::ForcedConfirmation);
+        // The network already decided these: a forced confirmation's LEDGER that finds it beyond the
+        // available amount, and an advice's rejections but those that make posting impossible, record
+        // what they found (`forced`, and `overdraft`) and do not deny.
+        let posted_anyway = reason.status == RuleStatus::Rejected
+            && ((rule == RuleName::Ledger
+                && reason.reason == Reason::InsufficientFunds
+                && matches!(facts.original, OriginalFact::ForcedConfirmation))
+                || (advice && !denies_advices(rule)));
         let forced = o.is_some_and(|o| o.force) || posted_anyway;
         if reason.status == RuleStatus::Rejected {
             if forced {
@@ -311,8 +324,17 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
                     if rule == RuleName::Ledger
                         && let Some(account) = account
                     {
-                        let overdraft = facts.request.amount.unwrap_or(0).saturating_sub(account.available);
+                        // What of the amount is beyond what was available: all of it on an account
+                        // already overdrawn (this decision's share, not the depth the account reaches).
+                        let overdraft = facts.request.amount.unwrap_or(0).saturating_sub(account.available.max(0));
                         map.insert("overdraft".into(), Value::String(format_minor_units(overdraft, account.currency)));
+                    }
+                    // A 0420 that releases less than the network reversed (or nothing) keeps what it said.
+                    if rule == RuleName::OriginalAuthorization
+                        && let Some(requested) = facts.request.amount
+                    {
+                        let requested = format_minor_units(requested, facts.request.currency);
+                        map.insert("requested".into(), Value::String(requested));
                     }
                 }
             } else if verdict.status == DecisionStatus::Approved {
@@ -337,6 +359,15 @@ pub fn evaluate(facts: &Facts<'_>, overrides: &Overrides) -> Verdict {
             description: reason.description.into(),
             additional_data: data,
         });
+    }
+    // A 0420 releases what its original still has, up to what the network reversed: nothing when the
+    // original is unknown, another account's, or has nothing left; what remains when it asks for more.
+    if facts.request.mti == Mti::ReversalAdvice {
+        verdict.amount = match (&facts.original, original_reason) {
+            (OriginalFact::Found(_), Some(Reason::OriginalFound)) => verdict.amount,
+            (OriginalFact::Found(original), Some(Reason::AmountAboveRemaining)) => original.remaining(),
+            _ => 0,
+        };
     }
     verdict
 }
@@ -410,15 +441,17 @@ mod tests {
     fn settleable_is_exactly_what_a_settlement_can_act_on_judged_on_the_original_s_account() {
         use DecisionStatus::{Approved, Denied};
         let mut cases = 0;
-        for mti in
-            [Mti::Authorization, Mti::Financial, Mti::Confirmation, Mti::Cancellation, Mti::CancellationConfirmation]
-        {
+        for &mti in Mti::ALL {
             for status in [Approved, Denied] {
                 for (held, confirmed) in [(0, 0), (500, 0), (0, 500), (200, 300)] {
                     for cancellation_confirmed in [false, true] {
                         let o = original(mti, status, held, confirmed, cancellation_confirmed);
-                        let verdicts: Vec<Verdict> = ["0202", "0400", "0402"].iter().map(|m| settle(m, &o)).collect();
-                        let approved = verdicts.iter().any(|v| v.status == Approved);
+                        let verdicts: Vec<Verdict> =
+                            ["0202", "0400", "0402", "0420"].iter().map(|m| settle(m, &o)).collect();
+                        // A 0420 is acknowledged whatever it finds: it acts on its original only if it
+                        // releases something.
+                        let acts = |(m, v): (&&str, &Verdict)| v.status == Approved && (*m != "0420" || v.amount > 0);
+                        let approved = ["0202", "0400", "0402", "0420"].iter().zip(&verdicts).any(acts);
                         assert_eq!(o.settleable(), approved, "{o:?}");
                         for v in &verdicts {
                             let account = v.results.iter().find(|r| r.name == "ACCOUNT").unwrap();
@@ -436,7 +469,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(cases, 80);
+        assert_eq!(cases, 112);
     }
 
     #[test]
@@ -532,5 +565,127 @@ mod tests {
         // A LEDGER the request forces or disables is not checked at commit, as for any decision.
         let disabled = body.replace('}', r#","validation_rules":{"LEDGER":{"disable":true}}}"#);
         assert!(!forced(&disabled, 500, "BRL").balance_enforced);
+    }
+
+    fn advised(body: &str, status: AccountStatus, available: i64, currency: &str, original: OriginalFact) -> Verdict {
+        let request = parse_authorization_request(body.as_bytes()).unwrap();
+        let account = Account {
+            tenant: TenantId::parse("t").unwrap(),
+            id: AccountId::new(1).unwrap(),
+            program_id: 3,
+            document_number: "1".into(),
+            status,
+            currency: Currency::parse(currency).unwrap(),
+            limit: 1_000,
+            available,
+            held: 0,
+            bank: None,
+            cards: vec![],
+        };
+        let account = match original {
+            OriginalFact::Found(_) => AccountFact::OfOriginal { id: account.id, program_id: Some(3) },
+            _ => AccountFact::Found(account),
+        };
+        let facts =
+            Facts { request: &request, account, card: CardFact::None, original, now: OffsetDateTime::UNIX_EPOCH };
+        evaluate(&facts, &request.overrides)
+    }
+
+    /// An advice reports what the network decided in stand-in: every rule runs and says what it found,
+    /// and only ACCOUNT and CURRENCY, which make posting impossible, deny it. What passed is held at
+    /// commit (so the record stays true under races); what did not is recorded as forced.
+    #[test]
+    fn an_advice_posts_whatever_the_rules_find_unless_it_cannot_be_posted() {
+        use AccountStatus::{Blocked, Normal};
+        let body = r#"{"mti":"0120","currency":"BRL","network":"VISA","account_id":1,"amount":3,"entry_mode":"01","processing_code":"00"}"#;
+        let covered = advised(body, Normal, 500, "BRL", OriginalFact::NotApplicable);
+        assert_eq!(
+            (covered.status, covered.response_code.as_str(), covered.amount),
+            (DecisionStatus::Approved, "00", 300)
+        );
+        assert_eq!(reason_of(&covered, "LEDGER").1, "SUFFICIENT_FUNDS");
+        assert_eq!(reason_of(&covered, "ORIGINAL_AUTHORIZATION").1, "NOT_APPLICABLE");
+        assert!(covered.balance_enforced && covered.status_enforced, "what passed must still hold at commit");
+
+        let overdrawn = advised(body, Blocked, 100, "BRL", OriginalFact::NotApplicable);
+        assert_eq!((overdrawn.status, overdrawn.response_code.as_str()), (DecisionStatus::Approved, "00"));
+        assert_eq!(overdrawn.denial_code, None);
+        assert_eq!(
+            reason_of(&overdrawn, "ACCOUNT_STATUS"),
+            ("REJECTED", "ACCOUNT_BLOCKED", &json!({ "forced": true }))
+        );
+        assert_eq!(
+            reason_of(&overdrawn, "LEDGER"),
+            (
+                "REJECTED",
+                "INSUFFICIENT_FUNDS",
+                &json!({ "available": "1.00", "requested": "3.00", "forced": true, "overdraft": "2.00" })
+            )
+        );
+        assert!(!overdrawn.balance_enforced && !overdrawn.status_enforced, "judged and recorded: not checked again");
+        let deeper = advised(body, Normal, -200, "BRL", OriginalFact::NotApplicable);
+        assert_eq!(
+            reason_of(&deeper, "LEDGER").2,
+            &json!({ "available": "-2.00", "requested": "3.00", "forced": true, "overdraft": "3.00" }),
+            "on an account already overdrawn, all of it is beyond what was available"
+        );
+
+        let other = advised(body, Normal, 500, "USD", OriginalFact::NotApplicable);
+        assert_eq!(
+            (other.status, other.response_code.as_str(), other.denial_code.as_deref()),
+            (DecisionStatus::Denied, "12", Some("CMM"))
+        );
+        assert_eq!(reason_of(&other, "CURRENCY").2, &json!({ "requested": "BRL", "expected": "USD" }), "not forced");
+        let request = parse_authorization_request(body.as_bytes()).unwrap();
+        let nowhere = Facts {
+            request: &request,
+            account: AccountFact::NotFound,
+            card: CardFact::None,
+            original: OriginalFact::NotApplicable,
+            now: OffsetDateTime::UNIX_EPOCH,
+        };
+        let nowhere = evaluate(&nowhere, &Overrides::default());
+        assert_eq!((nowhere.status, nowhere.denial_code.as_deref()), (DecisionStatus::Denied, Some("IAD")));
+    }
+
+    /// A 0420 releases what its original still has, up to what the network reversed; where it finds
+    /// nothing to release it is acknowledged all the same, releasing 0.00, saying what it was asked.
+    #[test]
+    fn a_reversal_advice_releases_what_remains_and_nothing_without_an_original() {
+        use AccountStatus::Normal;
+        let reverse = |amount: &str| {
+            format!(r#"{{"mti":"0420","currency":"BRL","network":"VISA","original_authorization_id":7{amount}}}"#)
+        };
+        let held = || {
+            OriginalFact::Found(Box::new(original(Mti::AuthorizationAdvice, DecisionStatus::Approved, 500, 0, false)))
+        };
+        let whole = advised(&reverse(""), Normal, 0, "BRL", held());
+        assert_eq!((whole.status, whole.amount), (DecisionStatus::Approved, 500));
+        assert_eq!(reason_of(&whole, "ORIGINAL_AUTHORIZATION").1, "ORIGINAL_FOUND");
+        assert_eq!(advised(&reverse(r#","amount":2"#), Normal, 0, "BRL", held()).amount, 200);
+
+        let above = advised(&reverse(r#","amount":9"#), Normal, 0, "BRL", held());
+        assert_eq!((above.status, above.response_code.as_str(), above.amount), (DecisionStatus::Approved, "00", 500));
+        assert_eq!(
+            reason_of(&above, "ORIGINAL_AUTHORIZATION"),
+            (
+                "REJECTED",
+                "AMOUNT_ABOVE_REMAINING",
+                &json!({ "original_authorization_id": 7, "remaining": "5.00", "forced": true, "requested": "9.00" })
+            )
+        );
+        let unknown = advised(&reverse(r#","amount":9"#), Normal, 0, "BRL", OriginalFact::NotFound);
+        assert_eq!((unknown.status, unknown.amount), (DecisionStatus::Approved, 0));
+        assert_eq!(
+            reason_of(&unknown, "ORIGINAL_AUTHORIZATION"),
+            ("REJECTED", "ORIGINAL_NOT_FOUND", &json!({ "forced": true, "requested": "9.00" }))
+        );
+        let settled =
+            OriginalFact::Found(Box::new(original(Mti::Authorization, DecisionStatus::Approved, 0, 0, false)));
+        let nothing_left = advised(&reverse(""), Normal, 0, "BRL", settled);
+        assert_eq!((nothing_left.status, nothing_left.amount), (DecisionStatus::Approved, 0));
+        assert_eq!(reason_of(&nothing_left, "ORIGINAL_AUTHORIZATION").1, "ORIGINAL_WRONG_STATE");
+        let usd = advised(&reverse("").replace("BRL", "USD"), Normal, 0, "BRL", held());
+        assert_eq!((usd.status, usd.denial_code.as_deref()), (DecisionStatus::Denied, Some("CMM")));
     }
 }

@@ -7,7 +7,6 @@ wire_enum!(
         /** A field the reference does not define. */ UnknownField = "UNKNOWN_FIELD",
         /** A field of the wrong type or format. */ InvalidField = "INVALID_FIELD",
         /** A field the request needs is absent. */ MissingField = "MISSING_FIELD",
-        /** An advice (0120, 0420). */ UnsupportedMti = "UNSUPPORTED_MTI",
         /** `validation_rules` names no rule. */ UnknownValidationRule = "UNKNOWN_VALIDATION_RULE",
         /** `denial_reasons` names no rejection reason of its rule. */ UnknownDenialReason = "UNKNOWN_DENIAL_REASON",
         /** A read's path names an id of the wrong format. */ InvalidParameter = "INVALID_PARAMETER",

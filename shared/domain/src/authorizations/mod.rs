@@ -1,6 +1,7 @@
 //! Card and payment authorizations: request (0100/0200), confirmation (0202), cancellation
-//! (0400/0402), idempotent on `tracking_id`, judged by ordered rules a caller may override, on an
-//! account ledger that races cannot overdraw; read back as they stand, with accounts' balances. See
+//! (0400/0402) and advices (0120/0420, posted whatever the rules find unless they cannot be),
+//! idempotent on `tracking_id`, judged by ordered rules a caller may override, on an account ledger
+//! that races cannot overdraw unrecorded; read back as they stand, with accounts' balances. See
 //! `POST /payment-methods/v1/authorization`, the `GET` routes beside it and `docs/authorization-rules.md`.
 
 mod account;

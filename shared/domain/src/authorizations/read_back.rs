@@ -63,7 +63,7 @@ struct Balance<'a> {
 /// The answer for `record`: amounts exact, in its currency's precision.
 fn standing(record: &AuthorizationRecord) -> Box<RawValue> {
     let money = |minor: i64| decimal(minor, record.currency);
-    // Only an approved 0100/0200 or forced confirmation ever holds or confirms anything; whatever of its
+    // Only an approved 0100/0120/0200 or forced confirmation ever holds or confirms anything; whatever of its
     // amount it no longer does was given back (cancelled, or released by a confirmation for less).
     let cancelled = if record.takes_money() { (record.amount - record.remaining()).max(0) } else { 0 };
     raw_json(&Standing {

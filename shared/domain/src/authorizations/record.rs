@@ -54,7 +54,7 @@ pub enum Category {
     Confirmation,
 }
 
-/// One decision, as stored. For an approved 0100/0200, `held` and `confirmed` are live: what it still
+/// One decision, as stored. For an approved 0100/0120/0200, `held` and `confirmed` are live: what it still
 /// holds awaiting confirmation, and what was confirmed; both fall as it is cancelled. So is
 /// `confirmed` of a forced confirmation (an approved 0202 with no original): what it posted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,13 +81,13 @@ pub struct AuthorizationRecord {
     pub currency: Currency,
     /// The amount of this operation, minor units (0 when none applies).
     pub amount: i64,
-    /// Still held, awaiting confirmation (approved 0100s).
+    /// Still held, awaiting confirmation (approved 0100s and 0120s).
     pub held: i64,
-    /// Confirmed (approved 0200s, confirmed 0100s, forced confirmations).
+    /// Confirmed (approved 0200s, ONLINE 0120s, confirmed 0100s, forced confirmations).
     pub confirmed: i64,
     /// For approved 0400s: whether a 0402 confirmed it.
     pub cancellation_confirmed: bool,
-    /// The original, for 0202/0400/0402.
+    /// The original, for 0202/0400/0402 (and a 0420 whose original was found).
     pub original_authorization_id: Option<AuthorizationId>,
     /// ONLINE or OFFLINE.
     pub clearing_type: ClearingType,
@@ -144,7 +144,7 @@ pub struct Settlement {
     pub id: AuthorizationId,
     /// Its tracking_id.
     pub tracking_id: TrackingId,
-    /// 0202, 0400 or 0402.
+    /// 0202, 0400, 0402 or 0420.
     pub mti: Mti,
     /// CONFIRMATION, CANCELLATION (a whole cancellation, or a 0202 with `has_error`) or
     /// PARTIAL_CANCELLATION.
@@ -213,16 +213,15 @@ impl AuthorizationRecord {
         })
     }
 
-    /// What an approved 0100/0200 (or a forced confirmation) can still release: held plus confirmed.
+    /// What an approved 0100/0120/0200 (or a forced confirmation) can still release: held plus confirmed.
     pub fn remaining(&self) -> i64 {
         self.held + self.confirmed
     }
 
-    /// Whether it took money from its account: an approved 0100/0200 or forced confirmation. Only these
+    /// Whether it took money from its account: an approved 0100/0120/0200 or forced confirmation. Only these
     /// ever hold or confirm anything; what else is decided moves (or gives back) theirs.
     pub fn takes_money(&self) -> bool {
-        self.status == DecisionStatus::Approved
-            && (matches!(self.mti, Mti::Authorization | Mti::Financial) || self.forced_confirmation())
+        self.status == DecisionStatus::Approved && (self.mti.authorizes() || self.forced_confirmation())
     }
 
     /// Lists `settlement` among what acted on it, or counts it past [`MAX_LISTED_SETTLEMENTS`].
@@ -242,17 +241,18 @@ impl AuthorizationRecord {
             && self.original_authorization_id.is_none()
     }
 
-    /// Whether a confirmation or cancellation can still act on it: an approved 0100/0200 or forced
+    /// Whether a confirmation or cancellation can still act on it: an approved 0100/0120/0200 or forced
     /// confirmation with something left, an approved 0400 not yet confirmed. A store that keeps copies of authorizations with their
     /// tracking records (to find an original named by tracking_id in one read) keeps only these: the
     /// others could only be refused ORIGINAL_WRONG_STATE, which a second read answers as well.
     pub fn settleable(&self) -> bool {
         self.status == DecisionStatus::Approved
             && match self.mti {
-                Mti::Authorization | Mti::Financial => self.remaining() > 0,
+                Mti::Authorization | Mti::AuthorizationAdvice | Mti::Financial => self.remaining() > 0,
                 Mti::Cancellation => !self.cancellation_confirmed,
                 Mti::Confirmation => self.original_authorization_id.is_none() && self.remaining() > 0,
-                Mti::CancellationConfirmation => false,
+                // A 0420 is final: no 0402 confirms it.
+                Mti::CancellationConfirmation | Mti::ReversalAdvice => false,
             }
     }
 }

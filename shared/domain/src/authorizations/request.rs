@@ -21,12 +21,33 @@ wire_enum!(
     /// Message type identifier.
     Mti {
         /** Authorization: approve and hold, awaiting confirmation. */ Authorization = "0100",
+        /** Authorization advice: the network approved in stand-in; posted as a 0100 (or 0200) would be. */ AuthorizationAdvice = "0120",
         /** Authorization and confirmation at once. */ Financial = "0200",
         /** Confirmation of a 0100. */ Confirmation = "0202",
         /** Cancellation of an approved authorization. */ Cancellation = "0400",
         /** Confirmation of a cancellation. */ CancellationConfirmation = "0402",
+        /** Reversal advice: the network reversed an authorization; released as a 0400 would. */ ReversalAdvice = "0420",
     }
 );
+
+impl Mti {
+    /// Whether it takes new money from its account (0100, 0120, 0200): judged by every rule but
+    /// ORIGINAL_AUTHORIZATION, and the original a confirmation or cancellation acts on.
+    pub fn authorizes(self) -> bool {
+        matches!(self, Self::Authorization | Self::AuthorizationAdvice | Self::Financial)
+    }
+
+    /// Whether it gives back what an original took (0400, 0420).
+    pub fn cancels(self) -> bool {
+        matches!(self, Self::Cancellation | Self::ReversalAdvice)
+    }
+
+    /// Whether it is an advice (0120, 0420): it reports a decision the network already made, so no
+    /// rule denies it but those that make posting it impossible (`docs/authorization-rules.md#advices`).
+    pub fn is_advice(self) -> bool {
+        matches!(self, Self::AuthorizationAdvice | Self::ReversalAdvice)
+    }
+}
 
 wire_enum!(
     /// When the authorization's transaction is created.
@@ -67,7 +88,7 @@ pub enum OriginalRef {
 pub struct AuthorizationRequest {
     /// Message type.
     pub mti: Mti,
-    /// Minor units; required for 0100/0200.
+    /// Minor units; required for 0100/0120/0200.
     pub amount: Option<i64>,
     /// Currency.
     pub currency: Currency,
@@ -91,7 +112,7 @@ pub struct AuthorizationRequest {
     pub installments: u32,
     /// 0202 only: cancel instead of confirming.
     pub has_error: bool,
-    /// The original of a 0202/0400/0402 (a forced 0202 may name none).
+    /// The original of a 0202/0400/0402/0420 (a forced 0202 may name none).
     pub original: Option<OriginalRef>,
     /// The caller's idempotency key, if given.
     pub tracking_id: Option<TrackingId>,
@@ -405,13 +426,9 @@ impl TryFrom<Body> for AuthorizationRequest {
     fn try_from(Body { fields: w, canonical }: Body) -> Result<Self, Self::Error> {
         let mti = match w.mti.text("mti", 4)? {
             None => return Err(missing("mti", "")),
-            Some("0120" | "0420") => {
-                return Err(AuthorizationError::invalid(
-                    InvalidCode::UnsupportedMti,
-                    "mti 0120 and 0420 (advices) are not supported",
-                ));
-            }
-            Some(m) => m.parse::<Mti>().map_err(|()| invalid("mti", "must be one of 0100, 0200, 0202, 0400, 0402"))?,
+            Some(m) => m
+                .parse::<Mti>()
+                .map_err(|()| invalid("mti", "must be one of 0100, 0120, 0200, 0202, 0400, 0402, 0420"))?,
         };
         let currency = w.currency.text("currency", 3)?.ok_or_else(|| missing("currency", ""))?;
         let currency = Currency::parse(currency)
@@ -497,8 +514,7 @@ impl TryFrom<Body> for AuthorizationRequest {
             .or_else(|| card.clone())
             .or_else(|| document_number.clone().map(AccountRef::Document))
             .or_else(|| bank.clone().map(AccountRef::Bank));
-        let authorizing = matches!(mti, Mti::Authorization | Mti::Financial);
-        if authorizing {
+        if mti.authorizes() {
             let why = format!("for mti {mti}");
             if amount.is_none() {
                 return Err(missing("amount", &why));
@@ -512,8 +528,9 @@ impl TryFrom<Body> for AuthorizationRequest {
             if account.is_none() {
                 return Err(missing("one of account_id, document_number, card.pan, card.stored_id or bank", &why));
             }
-            if mti == Mti::Authorization && card.is_some() && mode.is_none() {
-                return Err(missing("mode", "for card authorizations (mti 0100)"));
+            // The reference: "REQUIRED for card authorization requests … with the mti values 0100 and 0120".
+            if matches!(mti, Mti::Authorization | Mti::AuthorizationAdvice) && card.is_some() && mode.is_none() {
+                return Err(missing("mode", &format!("for card authorizations (mti {mti})")));
             }
         } else if original.is_none() {
             // Only a confirmation naming its account can leave its original out: to be forced, when the
@@ -532,6 +549,15 @@ impl TryFrom<Body> for AuthorizationRequest {
         }
         if has_error && mti != Mti::Confirmation {
             return Err(invalid("has_error", "may be true only for confirmations (mti 0202)"));
+        }
+        // Overrides decide whether and how rules deny. An advice is denied only where it cannot be posted
+        // (ACCOUNT, CURRENCY: neither can be disabled or forced), with the reason's own codes, so the answer
+        // to a network's advice never depends on what the caller asked of the rules.
+        if mti.is_advice() && !overrides.is_empty() {
+            return Err(invalid(
+                "validation_rules",
+                "may not be sent with advices (mti 0120, 0420): an advice reports a decision already made",
+            ));
         }
 
         Ok(AuthorizationRequest {
@@ -1023,6 +1049,70 @@ mod tests {
         // Naming an original, nothing more is required (it is forced only if not found and forcible).
         let named = format!(r#"{{{CONFIRM},"account_id":1,"original_tracking_id":"t"}}"#);
         assert!(!parse_authorization_request(named.as_bytes()).unwrap().forcible());
+    }
+
+    /// Advices need what the reference asks of them (a 0120 what a 0100 needs, a 0420 its original)
+    /// and take no overrides; an empty `validation_rules` overrides nothing and is no override.
+    #[test]
+    fn advices_need_what_their_kind_needs_and_take_no_overrides() {
+        const ADVICE: &str =
+            r#""mti":"0120","amount":1,"currency":"BRL","network":"VISA","entry_mode":"05","processing_code":"1""#;
+        let request = parse_authorization_request(format!(r#"{{{ADVICE},"account_id":1}}"#).as_bytes()).unwrap();
+        assert!(request.mti.is_advice() && request.mti.authorizes() && !request.mti.cancels());
+        assert_eq!(request.clearing_type(), ClearingType::Offline, "the advice of a 0100");
+        let online = format!(r#"{{{ADVICE},"account_id":1,"confirmation_mode":"ONLINE"}}"#);
+        assert_eq!(parse_authorization_request(online.as_bytes()).unwrap().clearing_type(), ClearingType::Online);
+        let reversal = r#"{"mti":"0420","currency":"BRL","network":"VISA","original_tracking_id":"t"}"#;
+        let request = parse_authorization_request(reversal.as_bytes()).unwrap();
+        assert!(request.mti.is_advice() && request.mti.cancels() && request.original.is_some());
+        let empty = format!(r#"{{{ADVICE},"account_id":1,"validation_rules":{{}}}}"#);
+        assert!(parse_authorization_request(empty.as_bytes()).is_ok());
+        let refused = "may not be sent with advices (mti 0120, 0420): an advice reports a decision already made";
+        let cases = [
+            (
+                format!(r#"{{{ADVICE}}}"#),
+                (
+                    "MISSING_FIELD",
+                    "one of account_id, document_number, card.pan, card.stored_id or bank is required for mti 0120"
+                        .to_owned(),
+                ),
+            ),
+            (
+                format!(r#"{{{ADVICE},"account_id":1,"amount":null}}"#),
+                ("MISSING_FIELD", "amount is required for mti 0120".to_owned()),
+            ),
+            (
+                format!(r#"{{{ADVICE},"card":{{"stored_id":"tok"}}}}"#),
+                ("MISSING_FIELD", "mode is required for card authorizations (mti 0120)".to_owned()),
+            ),
+            (
+                format!(r#"{{{ADVICE},"account_id":1,"has_error":true}}"#),
+                ("INVALID_FIELD", "has_error may be true only for confirmations (mti 0202)".to_owned()),
+            ),
+            (
+                format!(r#"{{{ADVICE},"account_id":1,"validation_rules":{{"LEDGER":{{"force":true}}}}}}"#),
+                ("INVALID_FIELD", format!("validation_rules {refused}")),
+            ),
+            (
+                reversal
+                    .replace('}', r#","validation_rules":{"CURRENCY":{"denial_reasons":{"CURRENCY_MISMATCH":{}}}}}"#),
+                ("INVALID_FIELD", format!("validation_rules {refused}")),
+            ),
+            (
+                r#"{"mti":"0420","currency":"BRL","network":"VISA","account_id":1,"amount":1}"#.to_owned(),
+                (
+                    "MISSING_FIELD",
+                    "original_authorization_id or original_tracking_id is required for mti 0420".to_owned(),
+                ),
+            ),
+            (
+                r#"{"mti":"0220","currency":"BRL","network":"VISA"}"#.to_owned(),
+                ("INVALID_FIELD", "mti must be one of 0100, 0120, 0200, 0202, 0400, 0402, 0420".to_owned()),
+            ),
+        ];
+        for (body, (code, message)) in cases {
+            assert_eq!(refusal(&body), (code, message), "{body}");
+        }
     }
 
     #[test]

@@ -111,7 +111,7 @@ reasons! {
     ForcedConfirmation: OriginalAuthorization "FORCED_CONFIRMATION" Approved ("00", "")
         "A 0202 whose original is not named or not found, on an account that forces original authorization: it posts its amount.";
     OriginalNotApplicable: OriginalAuthorization "NOT_APPLICABLE" Skipped ("", "")
-        "Authorizations (0100, 0200) have no original.";
+        "Authorizations (0100, 0120, 0200) have no original.";
     OriginalNotFound: OriginalAuthorization "ORIGINAL_NOT_FOUND" Rejected ("12", "ONF")
         "No authorization of this tenant has that id or tracking_id.";
     OriginalWrongState: OriginalAuthorization "ORIGINAL_WRONG_STATE" Rejected ("12", "OWS")
@@ -172,7 +172,7 @@ pub const NOT_EVALUATED: &str = "NOT_EVALUATED";
 
 /// The response codes Cofre answers, with their meaning.
 pub const RESPONSE_CODES: &[(&str, &str)] = &[
-    ("00", "Approved"),
+    ("00", "Approved (to an advice, 0120/0420: acknowledged)"),
     ("05", "Do not honor"),
     ("12", "Invalid transaction"),
     ("14", "Invalid card"),

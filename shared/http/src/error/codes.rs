@@ -197,8 +197,6 @@ pub mod authorizations {
     pub const INVALID_FIELD: ErrorCode = refused(InvalidCode::InvalidField);
     /// A field the request needs is absent.
     pub const MISSING_FIELD: ErrorCode = refused(InvalidCode::MissingField);
-    /// An advice.
-    pub const UNSUPPORTED_MTI: ErrorCode = refused(InvalidCode::UnsupportedMti);
     /// `validation_rules` names no rule.
     pub const UNKNOWN_VALIDATION_RULE: ErrorCode = refused(InvalidCode::UnknownValidationRule);
     /// `denial_reasons` names no rejection reason of its rule.
@@ -233,7 +231,6 @@ pub mod authorizations {
             InvalidCode::UnknownField => &UNKNOWN_FIELD,
             InvalidCode::InvalidField => &INVALID_FIELD,
             InvalidCode::MissingField => &MISSING_FIELD,
-            InvalidCode::UnsupportedMti => &UNSUPPORTED_MTI,
             InvalidCode::UnknownValidationRule => &UNKNOWN_VALIDATION_RULE,
             InvalidCode::UnknownDenialReason => &UNKNOWN_DENIAL_REASON,
             InvalidCode::InvalidParameter => &INVALID_PARAMETER,
@@ -248,7 +245,6 @@ pub mod authorizations {
         UNKNOWN_FIELD,
         INVALID_FIELD,
         MISSING_FIELD,
-        UNSUPPORTED_MTI,
         UNKNOWN_VALIDATION_RULE,
         UNKNOWN_DENIAL_REASON,
         INVALID_PARAMETER,
