@@ -7,7 +7,9 @@ use super::{
     ProcessorError, ProcessorValidator, ProofGuard, SealedConnectionCredentials,
 };
 use crate::clock::Clock;
-use crate::crypto::{EncryptionContext, HmacKeySource, KeyService, KeyedHash, seal_verified};
+use crate::crypto::{
+    EncryptionContext, HmacKeySource, HmacKeyring, KeyService, KeyedHash, UnknownHmacKey, seal_verified,
+};
 use crate::endpoints::EndpointSettingsSource;
 use crate::secret::SecretBytes;
 use crate::tenant::{Identity, TenantId};
@@ -26,26 +28,57 @@ pub fn connection_context(tenant: &TenantId, merchant: &MerchantId, connection: 
     ])
 }
 
-/// The fingerprint of a connection's credential set under `key`. It covers the tenant, merchant and
-/// connection too, so the same credentials on two connections never share a fingerprint: a reader of
-/// the table cannot tell that two merchants (or tenants) use the same keys.
-pub fn fingerprint(
-    key: &SecretBytes,
+/// What a fingerprint is the keyed hash of: the tenant, merchant and connection too, so the same
+/// credentials on two connections never share a fingerprint (a reader of the table cannot tell that
+/// two merchants, or tenants, use the same keys), then the credentials' canonical bytes.
+fn fingerprint_message(
     tenant: &TenantId,
     merchant: &MerchantId,
     connection: &ConnectionId,
-    credentials: &ConnectionCredentials,
-) -> KeyedHash {
+    canonical: &SecretBytes,
+) -> SecretBytes {
     let mut message = Vec::new();
     for part in [tenant.as_str(), merchant.as_str(), connection.as_str()] {
         message.extend_from_slice(&(part.len() as u64).to_be_bytes());
         message.extend_from_slice(part.as_bytes());
     }
-    let canonical = credentials.canonical_bytes();
     message.extend_from_slice(canonical.expose());
-    let digest = KeyedHash::compute(key, FINGERPRINT_DOMAIN, &message);
-    zeroize::Zeroize::zeroize(&mut message);
-    digest
+    SecretBytes::new(message)
+}
+
+/// The fingerprint of a connection's credential set, under the keyring's current key.
+pub fn fingerprint(
+    keyring: &HmacKeyring,
+    tenant: &TenantId,
+    merchant: &MerchantId,
+    connection: &ConnectionId,
+    credentials: &ConnectionCredentials,
+) -> KeyedHash {
+    fingerprint_of_canonical(keyring, tenant, merchant, connection, &credentials.canonical_bytes())
+}
+
+/// The fingerprint of a credential set given as its canonical bytes (as sealed), under the current key.
+pub fn fingerprint_of_canonical(
+    keyring: &HmacKeyring,
+    tenant: &TenantId,
+    merchant: &MerchantId,
+    connection: &ConnectionId,
+    canonical: &SecretBytes,
+) -> KeyedHash {
+    keyring.hash(FINGERPRINT_DOMAIN, fingerprint_message(tenant, merchant, connection, canonical).expose())
+}
+
+/// Whether `stored` is the fingerprint of `credentials` (canonical bytes), under whichever key of the
+/// keyring it names; an error if the keyring no longer holds that key.
+pub fn fingerprint_matches(
+    keyring: &HmacKeyring,
+    stored: &KeyedHash,
+    tenant: &TenantId,
+    merchant: &MerchantId,
+    connection: &ConnectionId,
+    canonical: &SecretBytes,
+) -> Result<bool, UnknownHmacKey> {
+    keyring.verify(stored, FINGERPRINT_DOMAIN, fingerprint_message(tenant, merchant, connection, canonical).expose())
 }
 
 /// What the request proved about the credentials on file.
@@ -88,8 +121,8 @@ impl MerchantConnections {
         Self { store, keys, hmac, processors, settings, clock }
     }
 
-    async fn hmac_key(&self) -> Result<Arc<SecretBytes>, ConnectionError> {
-        self.hmac.hmac_key().await.map_err(|e| ConnectionError::Crypto(e.to_string()))
+    async fn hmac_keyring(&self) -> Result<Arc<HmacKeyring>, ConnectionError> {
+        self.hmac.hmac_keyring().await.map_err(|e| ConnectionError::Crypto(e.to_string()))
     }
 
     /// The processor's required fields that neither the patch nor what is on file gives.
@@ -107,7 +140,8 @@ impl MerchantConnections {
     /// comparison is first recorded as failed (a conditional write on the count read), so that
     /// concurrent guesses get one comparison per count between them; a success resets it. A
     /// comparison that fails is counted (one write); one on an unguarded connection that succeeds
-    /// writes nothing.
+    /// writes nothing. The fingerprint on file is compared under the key it names: if the keyring no
+    /// longer holds that key, nothing can be compared, counted or written ([`ConnectionError::UnknownHmacKey`]).
     async fn prove(
         &self,
         tenant: &TenantId,
@@ -120,6 +154,16 @@ impl MerchantConnections {
         let guard = connection.guard;
         if let Some(retry_after) = guard.locked_for(now) {
             return Err(ConnectionError::ProofLocked { retry_after });
+        }
+        let keyring = self.hmac_keyring().await?;
+        if !keyring.holds(on_file.fingerprint.key_id()) {
+            let error = UnknownHmacKey(on_file.fingerprint.key_id().clone());
+            tracing::error!(
+                connection_id = %connection.id,
+                error = %error,
+                "the fingerprint on file cannot be compared"
+            );
+            return Err(ConnectionError::UnknownHmacKey(error));
         }
         let failed = guard.after_failure(now);
         let store_error = |e: crate::store::StoreError| ConnectionError::Store(e.to_string());
@@ -135,9 +179,11 @@ impl MerchantConnections {
             return Err(ConnectionError::ProofLocked { retry_after: Duration::from_secs(1) });
         }
 
-        let key = self.hmac_key().await?;
+        // The key was checked above: an unknown one cannot come up here.
         let matches = |set: &ConnectionCredentials| {
-            fingerprint(&key, tenant, merchant, &connection.id, set).matches(&on_file.fingerprint)
+            let canonical = set.canonical_bytes();
+            fingerprint_matches(&keyring, &on_file.fingerprint, tenant, merchant, &connection.id, &canonical)
+                .unwrap_or(false)
         };
         let requested = patch.existing.clone().unwrap_or_default().overlaid_with(&patch.new);
         let proof = if matches(&requested) {
@@ -244,7 +290,8 @@ impl MerchantConnections {
         let sealed = seal_verified(self.keys.as_ref(), &context, canonical.expose())
             .await
             .map_err(|e| ConnectionError::Crypto(e.to_string()))?;
-        let new_fingerprint = fingerprint(&*self.hmac_key().await?, tenant, &merchant_id, &connection_id, &merged);
+        // Under the current key, whichever key the fingerprint on file was made with: a rotation re-hashes.
+        let new_fingerprint = fingerprint(&*self.hmac_keyring().await?, tenant, &merchant_id, &connection_id, &merged);
         let write = ConnectionWrite {
             connection_id,
             expected_version: connection.version,
