@@ -393,3 +393,40 @@ async fn a_gateway_use_reads_the_store_only_when_cold_and_opens_the_key_only_whe
          1 failed write + 1 read"
     );
 }
+
+#[tokio::test]
+async fn a_pan_is_looked_up_under_every_key_of_the_keyring_in_the_same_read() {
+    let stack = Stack::new(Backend::Aws).await;
+    stack.seed_accounts(&cofre_tests::account_fixture()).await;
+    let by_pan = |tracking: &str| {
+        json!({ "mti": "0100", "amount": 1, "currency": "BRL", "network": "VISA", "card": { "pan": "4111111111111111" },
+            "mode": "CREDIT", "entry_mode": "01", "processing_code": "003000", "tracking_id": tracking })
+    };
+    let pan_lookups = |from: usize| -> Vec<usize> {
+        stack.dynamodb_trips.requests()[from..]
+            .iter()
+            .filter(|(operation, _)| operation == "BatchGetItem")
+            .map(|(_, body)| body.to_string().matches("LOOKUP#PAN#").count())
+            .collect()
+    };
+    let one_key =
+        TestServer::start_authorizations(wiring::authorizer(stack.aws_clients(), &stack.authorization_settings()));
+    let mark = stack.dynamodb_trips.count();
+    let (reply, one, _) = measured(&stack, &one_key.await, &by_pan("one-key")).await;
+    assert_eq!(reply.body["status"], "APPROVED");
+    assert_eq!(one, ["BatchGetItem", "BatchGetItem", "TransactWriteItems"], "by PAN: the look-up, then the account");
+    assert_eq!(pan_lookups(mark), [1, 0]);
+
+    // A second key, current: the card, hashed under the first, is found by the look-up under it.
+    let rotation = stack.hmac_rotation();
+    let added = rotation.add(cofre_domain::secret::SecretBytes::new(vec![7; 32])).await.unwrap();
+    rotation.make_current(&added).await.unwrap();
+    let two_keys =
+        TestServer::start_authorizations(wiring::authorizer(stack.aws_clients(), &stack.authorization_settings()));
+    let mark = stack.dynamodb_trips.count();
+    let (reply, two, secrets) = measured(&stack, &two_keys.await, &by_pan("two-keys")).await;
+    assert_eq!(reply.body["status"], "APPROVED");
+    assert_eq!(two, one, "two keys: as many round trips as one");
+    assert_eq!(pan_lookups(mark), [2, 0], "a look-up per key, in the first read");
+    assert_eq!(secrets, [stack.hmac_secret.clone().unwrap()], "the keyring: one read, as the key was");
+}
