@@ -443,14 +443,18 @@ impl Stack {
         }
     }
 
-    /// The HMAC key's rotation steps over this stack.
+    /// The HMAC key's rotation steps over this stack, as `cofre-local hmac-key` takes them: opening
+    /// connection credentials locally, not on AWS (whose `DataKey` policy refuses it).
     pub fn hmac_rotation(&self) -> cofre_domain::hmac_rotation::HmacRotation {
-        cofre_domain::hmac_rotation::HmacRotation::new(
+        let rotation = cofre_domain::hmac_rotation::HmacRotation::new(
             Arc::clone(&self.hmac_keyring),
             Arc::clone(&self.merchants),
             Arc::clone(&self.cards),
-            Arc::clone(&self.keys),
-        )
+        );
+        match self.backend {
+            Backend::Local => rotation.opening_credentials_with(Arc::clone(&self.keys)),
+            Backend::Aws => rotation,
+        }
     }
 
     /// An account as stored now.

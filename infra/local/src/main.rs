@@ -273,6 +273,17 @@ async fn hmac_key(data_dir: &std::path::Path, step: HmacKeyStep, backend: Backen
                 report.fingerprints_rehashed, report.fingerprints_changed, report.fingerprints_left
             );
             println!(
+                "connections hashed under another key: {} (re-hashed when their credentials are set or rotated, or \
+                 re-sent as they are on file)",
+                report.stale_connections.len()
+            );
+            for stale in &report.stale_connections {
+                println!(
+                    "tenant {} merchant {} connection {}: {}",
+                    stale.tenant, stale.merchant, stale.connection, stale.key_id
+                );
+            }
+            println!(
                 "cards hashed under another key: {} (seed their accounts again to re-hash them)",
                 report.stale_cards.len()
             );

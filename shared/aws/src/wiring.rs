@@ -756,8 +756,9 @@ pub fn account_seeder(aws: impl Into<AwsClients>, settings: &AuthorizationSettin
 }
 
 #[cfg(all(feature = "merchants", feature = "authorizations"))]
-/// The HMAC key's rotation steps over the stack's secret, merchants, ledger and data key (for
-/// `cofre-local hmac-key --backend aws`; see `docs/operations.md`).
+/// The HMAC key's rotation steps over the stack's secret, merchants and ledger (for `cofre-local
+/// hmac-key --backend aws`; see `docs/operations.md`). Connection credentials are not opened:
+/// `DataKey`'s policy lets nobody but use-credential decrypt, and only banking credentials.
 pub fn hmac_rotation(
     aws: impl Into<AwsClients>,
     merchants: &MerchantSettings,
@@ -768,7 +769,6 @@ pub fn hmac_rotation(
         Arc::new(SecretsManagerHmacKey::new(aws.secrets(), &merchants.hmac_key_secret)),
         Arc::new(DynamoMerchantStore::new(aws.dynamodb(), &merchants.table)),
         Arc::new(DynamoCardHashes::new(aws.dynamodb(), &authorizations.ledger_table)),
-        Arc::new(KmsKeyService::new(aws.kms(), &merchants.key_id)),
     )
 }
 

@@ -4,17 +4,22 @@
 //! re-hashed, and only then is the old key retired, which is refused while anything stored still
 //! names it.
 //!
-//! A fingerprint is re-hashed here: its credentials are opened (one KMS `Decrypt`) and fingerprinted
-//! under the current key, and the fingerprint is replaced if it is still the one read. A card's PAN is
-//! never stored, so a card is re-hashed only by seeding its account again with its PAN
-//! ([`crate::authorizations::AccountSeeder`]); [`HmacRotation::rehash`] lists the cards left.
+//! A fingerprint is re-made under the current key whenever its credentials are at hand: a rotation
+//! writes the new set's, and a request that proves the set on file (one answered as already done)
+//! re-keys it ([`crate::merchants::MerchantConnections::patch`]). Where the key service may open
+//! connection credentials (the local keyring), [`HmacRotation::rehash`] also opens each one and
+//! re-keys its fingerprint; on AWS `DataKey`'s policy lets nobody open them, so the re-hash lists the
+//! connections left instead. A card's PAN is never stored: a card is re-hashed only by seeding its
+//! account again with its PAN ([`crate::authorizations::AccountSeeder`]); the re-hash lists them too.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::authorizations::{AccountId, CardHashStore};
 use crate::crypto::{HmacKeyId, HmacKeyring, HmacKeyringError, HmacKeyringStore, KeyService, open};
-use crate::merchants::{MerchantStore, connection_context, fingerprint_matches, fingerprint_of_canonical};
+use crate::merchants::{
+    ConnectionId, MerchantId, MerchantStore, connection_context, fingerprint_matches, fingerprint_of_canonical,
+};
 use crate::secret::SecretBytes;
 use crate::store::{ScanCursor, StoreError};
 use crate::tenant::TenantId;
@@ -75,6 +80,20 @@ pub struct StaleCard {
     pub key_id: HmacKeyId,
 }
 
+/// A connection whose fingerprint names another key than the current one, left by the re-hash: its
+/// credentials set or rotated again, or re-sent as they are on file, re-hash it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleConnection {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The merchant.
+    pub merchant: MerchantId,
+    /// The connection.
+    pub connection: ConnectionId,
+    /// The key its fingerprint names.
+    pub key_id: HmacKeyId,
+}
+
 /// What a re-hash did, and what it left.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RehashReport {
@@ -86,6 +105,9 @@ pub struct RehashReport {
     /// Fingerprints that could not be re-hashed (credentials that do not open, or that the
     /// fingerprint does not match): logged by connection, left as they are.
     pub fingerprints_left: usize,
+    /// Connections whose fingerprint names another key than the current one and was not re-hashed
+    /// (no key service to open credentials with, or one of `fingerprints_left`).
+    pub stale_connections: Vec<StaleConnection>,
     /// Cards whose PAN hash names another key than the current one.
     pub stale_cards: Vec<StaleCard>,
 }
@@ -95,7 +117,8 @@ pub struct HmacRotation {
     keyring: Arc<dyn HmacKeyringStore>,
     merchants: Arc<dyn MerchantStore>,
     cards: Arc<dyn CardHashStore>,
-    keys: Arc<dyn KeyService>,
+    /// Opens connection credentials, where that is allowed.
+    opener: Option<Arc<dyn KeyService>>,
 }
 
 impl std::fmt::Debug for HmacRotation {
@@ -105,15 +128,19 @@ impl std::fmt::Debug for HmacRotation {
 }
 
 impl HmacRotation {
-    /// Wires the steps to the keyring's store, the merchant store, the cards' store and the key
-    /// service that opens connection credentials.
+    /// Wires the steps to the keyring's store, the merchant store and the cards' store.
     pub fn new(
         keyring: Arc<dyn HmacKeyringStore>,
         merchants: Arc<dyn MerchantStore>,
         cards: Arc<dyn CardHashStore>,
-        keys: Arc<dyn KeyService>,
     ) -> Self {
-        Self { keyring, merchants, cards, keys }
+        Self { keyring, merchants, cards, opener: None }
+    }
+
+    /// The same, re-hashing fingerprints by opening their credentials with `keys` (one `Decrypt`
+    /// each): only where the key service allows it (the local keyring; not `DataKey` on AWS).
+    pub fn opening_credentials_with(self, keys: Arc<dyn KeyService>) -> Self {
+        Self { opener: Some(keys), ..self }
     }
 
     async fn load(&self) -> Result<HmacKeyring, RotationError> {
@@ -147,9 +174,10 @@ impl HmacRotation {
         self.save(&keyring.with_current(id)?).await
     }
 
-    /// Step 3: re-hashes every connection fingerprint made with another key than the current one, and
-    /// lists the cards hashed under another key (see the module documentation). Safe to run again, and
-    /// beside requests: each fingerprint is replaced only if it is still the one read.
+    /// Step 3: re-hashes every connection fingerprint made with another key than the current one
+    /// (where credentials may be opened), and lists the connections and cards still hashed under
+    /// another key (see the module documentation). Safe to run again, and beside requests: each
+    /// fingerprint is replaced only if it is still the one read.
     pub async fn rehash(&self) -> Result<RehashReport, RotationError> {
         let keyring = self.load().await?;
         let mut report = RehashReport::default();
@@ -162,8 +190,18 @@ impl HmacRotation {
                     if on_file.fingerprint.key_id() == keyring.current() {
                         continue;
                     }
+                    let stale = StaleConnection {
+                        tenant: merchant.tenant.clone(),
+                        merchant: merchant.id.clone(),
+                        connection: connection.id.clone(),
+                        key_id: on_file.fingerprint.key_id().clone(),
+                    };
+                    let Some(opener) = &self.opener else {
+                        report.stale_connections.push(stale);
+                        continue;
+                    };
                     let context = connection_context(&merchant.tenant, &merchant.id, &connection.id);
-                    let canonical = match open(self.keys.as_ref(), &context, &on_file.sealed).await {
+                    let canonical = match open(opener.as_ref(), &context, &on_file.sealed).await {
                         Ok(canonical) => canonical,
                         Err(e) => {
                             tracing::error!(
@@ -174,6 +212,7 @@ impl HmacRotation {
                                 "connection credentials do not open: fingerprint left as it is"
                             );
                             report.fingerprints_left += 1;
+                            report.stale_connections.push(stale);
                             continue;
                         }
                     };
@@ -189,6 +228,7 @@ impl HmacRotation {
                             "the fingerprint does not match the credentials: left as it is"
                         );
                         report.fingerprints_left += 1;
+                        report.stale_connections.push(stale);
                         continue;
                     }
                     let new = fingerprint_of_canonical(&keyring, tenant, id, cid, &canonical);
@@ -209,6 +249,7 @@ impl HmacRotation {
             rehashed = report.fingerprints_rehashed,
             changed = report.fingerprints_changed,
             left = report.fingerprints_left,
+            stale_connections = report.stale_connections.len(),
             stale_cards = report.stale_cards.len(),
             "re-hash done"
         );

@@ -58,19 +58,51 @@ async fn approved(stack: &Stack, body: &Value, account: i64) {
 }
 
 async fn patch(stack: &Stack, processor: &MockServer, connection: &str, body: Value) -> Result<(), ConnectionError> {
-    let settings = stack.partner_settings(Some(&processors_at(&processor.uri(), 2_000))).await;
-    let patch = parse_connection_patch(body.to_string().as_bytes()).unwrap();
-    stack.connections(settings).patch(&caller(), MERCHANT, connection, patch).await.map(|_| ())
+    patch_of(stack, processor, (TENANT, MERCHANT, connection), body).await
 }
 
-async fn fingerprint(stack: &Stack, connection: &str) -> KeyedHash {
+/// A PATCH of `(tenant, merchant, connection)`.
+async fn patch_of(
+    stack: &Stack,
+    processor: &MockServer,
+    (tenant, merchant, connection): (&str, &str, &str),
+    body: Value,
+) -> Result<(), ConnectionError> {
+    let settings = stack.partner_settings(Some(&processors_at(&processor.uri(), 2_000))).await;
+    let patch = parse_connection_patch(body.to_string().as_bytes()).unwrap();
+    let caller = Identity { tenant: TenantId::parse(tenant).unwrap(), ..caller() };
+    stack.connections(settings).patch(&caller, merchant, connection, patch).await.map(|_| ())
+}
+
+/// The fixture's connections with credentials (tenant, merchant, connection), each with a request
+/// that re-sends its credentials as they are on file.
+fn resent() -> [((&'static str, &'static str, &'static str), Value); 3] {
+    let full = json!({ "key": "cp_user", "secret": "cp_pass", "mid": "496160873888" });
+    [
+        ((TENANT, MERCHANT, "midCon_full"), json!({ "secret": "cp_pass", "existingCredentials": full })),
+        (
+            (TENANT, MERCHANT, "midCon_braintree_partial"),
+            json!({ "key": "bt_public_old", "existingCredentials": { "key": "bt_public_old" } }),
+        ),
+        (
+            ("tenant-b", "mid_test_b", "midCon_b"),
+            json!({ "secret": "sk_b", "existingCredentials": { "secret": "sk_b" } }),
+        ),
+    ]
+}
+
+async fn fingerprint_of(stack: &Stack, (tenant, merchant, connection): (&str, &str, &str)) -> KeyedHash {
     let merchant = stack
         .merchants
-        .merchant(&TenantId::parse(TENANT).unwrap(), &MerchantId::parse(MERCHANT).unwrap())
+        .merchant(&TenantId::parse(tenant).unwrap(), &MerchantId::parse(merchant).unwrap())
         .await
         .unwrap()
         .unwrap();
     merchant.connection(&ConnectionId::parse(connection).unwrap()).unwrap().credentials.clone().unwrap().fingerprint
+}
+
+async fn fingerprint(stack: &Stack, connection: &str) -> KeyedHash {
+    fingerprint_of(stack, (TENANT, MERCHANT, connection)).await
 }
 
 async fn card_keys(stack: &Stack, account: i64) -> Vec<String> {
@@ -139,24 +171,44 @@ async fn a_rotation_keeps_every_hash_comparable_moves_them_to_the_new_key_then_r
         );
         assert!(matches!(rotation.retire(&new).await, Err(RotationError::Keyring(_))), "{backend:?}: the current key");
 
-        // 3. Re-hash: fingerprints here; cards by seeding their accounts again with their PANs.
+        // 3. Re-hash. A connection whose credentials are re-sent as they are on file is re-keyed by that
+        // request (answered as done, the processor not called); the rest by the re-hash where credentials
+        // may be opened (locally), else listed, to be re-sent (AWS). Cards: by seeding their accounts again.
+        let [(full, resend_full), rest @ ..] = resent();
+        patch_of(&stack, &processor, full, resend_full.clone()).await.unwrap();
+        assert_eq!(fingerprint_of(&stack, full).await.key_id(), &new, "{backend:?}: re-keyed by the request");
         let report = rotation.rehash().await.unwrap();
+        let (rehashed, listed) = if backend == Backend::Local { (2, 0) } else { (0, 2) };
         assert_eq!(
             (
                 report.fingerprints_rehashed,
                 report.fingerprints_changed,
                 report.fingerprints_left,
+                report.stale_connections.len(),
                 report.stale_cards.len()
             ),
-            (3, 0, 0, 7),
+            (rehashed, 0, 0, listed, 7),
             "{backend:?}"
         );
         assert!(report.stale_cards.iter().all(|c| c.key_id == old), "{backend:?}");
+        for stale in &report.stale_connections {
+            let (_, body) = rest.iter().find(|(at, _)| at.2 == stale.connection.as_str()).unwrap();
+            let at = (stale.tenant.as_str(), stale.merchant.as_str(), stale.connection.as_str());
+            patch_of(&stack, &processor, at, body.clone()).await.unwrap();
+        }
+        for (at, _) in &rest {
+            assert_eq!(fingerprint_of(&stack, *at).await.key_id(), &new, "{backend:?}: {at:?}");
+        }
+        assert_eq!(processor.received_requests().await.unwrap().len(), 1, "{backend:?}: only the rotation's call");
         let seeded = stack.seed_accounts_reporting(&accounts()).await;
         assert_eq!((seeded.inserted, seeded.unchanged, seeded.rehashed), (0, 7, 7), "{backend:?}");
         assert!(card_keys(&stack, 1001).await.iter().chain(&card_keys(&stack, 1006).await).all(|k| *k == new.as_str()));
         let again = rotation.rehash().await.unwrap();
-        assert_eq!((again.fingerprints_rehashed, again.stale_cards.len()), (0, 0), "{backend:?}: nothing left");
+        assert_eq!(
+            (again.fingerprints_rehashed, again.stale_connections.len(), again.stale_cards.len()),
+            (0, 0, 0),
+            "{backend:?}: nothing left"
+        );
         let usage = rotation.usage().await.unwrap();
         assert_eq!(usage[&old], HashCount::default(), "{backend:?}");
         assert_eq!(usage[&new], HashCount { fingerprints: 4, cards: 7 }, "{backend:?}");
@@ -242,16 +294,30 @@ async fn a_key_retired_too_early_is_refused_clearly_and_rehashing_or_restoring_i
         let error = stack.account_seeder().seed(&account_fixture()).await.unwrap_err().to_string();
         assert!(error.starts_with("accounts[0]: card 501: hashed under HMAC key"), "{error}");
 
-        // Fingerprints are re-hashed from the credentials themselves, without the old key.
+        // Where credentials may be opened (locally), fingerprints are re-hashed from them, without the
+        // old key; on AWS they are listed, and, like cards, need the key back to be re-hashed (e.g. from
+        // the secret's previous version).
         let report = rotation.rehash().await.unwrap();
-        assert_eq!((report.fingerprints_rehashed, report.stale_cards.len()), (4, 6), "{backend:?}");
-        patch(&stack, &processor, "midCon_stripe", serde_json::from_str(body).unwrap()).await.unwrap();
-        // Cards need their key back (e.g. from the secret's previous version) to be re-hashed.
+        let (rehashed, listed) = if backend == Backend::Local { (4, 0) } else { (0, 4) };
+        assert_eq!(
+            (report.fingerprints_rehashed, report.stale_connections.len(), report.stale_cards.len()),
+            (rehashed, listed, 6),
+            "{backend:?}"
+        );
+        if backend == Backend::Local {
+            patch(&stack, &processor, "midCon_stripe", serde_json::from_str(body).unwrap()).await.unwrap();
+        }
         let restored =
             first.with_key(new.clone(), SecretBytes::new(vec![0xCD; 32])).unwrap().with_current(&new).unwrap();
         stack.hmac_keyring.save(&restored).await.unwrap();
         new_environment(&mut stack);
         assert_eq!(stack.seed_accounts_reporting(&account_fixture()).await.rehashed, 6, "{backend:?}");
+        if backend == Backend::Aws {
+            patch(&stack, &processor, "midCon_stripe", serde_json::from_str(body).unwrap()).await.unwrap();
+            for (at, body) in resent() {
+                patch_of(&stack, &processor, at, body).await.unwrap();
+            }
+        }
         rotation.retire(&old).await.unwrap();
         new_environment(&mut stack);
         approved(&stack, &named, 1001).await;

@@ -120,6 +120,26 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
     let missing = r#"{"key":"k"}"#;
     assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_anet", missing).await.status, 400);
     assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem"]);
+    // A request answered as done (what it asks for is on file) writes nothing, unless the fingerprint
+    // on file was made with another HMAC key than the current one: then one write re-keys it.
+    let resend =
+        r#"{"secret":"cp_pass","existingCredentials":{"key":"cp_user","secret":"cp_pass","mid":"496160873888"}}"#;
+    let before = mark();
+    assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_full", resend).await.status, 200);
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem"], "answered as done: the read alone");
+    let rotation = stack.hmac_rotation();
+    let added = rotation.add(cofre_domain::secret::SecretBytes::new(vec![3; 32])).await.unwrap();
+    rotation.make_current(&added).await.unwrap();
+    let server =
+        TestServer::start_merchants(wiring::merchant_connections(stack.aws_clients(), &settings).unwrap()).await;
+    let before = mark();
+    assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_full", resend).await.status, 200);
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem", "UpdateItem"], "the fingerprint re-keyed");
+    assert!(operations(&stack.kms_trips, before.1).is_empty(), "no Decrypt, no data key");
+    let before = mark();
+    assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_full", resend).await.status, 200);
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem"], "once re-keyed, the read alone again");
+    assert_eq!(processor.received_requests().await.unwrap().len(), 3, "no processor call for any of them");
     println!(
         "rotation: 1 GetItem + 1 processor call + 1 GenerateDataKey + 1 conditional UpdateItem (+ 2 GetSecretValue, \
          one per secret, on the first); failed proof: 1 GetItem + 1 UpdateItem; after a failed proof, a \

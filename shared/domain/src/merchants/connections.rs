@@ -84,7 +84,7 @@ pub fn fingerprint_matches(
 /// What the request proved about the credentials on file.
 enum Proof {
     /// It asks for exactly what is on file: a retry of a rotation that committed.
-    AlreadyOnFile,
+    AlreadyOnFile(ConnectionCredentials),
     /// Its `existingCredentials` are those on file: the base the new fields go over.
     Proven(ConnectionCredentials),
     /// Neither.
@@ -187,7 +187,7 @@ impl MerchantConnections {
         };
         let requested = patch.existing.clone().unwrap_or_default().overlaid_with(&patch.new);
         let proof = if matches(&requested) {
-            Proof::AlreadyOnFile
+            Proof::AlreadyOnFile(requested)
         } else {
             match &patch.existing {
                 Some(existing) if matches(existing) => Proof::Proven(existing.clone()),
@@ -213,6 +213,27 @@ impl MerchantConnections {
         Ok(proof)
     }
 
+    /// Re-keys the fingerprint on file, made with another key than the current one, from `credentials`
+    /// (proven to be those on file): one conditional write. A failure leaves it for the next time.
+    async fn rekey(
+        &self,
+        tenant: &TenantId,
+        merchant: &MerchantId,
+        connection: &ConnectionId,
+        on_file: &SealedConnectionCredentials,
+        credentials: &ConnectionCredentials,
+    ) {
+        let Ok(keyring) = self.hmac_keyring().await else { return };
+        if on_file.fingerprint.key_id() == keyring.current() {
+            return;
+        }
+        let new = fingerprint(&keyring, tenant, merchant, connection, credentials);
+        match self.store.rekey_fingerprint(tenant, merchant, connection, &on_file.fingerprint, &new).await {
+            Ok(rekeyed) => tracing::info!(rekeyed, key_id = %keyring.current(), "fingerprint re-keyed"),
+            Err(e) => tracing::warn!(error = %e, "the fingerprint could not be re-keyed"),
+        }
+    }
+
     /// Sets or rotates the credentials of `connection_id`, in the documented order: find (404), refuse
     /// while proofs are locked (429), answer a request whose result is already on file as done (a
     /// retry), check the processor's requirements on the merged set (400), check
@@ -223,7 +244,8 @@ impl MerchantConnections {
     /// Round trips: one read, one processor call, one `GenerateDataKey`, one conditional write; nothing
     /// on file is ever decrypted. A failed proof: one read, one write; a proof on a connection whose
     /// guard has counted failures: one more write before the comparison, and one to reset it after a
-    /// success.
+    /// success. A request answered as done whose fingerprint on file was made with another HMAC key
+    /// than the current one: one write, re-keying it.
     pub async fn patch(
         &self,
         caller: &Identity,
@@ -253,9 +275,11 @@ impl MerchantConnections {
         };
         // A retry of a rotation that already committed (its answer was lost): what it asks for is what
         // is on file, so it gets the stored result, whatever its `existingCredentials` (no longer the
-        // ones on file) say. Nothing is called or written.
-        if let Some(Proof::AlreadyOnFile) = proof {
+        // ones on file) say. Nothing is called or written, but for a fingerprint made with another key
+        // than the current one: the credentials are at hand, so it is re-keyed.
+        if let (Some(Proof::AlreadyOnFile(requested)), Some(on_file)) = (&proof, on_file) {
             tracing::info!(%processor, "the credentials asked for are already on file: answered as done");
+            self.rekey(tenant, &merchant_id, &connection_id, on_file, requested).await;
             return Ok(merchant);
         }
         let missing = Self::missing_fields(processor, &patch, on_file);
@@ -265,8 +289,8 @@ impl MerchantConnections {
         let base = match (proof, &patch.existing) {
             (Some(Proof::Proven(existing)), _) => existing,
             (None, None) => ConnectionCredentials::default(),
-            (Some(Proof::Failed | Proof::AlreadyOnFile), None) => return Err(ConnectionError::CredentialsExist),
-            (None | Some(Proof::Failed | Proof::AlreadyOnFile), Some(_)) => {
+            (Some(Proof::Failed | Proof::AlreadyOnFile(_)), None) => return Err(ConnectionError::CredentialsExist),
+            (None | Some(Proof::Failed | Proof::AlreadyOnFile(_)), Some(_)) => {
                 return Err(ConnectionError::ExistingMismatch);
             }
         };
