@@ -250,6 +250,56 @@ async fn the_keyring_survives_a_reopen_and_stays_private() {
     }
 }
 
+#[tokio::test]
+async fn a_keyring_file_made_before_keyrings_had_ids_reads_as_the_legacy_key_and_rotates() {
+    use base64::Engine;
+    use cofre_domain::crypto::{HmacKeyId, HmacKeySource, HmacKeyring, HmacKeyringStore};
+    use cofre_domain::secret::SecretBytes;
+    let dir = tempfile::tempdir().unwrap();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    // As the keyring was written before: one plain `hmac_key`.
+    let old = serde_json::json!({ "master_key_id": "local-old", "master_key": b64(&[1; 32]),
+        "token_signing_key": b64(&[2; 32]), "hmac_key": b64(&[3; 32]) });
+    let path = dir.path().join("keyring.json");
+    std::fs::write(&path, old.to_string()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let keyring = cofre_local::LocalKeyring::open_or_create(dir.path()).unwrap();
+    let read = keyring.hmac_keyring().await.unwrap();
+    let legacy = HmacKeyring::legacy(SecretBytes::new(vec![3; 32])).unwrap();
+    assert_eq!(read.current(), &HmacKeyId::legacy());
+    let probe = legacy.hash("d", b"m");
+    assert!(read.hash("d", b"m").matches(&probe), "the same key, under the legacy id");
+    assert!(!probe.encode().contains('$'), "hashes under it stored as before");
+
+    let k1 = HmacKeyId::parse("k1").unwrap();
+    let rotated = read.with_key(k1.clone(), SecretBytes::new(vec![4; 32])).unwrap().with_current(&k1).unwrap();
+    keyring.save(&rotated).await.unwrap();
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(file.get("hmac_key").is_none(), "{file}");
+    assert_eq!(file["hmac_keyring"]["current"], "k1");
+    assert_eq!(file["hmac_keyring"]["keys"]["legacy"], b64(&[3; 32]), "the old key kept, as `legacy`");
+    assert_eq!(file["master_key_id"], "local-old", "the file's other keys as they were");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "still private");
+    }
+    let reopened = cofre_local::LocalKeyring::open_or_create(dir.path()).unwrap().hmac_keyring().await.unwrap();
+    assert_eq!(reopened.current(), &k1);
+    assert!(reopened.verify(&probe, "d", b"m").unwrap(), "hashes under the legacy key still compare");
+    // Both forms at once, or neither, is not a keyring.
+    let mut both = file.clone();
+    both["hmac_key"] = serde_json::json!(b64(&[3; 32]));
+    std::fs::write(&path, both.to_string()).unwrap();
+    let refused = cofre_local::LocalKeyring::open_or_create(dir.path()).unwrap_err();
+    assert!(matches!(refused, cofre_local::KeyringError::Invalid(_)), "{refused}");
+}
+
 mod merchant_store {
     use cofre_domain::crypto::{HmacKeyId, HmacKeySource, HmacKeyring, KeyedHash, SealedValue};
     use cofre_domain::merchants::{
