@@ -171,6 +171,20 @@ async fn a_rotation_keeps_every_hash_comparable_moves_them_to_the_new_key_then_r
         );
         assert!(matches!(rotation.retire(&new).await, Err(RotationError::Keyring(_))), "{backend:?}: the current key");
 
+        // A PAN on file under the old key cannot be seeded again for another account under the new one.
+        let mut taken = accounts()[6].clone();
+        taken["account_id"] = json!(1007);
+        taken["cards"][0]["pan"] = json!("4111111111111111");
+        taken["cards"][0]["id"] = json!(701);
+        taken["cards"][0]["stored_id"] = json!("tok_701");
+        let refused = stack.account_seeder().seed(&[taken]).await.unwrap_err().to_string();
+        assert_eq!(refused, "accounts[0]: card 701: its PAN already belongs to another account", "{backend:?}");
+        let nothing = [cofre_domain::authorizations::LedgerKey::Account(
+            cofre_domain::authorizations::AccountId::new(1007).unwrap(),
+        )];
+        let tenant = TenantId::parse(TENANT).unwrap();
+        assert!(stack.ledger.get(&tenant, &nothing).await.unwrap()[0].is_none(), "{backend:?}: nothing written");
+
         // 3. Re-hash. A connection whose credentials are re-sent as they are on file is re-keyed by that
         // request (answered as done, the processor not called); the rest by the re-hash where credentials
         // may be opened (locally), else listed, to be re-sent (AWS). Cards: by seeding their accounts again.

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::account::{Account, AccountId, AccountSettings, BankAccount, Card, Expiry, Pan};
-use super::{CardHashStore, Currency, Ledger, LedgerItem, LedgerKey, parse_minor_units};
+use super::{CardHashStore, Currency, Ledger, LedgerItem, LedgerKey, LookupKey, parse_minor_units};
 use crate::crypto::{HmacKeySource, HmacKeyring, UnknownHmacKey};
 use crate::tenant::TenantId;
 
@@ -172,6 +172,7 @@ impl AccountSeeder {
                 Ok((account, settings))
             })()
             .map_err(invalid)?;
+            self.refuse_pans_of_other_accounts(index, &account, &pans, &keyring).await?;
             if self
                 .ledger
                 .insert_account(&account, &settings)
@@ -185,6 +186,41 @@ impl AccountSeeder {
             }
         }
         Ok(report)
+    }
+
+    /// The store refuses a card whose look-up under the current key belongs to another account; one
+    /// stored under an older key of the keyring has its look-up under that key, checked here (one
+    /// read, only while the keyring holds more than one key).
+    async fn refuse_pans_of_other_accounts(
+        &self,
+        index: usize,
+        account: &Account,
+        pans: &[(i64, Pan)],
+        keyring: &HmacKeyring,
+    ) -> Result<(), AccountSeedError> {
+        let older: Vec<(i64, LedgerKey)> = pans
+            .iter()
+            .flat_map(|(card, pan)| {
+                pan.hashes(keyring).into_iter().skip(1).map(move |h| (*card, LedgerKey::Lookup(LookupKey::Pan(h))))
+            })
+            .collect();
+        if older.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<LedgerKey> = older.iter().map(|(_, key)| key.clone()).collect();
+        let found =
+            self.ledger.get(&account.tenant, &keys).await.map_err(|e| AccountSeedError::Store(e.to_string()))?;
+        for ((card, _), item) in older.iter().zip(found) {
+            if let Some(Ok(LedgerItem::Lookup(targets))) = item
+                && targets.iter().any(|t| t.account_id != account.id)
+            {
+                return Err(AccountSeedError::Invalid {
+                    index,
+                    reason: format!("card {card}: its PAN already belongs to another account"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Re-hashes, under the current key, the cards of the stored `account` hashed under another key
