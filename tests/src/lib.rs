@@ -20,10 +20,12 @@ use cofre_aws::{
     DynamoCredentialStore, DynamoLedger, DynamoMerchantStore, HttpPartnerClient, HttpProcessorClient, KmsKeyService,
     SecretsManagerEndpointSettings, SecretsManagerHmacKey,
 };
-use cofre_domain::authorizations::{Account, AccountId, AccountSeeder, Authorizer, Ledger, LedgerItem, LedgerKey};
+use cofre_domain::authorizations::{
+    Account, AccountId, AccountSeedReport, AccountSeeder, Authorizer, CardHashStore, Ledger, LedgerItem, LedgerKey,
+};
 use cofre_domain::clock::{Clock, SystemClock};
 use cofre_domain::credentials::{CredentialSlot, CredentialStore, CredentialType, CredentialVault, Provider};
-use cofre_domain::crypto::{HmacKeySource, KeyService, open};
+use cofre_domain::crypto::{HmacKeySource, HmacKeyringStore, KeyService, open};
 use cofre_domain::endpoints::{EndpointSettings, EndpointSettingsSource};
 use cofre_domain::gateway::PartnerGateway;
 use cofre_domain::ids::RandomIds;
@@ -49,8 +51,16 @@ pub fn moto_endpoint() -> String {
 
 /// Counts requests an SDK client sends (round trips, measured at the wire), their operations and
 /// what each asked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RoundTrips(Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>);
+
+/// The count only: the SDK prints its interceptors at TRACE, and a request's body can hold a secret
+/// (`PutSecretValue`'s, a rotated HMAC keyring).
+impl std::fmt::Debug for RoundTrips {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RoundTrips({})", self.count())
+    }
+}
 
 impl RoundTrips {
     /// Requests sent so far.
@@ -173,8 +183,12 @@ pub struct Stack {
     pub store: Arc<dyn CredentialStore>,
     /// The merchant store.
     pub merchants: Arc<dyn MerchantStore>,
-    /// The HMAC key source.
+    /// The HMAC keyring source (as an execution environment holds it: [`Stack::fresh_hmac`] makes another).
     pub hmac: Arc<dyn HmacKeySource>,
+    /// Where the HMAC keyring is kept, for rotating it.
+    pub hmac_keyring: Arc<dyn HmacKeyringStore>,
+    /// Where cards' PAN hashes are kept, for re-keying them.
+    pub cards: Arc<dyn CardHashStore>,
     /// The authorization ledger.
     pub ledger: Arc<dyn Ledger>,
     /// The key service.
@@ -216,7 +230,9 @@ impl Stack {
                     store: Arc::new(embedded.clone()),
                     merchants: Arc::new(embedded.clone()),
                     ledger: Arc::new(embedded.clone()),
+                    cards: Arc::new(embedded.clone()),
                     hmac: Arc::clone(&keyring) as _,
+                    hmac_keyring: Arc::clone(&keyring) as _,
                     keys: keyring,
                     dynamodb_trips,
                     kms_trips,
@@ -247,7 +263,12 @@ impl Stack {
                     store: Arc::new(DynamoCredentialStore::new(dynamodb.clone(), &table)),
                     merchants: Arc::new(DynamoMerchantStore::new(dynamodb.clone(), &merchants_table)),
                     ledger: Arc::new(DynamoLedger::new(dynamodb.clone(), &ledger_table, &events_table)),
+                    cards: Arc::new(cofre_aws::DynamoCardHashes::new(dynamodb.clone(), &ledger_table)),
                     hmac: Arc::new(SecretsManagerHmacKey::new(secrets_client(&sdk, &secrets_trips), &hmac_secret)),
+                    hmac_keyring: Arc::new(SecretsManagerHmacKey::new(
+                        secrets_client(&sdk, &secrets_trips),
+                        &hmac_secret,
+                    )),
                     keys: Arc::new(KmsKeyService::new(kms.clone(), &key_id)),
                     dynamodb_trips,
                     kms_trips,
@@ -394,9 +415,46 @@ impl Stack {
         )
     }
 
-    /// Loads `accounts` (seed-file records) into this stack's ledger.
+    /// Loads `accounts` (seed-file records) into this stack's ledger: (inserted, unchanged).
     pub async fn seed_accounts(&self, accounts: &[serde_json::Value]) -> (usize, usize) {
-        AccountSeeder::new(Arc::clone(&self.ledger), Arc::clone(&self.hmac)).seed(accounts).await.unwrap()
+        let report = self.seed_accounts_reporting(accounts).await;
+        (report.inserted, report.unchanged)
+    }
+
+    /// Loads `accounts` (seed-file records) into this stack's ledger.
+    pub async fn seed_accounts_reporting(&self, accounts: &[serde_json::Value]) -> AccountSeedReport {
+        self.account_seeder().seed(accounts).await.unwrap()
+    }
+
+    /// The account seeder over this stack.
+    pub fn account_seeder(&self) -> AccountSeeder {
+        AccountSeeder::new(Arc::clone(&self.ledger), Arc::clone(&self.cards), Arc::clone(&self.hmac))
+    }
+
+    /// The HMAC keyring as a new execution environment (or a server started now) reads it: the
+    /// keyring file opened again, the secret read afresh.
+    pub fn fresh_hmac(&self) -> Arc<dyn HmacKeySource> {
+        match self.backend {
+            Backend::Local => Arc::new(LocalKeyring::open_or_create(self.data_dir.path()).expect("keyring")),
+            Backend::Aws => Arc::new(SecretsManagerHmacKey::new(
+                secrets_client(&moto_sdk_config(), &self.secrets_trips),
+                self.hmac_secret.as_deref().expect("an AWS stack"),
+            )),
+        }
+    }
+
+    /// The HMAC key's rotation steps over this stack, as `cofre-local hmac-key` takes them: opening
+    /// connection credentials locally, not on AWS (whose `DataKey` policy refuses it).
+    pub fn hmac_rotation(&self) -> cofre_domain::hmac_rotation::HmacRotation {
+        let rotation = cofre_domain::hmac_rotation::HmacRotation::new(
+            Arc::clone(&self.hmac_keyring),
+            Arc::clone(&self.merchants),
+            Arc::clone(&self.cards),
+        );
+        match self.backend {
+            Backend::Local => rotation.opening_credentials_with(Arc::clone(&self.keys)),
+            Backend::Aws => rotation,
+        }
     }
 
     /// An account as stored now.

@@ -165,7 +165,8 @@ async fn the_aws_backend_is_configured_from_the_environment() {
     // The authorization side: accounts seeded through the AWS seeder, a decision through the router.
     let auth_settings = cofre_aws::wiring::AuthorizationSettings::from_env().unwrap();
     let accounts = cofre_aws::wiring::account_seeder(&cofre_aws::wiring::sdk_config().await, &auth_settings);
-    assert_eq!(accounts.seed(&cofre_tests::account_fixture()).await.unwrap(), (6, 0));
+    let seeded = accounts.seed(&cofre_tests::account_fixture()).await.unwrap();
+    assert_eq!((seeded.inserted, seeded.unchanged, seeded.rehashed), (6, 0, 0));
     let decision = Reply::read(
         client
             .post(format!("{base}/payment-methods/v1/authorization"))

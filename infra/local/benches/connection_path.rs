@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
         Arc::new(SystemClock),
     );
     runtime.block_on(seeder.seed(&records)).unwrap();
-    let hmac_key = runtime.block_on(keyring.hmac_key()).unwrap();
+    let hmac_key = runtime.block_on(keyring.hmac_keyring()).unwrap();
 
     let mut group = c.benchmark_group("patch_merchant_connection");
     group.bench_function("parse", |b| b.iter(|| parse_connection_patch(std::hint::black_box(BODY)).unwrap()));

@@ -4,10 +4,12 @@
 //! Data keys are wrapped with AES-256-GCM under the keyring's master key, with the encryption
 //! context as associated data, so the context is enforced exactly as KMS enforces it. The same file
 //! holds the HS256 key local tokens are signed with, which is how `cofre-local token` can mint tokens
-//! that a running server accepts.
+//! that a running server accepts, and the HMAC keyring of keyed hashes (`hmac_keyring`, a keyring
+//! document as in Secrets Manager; a keyring file made before keyrings had ids holds one plain key,
+//! `hmac_key`, read as the `legacy` key). `cofre-local hmac-key` rotates it, rewriting the file.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -16,7 +18,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use cofre_domain::crypto::{DataKey, EncryptionContext, HmacKeySource, KeyService, KeyServiceError};
+use cofre_domain::crypto::{
+    DataKey, EncryptionContext, HmacKeyId, HmacKeySource, HmacKeyring, HmacKeyringDocument, HmacKeyringStore,
+    KeyService, KeyServiceError,
+};
 use cofre_domain::secret::SecretBytes;
 
 /// Why the keyring file could not be used.
@@ -46,15 +51,32 @@ struct KeyringFile {
     master_key_id: String,
     master_key: String,
     token_signing_key: String,
-    hmac_key: String,
+    /// The one HMAC key of a file made before keyrings had ids (base64): the `legacy` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hmac_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hmac_keyring: Option<HmacKeyringDocument>,
+}
+
+impl KeyringFile {
+    fn hmac_keyring(&self, path: &Path) -> Result<HmacKeyring, KeyringError> {
+        let invalid = || KeyringError::Invalid(path.to_owned());
+        match (&self.hmac_key, &self.hmac_keyring) {
+            (None, Some(document)) => HmacKeyring::from_document(document).map_err(|_| invalid()),
+            (Some(key), None) => HmacKeyring::legacy(SecretBytes::new(STANDARD.decode(key).map_err(|_| invalid())?))
+                .map_err(|_| invalid()),
+            _ => Err(invalid()),
+        }
+    }
 }
 
 /// The keys of one local data directory.
 pub struct LocalKeyring {
+    path: PathBuf,
     master_key_id: String,
     master_key: LessSafeKey,
     token_signing_key: SecretBytes,
-    hmac_key: Arc<SecretBytes>,
+    hmac_keyring: RwLock<Arc<HmacKeyring>>,
     rng: SystemRandom,
 }
 
@@ -92,11 +114,15 @@ impl LocalKeyring {
         let file = match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).map_err(|_| KeyringError::Invalid(path.clone()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let first = HmacKeyId::parse("k1").ok_or_else(|| KeyringError::Invalid(path.clone()))?;
+                let hmac_keyring = HmacKeyring::new(first.clone(), [(first, SecretBytes::new(random_key(&rng)?))])
+                    .map_err(|_| KeyringError::Invalid(path.clone()))?;
                 let file = KeyringFile {
                     master_key_id: format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
                     master_key: STANDARD.encode(random_key(&rng)?),
                     token_signing_key: STANDARD.encode(random_key(&rng)?),
-                    hmac_key: STANDARD.encode(random_key(&rng)?),
+                    hmac_key: None,
+                    hmac_keyring: Some(hmac_keyring.document()),
                 };
                 write_private(
                     &path,
@@ -117,13 +143,22 @@ impl LocalKeyring {
         let decode = |v: &str| STANDARD.decode(v).map_err(|_| invalid());
         let master = decode(&file.master_key)?;
         let master_key = UnboundKey::new(&AES_256_GCM, &master).map(LessSafeKey::new).map_err(|_| invalid())?;
+        let hmac_keyring = file.hmac_keyring(path)?;
         Ok(Self {
+            path: path.to_owned(),
             master_key_id: file.master_key_id,
             master_key,
             token_signing_key: SecretBytes::new(decode(&file.token_signing_key)?),
-            hmac_key: Arc::new(SecretBytes::new(decode(&file.hmac_key)?)),
+            hmac_keyring: RwLock::new(Arc::new(hmac_keyring)),
             rng,
         })
+    }
+
+    fn read_file(&self) -> Result<KeyringFile, KeyringError> {
+        check_private(&self.path)?;
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|source| KeyringError::Io { path: self.path.clone(), source })?;
+        serde_json::from_str(&text).map_err(|_| KeyringError::Invalid(self.path.clone()))
     }
 
     /// The HS256 key local tokens are signed and checked with.
@@ -149,6 +184,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     });
     let _ = std::fs::remove_file(&temporary);
     linked
+}
+
+/// Replaces `path` with `bytes`, readable by its owner only, atomically: written to a private
+/// temporary file, then renamed over it, so no process ever sees a partial keyring.
+fn replace_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&temporary).and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()));
+    let renamed = written.and_then(|()| std::fs::rename(&temporary, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    renamed
 }
 
 /// Refuses a keyring that others could read: its keys would no longer be secret.
@@ -220,10 +272,34 @@ impl KeyService for LocalKeyring {
     }
 }
 
-/// The keyring's HMAC key (fingerprints, PAN hashes): Secrets Manager's job on AWS.
+/// The keyring's HMAC keyring (fingerprints, PAN hashes, request digests): Secrets Manager's job on
+/// AWS. Read when the keyring file is opened, and replaced when this process rotates it.
 #[async_trait]
 impl HmacKeySource for LocalKeyring {
-    async fn hmac_key(&self) -> Result<Arc<SecretBytes>, KeyServiceError> {
-        Ok(Arc::clone(&self.hmac_key))
+    async fn hmac_keyring(&self) -> Result<Arc<HmacKeyring>, KeyServiceError> {
+        Ok(Arc::clone(&self.hmac_keyring.read().unwrap_or_else(PoisonError::into_inner)))
+    }
+}
+
+/// The HMAC keyring in the keyring file: read from it, and written back into it (the file's other
+/// keys as they are).
+#[async_trait]
+impl HmacKeyringStore for LocalKeyring {
+    async fn load(&self) -> Result<HmacKeyring, KeyServiceError> {
+        let unavailable = |e: KeyringError| KeyServiceError::Unavailable(e.to_string());
+        self.read_file().map_err(unavailable)?.hmac_keyring(&self.path).map_err(unavailable)
+    }
+
+    async fn save(&self, keyring: &HmacKeyring) -> Result<(), KeyServiceError> {
+        let unavailable = |e: KeyringError| KeyServiceError::Unavailable(e.to_string());
+        let mut file = self.read_file().map_err(unavailable)?;
+        file.hmac_key = None;
+        file.hmac_keyring = Some(keyring.document());
+        let bytes =
+            serde_json::to_vec_pretty(&file).map_err(|_| unavailable(KeyringError::Invalid(self.path.clone())))?;
+        replace_private(&self.path, &bytes)
+            .map_err(|source| unavailable(KeyringError::Io { path: self.path.clone(), source }))?;
+        *self.hmac_keyring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keyring.clone());
+        Ok(())
     }
 }

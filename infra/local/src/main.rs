@@ -9,7 +9,7 @@ use clap::{Args, FromArgMatches, Parser, Subcommand};
 use cofre_domain::tenant::TenantId;
 use cofre_local::LocalTokens;
 use cofre_local::server::{
-    Backend, LocalOptions, ServeLimits, build, connection_cap, local_account_seeder, local_events,
+    Backend, LocalOptions, ServeLimits, build, connection_cap, local_account_seeder, local_events, local_hmac_rotation,
     local_merchant_seeder, local_tokens,
 };
 
@@ -52,6 +52,38 @@ enum Command {
     },
     /// Print every authorization event of the local data directory, one JSON object per line.
     Events,
+    /// Rotate the HMAC key of fingerprints, PAN hashes and request digests, one step at a time
+    /// (docs/operations.md, "Rotating the HMAC key"). Locally, stop the server first.
+    HmacKey {
+        /// The step.
+        #[command(subcommand)]
+        step: HmacKeyStep,
+        /// The local data directory's keyring and store, or the stack's secret, tables and data key
+        /// (`aws`, configured by the Lambda variables).
+        #[arg(long, value_enum, default_value = "local", global = true)]
+        backend: Backend,
+    },
+}
+
+#[derive(Subcommand)]
+enum HmacKeyStep {
+    /// Print the keyring's keys, which is current, and how many stored hashes name each (a scan).
+    Status,
+    /// Add a new random key, not current yet; prints its id.
+    Add,
+    /// Make a key current: every hash made from now on is made with it.
+    Promote {
+        /// The key's id (`k2`…).
+        id: String,
+    },
+    /// Re-hash every connection fingerprint under the current key; list the cards hashed under another
+    /// (seeding their accounts again re-hashes them).
+    Rehash,
+    /// Remove a key from the keyring: refused while it is current or any stored hash names it.
+    Retire {
+        /// The key's id.
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -193,8 +225,76 @@ async fn seed(data_dir: &std::path::Path, file: &std::path::Path, backend: Backe
         println!("merchants: {} inserted, {} unchanged", report.inserted, report.unchanged);
     }
     if !seed.accounts.is_empty() {
-        let (inserted, unchanged) = accounts.seed(&seed.accounts).await.map_err(|e| e.to_string())?;
-        println!("accounts: {inserted} inserted, {unchanged} unchanged");
+        let report = accounts.seed(&seed.accounts).await.map_err(|e| e.to_string())?;
+        println!("accounts: {} inserted, {} unchanged", report.inserted, report.unchanged);
+        if report.rehashed > 0 {
+            println!("cards re-hashed under the current HMAC key: {}", report.rehashed);
+        }
+    }
+    Ok(())
+}
+
+async fn hmac_key(data_dir: &std::path::Path, step: HmacKeyStep, backend: Backend) -> Result<(), String> {
+    use cofre_domain::crypto::HmacKeyId;
+    let rotation = match backend {
+        Backend::Local => local_hmac_rotation(data_dir).map_err(|e| e.to_string())?,
+        Backend::Aws => {
+            let settings = cofre_aws::wiring::StackSettings::from_env().map_err(|e| e.to_string())?;
+            let aws = cofre_aws::wiring::AwsClients::from(&cofre_aws::wiring::sdk_config().await);
+            cofre_aws::wiring::hmac_rotation(&aws, &settings.merchants, &settings.authorizations)
+        }
+    };
+    let id = |raw: &str| HmacKeyId::parse(raw).ok_or_else(|| format!("`{raw}` is not a key id (k1, k2…)"));
+    match step {
+        HmacKeyStep::Status => {
+            let keyring = rotation.keyring().await.map_err(|e| e.to_string())?;
+            println!("current: {}", keyring.current());
+            for (key, count) in rotation.usage().await.map_err(|e| e.to_string())? {
+                let held = if keyring.holds(&key) { "" } else { " (not in the keyring!)" };
+                println!("{key}: {} fingerprints, {} cards{held}", count.fingerprints, count.cards);
+            }
+        }
+        HmacKeyStep::Add => {
+            use aws_lc_rs::rand::SecureRandom;
+            let mut key = vec![0_u8; 32];
+            aws_lc_rs::rand::SystemRandom::new().fill(&mut key).map_err(|_| "no randomness available".to_owned())?;
+            let added = rotation.add(cofre_domain::secret::SecretBytes::new(key)).await.map_err(|e| e.to_string())?;
+            eprintln!("added; make it current once every reader has it: cofre-local hmac-key promote {added}");
+            println!("{added}");
+        }
+        HmacKeyStep::Promote { id: raw } => {
+            rotation.make_current(&id(&raw)?).await.map_err(|e| e.to_string())?;
+            println!("{raw} is current");
+        }
+        HmacKeyStep::Rehash => {
+            let report = rotation.rehash().await.map_err(|e| e.to_string())?;
+            println!(
+                "fingerprints: {} re-hashed, {} changed meanwhile (re-hashed by their rotation), {} left (see the log)",
+                report.fingerprints_rehashed, report.fingerprints_changed, report.fingerprints_left
+            );
+            println!(
+                "connections hashed under another key: {} (re-hashed when their credentials are set or rotated, or \
+                 re-sent as they are on file)",
+                report.stale_connections.len()
+            );
+            for stale in &report.stale_connections {
+                println!(
+                    "tenant {} merchant {} connection {}: {}",
+                    stale.tenant, stale.merchant, stale.connection, stale.key_id
+                );
+            }
+            println!(
+                "cards hashed under another key: {} (seed their accounts again to re-hash them)",
+                report.stale_cards.len()
+            );
+            for card in &report.stale_cards {
+                println!("tenant {} account {} card {}: {}", card.tenant, card.account, card.card_id, card.key_id);
+            }
+        }
+        HmacKeyStep::Retire { id: raw } => {
+            rotation.retire(&id(&raw)?).await.map_err(|e| e.to_string())?;
+            println!("{raw} retired");
+        }
     }
     Ok(())
 }
@@ -263,6 +363,7 @@ async fn main() -> ExitCode {
             token(&cli.data_dir, &tenant, scope.as_deref(), hours).map(|t| println!("{t}"))
         }
         Some(Command::Seed { file, backend }) => seed(&cli.data_dir, &file, backend).await,
+        Some(Command::HmacKey { step, backend }) => hmac_key(&cli.data_dir, step, backend).await,
         Some(Command::Events) => match local_events(&cli.data_dir).await {
             Ok(events) => print_lines(&events),
             Err(e) => Err(e.to_string()),

@@ -15,6 +15,7 @@ use cofre_domain::clock::SystemClock;
 use cofre_domain::credentials::CredentialVault;
 use cofre_domain::endpoints::EndpointSettings;
 use cofre_domain::gateway::PartnerGateway;
+use cofre_domain::hmac_rotation::HmacRotation;
 use cofre_domain::ids::RandomIds;
 use cofre_domain::merchants::{MerchantConnections, MerchantSeeder};
 use cofre_http::{
@@ -114,7 +115,18 @@ fn http_client_error(e: impl std::fmt::Display) -> StartError {
 pub fn local_account_seeder(data_dir: &Path) -> Result<AccountSeeder, StartError> {
     let store = Arc::new(EmbeddedStore::open_beside_server(data_dir)?);
     let keyring = Arc::new(LocalKeyring::open_or_create(data_dir)?);
-    Ok(AccountSeeder::new(store, keyring))
+    Ok(AccountSeeder::new(Arc::clone(&store) as _, store, keyring))
+}
+
+/// The HMAC key's rotation steps over a local data directory, re-hashing fingerprints by opening their
+/// credentials with the keyring. It takes the directory (a server
+/// running there is refused): a server reads the keyring when it starts, so one running across a
+/// rotation would go on hashing with the key it read.
+pub fn local_hmac_rotation(data_dir: &Path) -> Result<HmacRotation, StartError> {
+    // Opening the store takes the directory, before the keyring is read.
+    let store = Arc::new(EmbeddedStore::open(data_dir)?);
+    let keyring = Arc::new(LocalKeyring::open_or_create(data_dir)?);
+    Ok(HmacRotation::new(Arc::clone(&keyring) as _, Arc::clone(&store) as _, store).opening_credentials_with(keyring))
 }
 
 /// Every event committed in a local data directory, oldest first, as JSON lines. Read without the

@@ -4,9 +4,9 @@
 //!
 //! | port | adapter | feature |
 //! |---|---|---|
-//! | `CredentialStore`, `MerchantStore`, `Ledger` | [`DynamoCredentialStore`], [`DynamoMerchantStore`], [`DynamoLedger`] | `dynamodb` |
+//! | `CredentialStore`, `MerchantStore`, `Ledger`, `CardHashStore` | [`DynamoCredentialStore`], [`DynamoMerchantStore`], [`DynamoLedger`], [`DynamoCardHashes`] | `dynamodb` |
 //! | `KeyService` | [`KmsKeyService`] | `kms` |
-//! | `EndpointSettingsSource`, `HmacKeySource` | [`SecretsManagerEndpointSettings`], [`SecretsManagerHmacKey`] | `secretsmanager` |
+//! | `EndpointSettingsSource`, `HmacKeySource`, `HmacKeyringStore` | [`SecretsManagerEndpointSettings`], [`SecretsManagerHmacKey`] | `secretsmanager` |
 //! | `PartnerAuthenticator`, `PartnerApi`, `ProcessorValidator` | [`HttpPartnerClient`], [`HttpProcessorClient`] | `outbound-http` |
 
 #[cfg(feature = "dynamodb")]
@@ -26,7 +26,7 @@ mod secrets_manager;
 pub mod wiring;
 
 #[cfg(feature = "dynamodb")]
-pub use dynamodb::{DynamoCredentialStore, DynamoLedger, DynamoMerchantStore};
+pub use dynamodb::{DynamoCardHashes, DynamoCredentialStore, DynamoLedger, DynamoMerchantStore};
 #[cfg(feature = "kms")]
 pub use kms::KmsKeyService;
 #[cfg(feature = "outbound-http")]
@@ -34,4 +34,4 @@ pub use partner_http::HttpPartnerClient;
 #[cfg(feature = "outbound-http")]
 pub use processor_http::HttpProcessorClient;
 #[cfg(feature = "secretsmanager")]
-pub use secrets_manager::{SecretsManagerEndpointSettings, SecretsManagerHmacKey};
+pub use secrets_manager::{HMAC_KEYRING_REFRESH, SecretsManagerEndpointSettings, SecretsManagerHmacKey};

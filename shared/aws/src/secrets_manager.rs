@@ -1,17 +1,23 @@
-//! Secrets Manager: endpoint settings and the HMAC key, each read once per execution environment;
+//! Secrets Manager: endpoint settings, read once per execution environment, and the HMAC keyring,
+//! read again every [`HMAC_KEYRING_REFRESH`] (so that a rotation reaches every environment);
 //! secrets a function's first request needs together are fetched together.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use tokio::sync::OnceCell;
 
 use super::sdk_error::describe;
-use cofre_domain::crypto::{HmacKeySource, KeyServiceError};
+use cofre_domain::crypto::{HmacKeySource, HmacKeyring, HmacKeyringStore, KeyServiceError};
 use cofre_domain::endpoints::{EndpointSettings, EndpointSettingsError, EndpointSettingsSource};
-use cofre_domain::secret::{SecretBytes, SecretString};
+use cofre_domain::secret::SecretString;
+
+/// How long an execution environment keeps the HMAC keyring before reading it again: the most a
+/// rotation step waits for to reach every environment (`docs/operations.md`).
+pub const HMAC_KEYRING_REFRESH: Duration = Duration::from_secs(300);
 
 /// Why a secret could not be had: the call failed, or its value was unusable.
 #[derive(Debug)]
@@ -85,47 +91,98 @@ impl SecretGroup {
     }
 }
 
-/// One secret, read on first use and kept for the life of the execution environment, turned into a
-/// `T` by `parse`. A failed or missing read is not cached, so a secret created after a cold start is
-/// picked up.
+/// One secret, read on first use and kept (for the life of the execution environment, or for
+/// `refresh_after`), turned into a `T` by `parse`. A failed or missing first read is not cached, so a
+/// secret created after a cold start is picked up; a failed or unusable read again keeps the value
+/// already held (logged), and is tried again a period later.
 #[derive(Debug)]
 struct CachedSecret<T> {
     client: Client,
     secret_id: String,
     group: Option<SecretGroup>,
-    cached: OnceCell<Arc<T>>,
+    /// `None`: kept for the life of the execution environment.
+    refresh_after: Option<Duration>,
+    cached: RwLock<Option<(Arc<T>, Instant)>>,
+    /// One read at a time; the others wait for its value.
+    reading: tokio::sync::Mutex<()>,
 }
 
 impl<T> CachedSecret<T> {
     fn new(client: Client, secret_id: impl Into<String>) -> Self {
-        Self { client, secret_id: secret_id.into(), group: None, cached: OnceCell::new() }
+        Self {
+            client,
+            secret_id: secret_id.into(),
+            group: None,
+            refresh_after: None,
+            cached: RwLock::new(None),
+            reading: tokio::sync::Mutex::new(()),
+        }
     }
 
     #[cfg_attr(not(feature = "merchants"), allow(dead_code))]
     fn grouped(group: &SecretGroup, secret_id: impl Into<String>) -> Self {
-        Self {
-            client: group.0.client.clone(),
-            secret_id: secret_id.into(),
-            group: Some(group.clone()),
-            cached: OnceCell::new(),
-        }
+        Self { group: Some(group.clone()), ..Self::new(group.0.client.clone(), secret_id) }
+    }
+
+    fn refreshed_every(self, period: Duration) -> Self {
+        Self { refresh_after: Some(period), ..self }
+    }
+
+    /// The value held, if still fresh.
+    fn fresh(&self) -> Option<Arc<T>> {
+        let cached = self.cached.read().unwrap_or_else(PoisonError::into_inner);
+        let (value, read_at) = cached.as_ref()?;
+        self.refresh_after.is_none_or(|period| read_at.elapsed() < period).then(|| Arc::clone(value))
+    }
+
+    fn hold(&self, value: Arc<T>) {
+        *self.cached.write().unwrap_or_else(PoisonError::into_inner) = Some((value, Instant::now()));
+    }
+
+    /// Forgets the value held: the next use reads the secret.
+    fn forget(&self) {
+        *self.cached.write().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     async fn get(&self, parse: impl FnOnce(SecretString) -> Result<T, String>) -> Result<Arc<T>, SecretError> {
-        self.cached
-            .get_or_try_init(|| async {
-                let prefetched = match &self.group {
-                    Some(group) => group.take(&self.secret_id).await,
-                    None => None,
-                };
-                let value = match prefetched {
-                    Some(outcome) => outcome?,
-                    None => fetch(&self.client, &self.secret_id).await?,
-                };
-                parse(value).map(Arc::new).map_err(SecretError::Invalid)
-            })
-            .await
-            .cloned()
+        if let Some(value) = self.fresh() {
+            return Ok(value);
+        }
+        let _turn = self.reading.lock().await;
+        if let Some(value) = self.fresh() {
+            return Ok(value);
+        }
+        let prefetched = match &self.group {
+            Some(group) => group.take(&self.secret_id).await,
+            None => None,
+        };
+        let read = match prefetched {
+            Some(outcome) => outcome,
+            None => fetch(&self.client, &self.secret_id).await,
+        };
+        match read.and_then(|value| parse(value).map_err(SecretError::Invalid)) {
+            Ok(value) => {
+                let value = Arc::new(value);
+                self.hold(Arc::clone(&value));
+                Ok(value)
+            }
+            Err(e) => {
+                let held =
+                    self.cached.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|(v, _)| Arc::clone(v));
+                match held {
+                    Some(value) => {
+                        tracing::error!(
+                            secret = %self.secret_id,
+                            error = ?e,
+                            "reading the secret again failed: the value held is kept"
+                        );
+                        self.hold(Arc::clone(&value));
+                        Ok(value)
+                    }
+                    None => Err(e),
+                }
+            }
+        }
     }
 }
 
@@ -157,38 +214,63 @@ impl EndpointSettingsSource for SecretsManagerEndpointSettings {
     }
 }
 
-/// The HMAC key (connection fingerprints, PAN hashes) from a secret: its string value, at least 32
-/// bytes, is the key.
+/// The HMAC keyring (connection fingerprints, PAN hashes, request digests) in a secret: a keyring
+/// document, or a plain string of at least 32 bytes, the one key of a keyring that never rotated
+/// ([`HmacKeyring::from_secret`]). Read again every [`HMAC_KEYRING_REFRESH`]; also where a rotation
+/// writes the keyring ([`HmacKeyringStore`]: `PutSecretValue`, the previous value kept as the
+/// secret's `AWSPREVIOUS` version).
 #[derive(Debug)]
-pub struct SecretsManagerHmacKey(CachedSecret<SecretBytes>);
+pub struct SecretsManagerHmacKey(CachedSecret<HmacKeyring>);
 
 impl SecretsManagerHmacKey {
-    /// The key in `secret_id` (name or ARN).
+    /// The keyring in `secret_id` (name or ARN).
     pub fn new(client: Client, secret_id: impl Into<String>) -> Self {
-        Self(CachedSecret::new(client, secret_id))
+        Self(CachedSecret::new(client, secret_id).refreshed_every(HMAC_KEYRING_REFRESH))
     }
 
-    /// The key in `secret_id`, a member of `group` (fetched with the group's other secrets).
+    /// The keyring in `secret_id`, a member of `group` (first fetched with the group's other secrets).
     #[cfg_attr(not(feature = "merchants"), allow(dead_code))]
     pub fn grouped(group: &SecretGroup, secret_id: impl Into<String>) -> Self {
-        Self(CachedSecret::grouped(group, secret_id))
+        Self(CachedSecret::grouped(group, secret_id).refreshed_every(HMAC_KEYRING_REFRESH))
     }
+
+    /// The same, read again once `period` has passed since the last read (zero: at every use).
+    pub fn refreshed_every(self, period: Duration) -> Self {
+        Self(self.0.refreshed_every(period))
+    }
+}
+
+fn unavailable(e: SecretError) -> KeyServiceError {
+    let (SecretError::Unavailable(why) | SecretError::Invalid(why)) = e;
+    KeyServiceError::Unavailable(why)
 }
 
 #[async_trait]
 impl HmacKeySource for SecretsManagerHmacKey {
-    async fn hmac_key(&self) -> Result<Arc<SecretBytes>, KeyServiceError> {
-        let parse = |value: SecretString| {
-            let key = value.expose().as_bytes().to_vec();
-            if key.len() < 32 {
-                Err("the HMAC key secret holds fewer than 32 bytes".to_owned())
-            } else {
-                Ok(SecretBytes::new(key))
-            }
-        };
+    async fn hmac_keyring(&self) -> Result<Arc<HmacKeyring>, KeyServiceError> {
+        let parse = |value: SecretString| HmacKeyring::from_secret(&value).map_err(|e| e.to_string());
+        self.0.get(parse).await.map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl HmacKeyringStore for SecretsManagerHmacKey {
+    async fn load(&self) -> Result<HmacKeyring, KeyServiceError> {
+        let value = fetch(&self.0.client, &self.0.secret_id).await.map_err(unavailable)?;
+        HmacKeyring::from_secret(&value).map_err(|e| KeyServiceError::Unavailable(e.to_string()))
+    }
+
+    async fn save(&self, keyring: &HmacKeyring) -> Result<(), KeyServiceError> {
+        let value = keyring.to_secret();
         self.0
-            .get(parse)
+            .client
+            .put_secret_value()
+            .secret_id(&self.0.secret_id)
+            .secret_string(value.expose())
+            .send()
             .await
-            .map_err(|(SecretError::Unavailable(why) | SecretError::Invalid(why))| KeyServiceError::Unavailable(why))
+            .map_err(|e| KeyServiceError::Unavailable(describe(&e)))?;
+        self.0.forget();
+        Ok(())
     }
 }

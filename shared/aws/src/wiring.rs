@@ -48,12 +48,12 @@ use cofre_domain::ids::RandomIds;
 #[cfg(feature = "merchants")]
 use cofre_domain::merchants::{MerchantConnections, MerchantSeeder};
 
-#[cfg(feature = "authorizations")]
-use crate::DynamoLedger;
 #[cfg(any(feature = "merchants", feature = "authorizations"))]
 use crate::SecretsManagerHmacKey;
 #[cfg(feature = "merchants")]
 use crate::secrets_manager::SecretGroup;
+#[cfg(feature = "authorizations")]
+use crate::{DynamoCardHashes, DynamoLedger};
 #[cfg(feature = "credentials")]
 use crate::{DynamoCredentialStore, HttpPartnerClient};
 #[cfg(feature = "merchants")]
@@ -811,7 +811,25 @@ pub fn account_seeder(aws: impl Into<AwsClients>, settings: &AuthorizationSettin
     let aws = aws.into();
     AccountSeeder::new(
         Arc::new(DynamoLedger::new(aws.dynamodb(), &settings.ledger_table, &settings.events_table)),
+        Arc::new(DynamoCardHashes::new(aws.dynamodb(), &settings.ledger_table)),
         Arc::new(SecretsManagerHmacKey::new(aws.secrets(), &settings.hmac_key_secret)),
+    )
+}
+
+#[cfg(all(feature = "merchants", feature = "authorizations"))]
+/// The HMAC key's rotation steps over the stack's secret, merchants and ledger (for `cofre-local
+/// hmac-key --backend aws`; see `docs/operations.md`). Connection credentials are not opened:
+/// `DataKey`'s policy lets nobody but use-credential decrypt, and only banking credentials.
+pub fn hmac_rotation(
+    aws: impl Into<AwsClients>,
+    merchants: &MerchantSettings,
+    authorizations: &AuthorizationSettings,
+) -> cofre_domain::hmac_rotation::HmacRotation {
+    let aws = aws.into();
+    cofre_domain::hmac_rotation::HmacRotation::new(
+        Arc::new(SecretsManagerHmacKey::new(aws.secrets(), &merchants.hmac_key_secret)),
+        Arc::new(DynamoMerchantStore::new(aws.dynamodb(), &merchants.table)),
+        Arc::new(DynamoCardHashes::new(aws.dynamodb(), &authorizations.ledger_table)),
     )
 }
 

@@ -16,7 +16,7 @@ const BY_CARD: &[u8] = br#"{"mti":"0100","amount":123.45,"currency":"BRL","netwo
 const FORCED: &[u8] = br#"{"mti":"0100","amount":123.45,"currency":"BRL","network":"VISA","account_id":1,"entry_mode":"051","processing_code":"003000","validation_rules":{"LEDGER":{"force":true},"ACCOUNT_STATUS":{"disable":true},"CARD_STATUS":{"denial_reasons":{"CARD_EXPIRED":{"response_code":"05","denial_code":"XYZ"}}}}}"#;
 
 fn account() -> Account {
-    let key = SecretBytes::new(vec![7; 32]);
+    let key = cofre_domain::crypto::HmacKeyring::legacy(SecretBytes::new(vec![7; 32])).unwrap();
     let pan = Pan::parse("4111111111111111").unwrap();
     Account {
         tenant: TenantId::parse("bench").unwrap(),

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod crypto;
 pub mod endpoints;
 pub mod gateway;
+pub mod hmac_rotation;
 pub mod ids;
 pub mod items;
 pub mod merchants;

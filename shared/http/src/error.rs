@@ -195,7 +195,9 @@ impl PrecznDocumented for ConnectionError {
             Self::InvalidCredentials => answer(&M::INVALID_CREDENTIALS, &[]),
             Self::ProcessorUnavailable(_) => answer(&M::PROCESSOR_UNAVAILABLE, &[]),
             Self::ProcessorTimeout => answer(&M::PROCESSOR_TIMEOUT, &[]),
-            Self::ProcessorConfigNotFound(_) | Self::Crypto(_) | Self::Store(_) => answer(&M::INTERNAL, &[]),
+            Self::ProcessorConfigNotFound(_) | Self::Crypto(_) | Self::UnknownHmacKey(_) | Self::Store(_) => {
+                answer(&M::INTERNAL, &[])
+            }
         }
     }
 }
@@ -413,6 +415,13 @@ mod tests {
                 "Internal server error. No updates have been made.",
             ),
             (ConnectionError::Crypto("x".into()), 500, "Internal server error. No updates have been made."),
+            (
+                ConnectionError::UnknownHmacKey(cofre_domain::crypto::UnknownHmacKey(
+                    cofre_domain::crypto::HmacKeyId::legacy(),
+                )),
+                500,
+                "Internal server error. No updates have been made.",
+            ),
             (ConnectionError::Store("x".into()), 500, "Internal server error. No updates have been made."),
         ];
         for (error, status, message) in cases {

@@ -250,9 +250,58 @@ async fn the_keyring_survives_a_reopen_and_stays_private() {
     }
 }
 
+#[tokio::test]
+async fn a_keyring_file_made_before_keyrings_had_ids_reads_as_the_legacy_key_and_rotates() {
+    use base64::Engine;
+    use cofre_domain::crypto::{HmacKeyId, HmacKeySource, HmacKeyring, HmacKeyringStore};
+    use cofre_domain::secret::SecretBytes;
+    let dir = tempfile::tempdir().unwrap();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    // As the keyring was written before: one plain `hmac_key`.
+    let old = serde_json::json!({ "master_key_id": "local-old", "master_key": b64(&[1; 32]),
+        "token_signing_key": b64(&[2; 32]), "hmac_key": b64(&[3; 32]) });
+    let path = dir.path().join("keyring.json");
+    std::fs::write(&path, old.to_string()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let keyring = cofre_local::LocalKeyring::open_or_create(dir.path()).unwrap();
+    let read = keyring.hmac_keyring().await.unwrap();
+    let legacy = HmacKeyring::legacy(SecretBytes::new(vec![3; 32])).unwrap();
+    assert_eq!(read.current(), &HmacKeyId::legacy());
+    let probe = legacy.hash("d", b"m");
+    assert!(read.hash("d", b"m").matches(&probe), "the same key, under the legacy id");
+    assert!(!probe.encode().contains('$'), "hashes under it stored as before");
+
+    let k1 = HmacKeyId::parse("k1").unwrap();
+    let rotated = read.with_key(k1.clone(), SecretBytes::new(vec![4; 32])).unwrap().with_current(&k1).unwrap();
+    keyring.save(&rotated).await.unwrap();
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(file.get("hmac_key").is_none(), "{file}");
+    assert_eq!(file["hmac_keyring"]["current"], "k1");
+    assert_eq!(file["hmac_keyring"]["keys"]["legacy"], b64(&[3; 32]), "the old key kept, as `legacy`");
+    assert_eq!(file["master_key_id"], "local-old", "the file's other keys as they were");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "still private");
+    }
+    let reopened = cofre_local::LocalKeyring::open_or_create(dir.path()).unwrap().hmac_keyring().await.unwrap();
+    assert_eq!(reopened.current(), &k1);
+    assert!(reopened.verify(&probe, "d", b"m").unwrap(), "hashes under the legacy key still compare");
+    // Both forms at once, or neither, is not a keyring.
+    let mut both = file.clone();
+    both["hmac_key"] = serde_json::json!(b64(&[3; 32]));
+    std::fs::write(&path, both.to_string()).unwrap();
+    let refused = cofre_local::LocalKeyring::open_or_create(dir.path()).unwrap_err();
+    assert!(matches!(refused, cofre_local::KeyringError::Invalid(_)), "{refused}");
+}
+
 mod merchant_store {
-    use cofre_domain::crypto::HmacKeySource;
-    use cofre_domain::crypto::{KeyedHash, SealedValue};
+    use cofre_domain::crypto::{HmacKeyId, HmacKeySource, HmacKeyring, KeyedHash, SealedValue};
     use cofre_domain::merchants::{
         Connection, ConnectionId, ConnectionStatus, ConnectionWrite, ConnectionWriteError, CredentialField, Merchant,
         MerchantId, Processor, ProofGuard, SealedConnectionCredentials,
@@ -408,6 +457,67 @@ mod merchant_store {
         assert_eq!(rotated.connections[1].guard, locked, "{backend:?}");
         assert!(store.guard_proof(&tenant, &id, &a, 5, &ProofGuard::default()).await.unwrap(), "{backend:?}");
         assert_eq!(store.merchant(&tenant, &id).await.unwrap().unwrap().connections[1].guard, ProofGuard::default());
+
+        // A fingerprint is re-keyed only from the one expected, and nothing else of the connection changes.
+        let before = store.merchant(&tenant, &id).await.unwrap().unwrap();
+        let on_file = before.connections[1].credentials.clone().unwrap().fingerprint;
+        let rekeyed = KeyedHash::with_key_id(HmacKeyId::parse("k2").unwrap(), &[42; 32]).unwrap();
+        let wrong = KeyedHash::from_bytes(&[1; 32]).unwrap();
+        assert!(
+            !store.rekey_fingerprint(&tenant, &id, &a, &wrong, &rekeyed).await.unwrap(),
+            "{backend:?}: not expected"
+        );
+        assert!(!store.rekey_fingerprint(&tenant_b, &id, &a, &on_file, &rekeyed).await.unwrap(), "{backend:?}");
+        assert!(!store.rekey_fingerprint(&tenant, &id, &nowhere, &on_file, &rekeyed).await.unwrap(), "{backend:?}");
+        let on_b = before.connections[0].credentials.clone().unwrap().fingerprint;
+        assert_eq!(
+            store.merchant(&tenant, &id).await.unwrap().unwrap(),
+            before,
+            "{backend:?}: refusals change nothing"
+        );
+        assert!(store.rekey_fingerprint(&tenant, &id, &a, &on_file, &rekeyed).await.unwrap(), "{backend:?}");
+        let after = store.merchant(&tenant, &id).await.unwrap().unwrap();
+        let mut expected = before.clone();
+        expected.connections[1].credentials.as_mut().unwrap().fingerprint = rekeyed.clone();
+        assert_eq!(after, expected, "{backend:?}: only the fingerprint changed (not the version, nor the stamp)");
+        assert_eq!(after.connections[1].credentials.as_ref().unwrap().fingerprint.key_id().as_str(), "k2");
+        assert!(
+            !store.rekey_fingerprint(&tenant, &id, &a, &on_file, &rekeyed).await.unwrap(),
+            "{backend:?}: done once"
+        );
+        assert_eq!(after.connections[0].credentials.as_ref().unwrap().fingerprint, on_b, "{backend:?}: the other one");
+        // The rotation's write conditions on the fingerprint as re-keyed.
+        let rotate = |expected: &KeyedHash| ConnectionWrite {
+            expected_fingerprint: Some(expected.clone()),
+            ..write("midCon_a", 2, None, 5)
+        };
+        assert!(store.write_connection(&tenant, &id, &rotate(&on_file)).await.is_err(), "{backend:?}: the old one");
+        assert!(store.write_connection(&tenant, &id, &rotate(&rekeyed)).await.is_ok(), "{backend:?}: the re-keyed one");
+
+        // A scan finds every merchant of every tenant once, page after page.
+        let mut inserted = vec![(tenant.clone(), id.clone())];
+        for n in 0..105 {
+            let mut m = merchant(if n % 2 == 0 { "tenant-a" } else { "tenant-b" });
+            m.id = MerchantId::parse(&format!("mid_scan_{n:03}")).unwrap();
+            assert!(store.insert_merchant(&m).await.unwrap());
+            inserted.push((m.tenant, m.id));
+        }
+        let (mut found, mut after, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let page = store.merchants_page(after.as_ref()).await.unwrap();
+            pages += 1;
+            found.extend(page.items.into_iter().map(|m| (m.tenant, m.id)));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let key = |(t, m): &(TenantId, MerchantId)| (t.to_string(), m.to_string());
+        let (mut found, mut inserted): (Vec<_>, Vec<_>) =
+            (found.iter().map(key).collect(), inserted.iter().map(key).collect());
+        found.sort();
+        inserted.sort();
+        assert_eq!(found, inserted, "{backend:?}: each once, in {pages} pages");
     }
 
     #[tokio::test]
@@ -421,20 +531,66 @@ mod merchant_store {
     }
 
     #[tokio::test]
-    async fn hmac_key_sources_give_a_stable_key_of_at_least_32_bytes() {
+    async fn hmac_key_sources_give_a_stable_keyring_that_rotations_replace() {
+        use cofre_domain::secret::SecretBytes;
         for backend in Backend::ALL {
             let stack = Stack::new(backend).await;
-            let first = stack.hmac.hmac_key().await.unwrap();
-            assert!(first.expose().len() >= 32, "{backend:?}");
-            assert_eq!(stack.hmac.hmac_key().await.unwrap().expose(), first.expose(), "{backend:?}: stable");
+            let first = stack.hmac.hmac_keyring().await.unwrap();
+            let probe = first.hash("probe", b"m");
+            assert!(
+                stack.hmac.hmac_keyring().await.unwrap().hash("probe", b"m").matches(&probe),
+                "{backend:?}: stable"
+            );
+            // A new stack's keyring: the plain-string secret's one key (AWS), a keyring of one (local).
+            let expected = if backend == Backend::Aws { "legacy" } else { "k1" };
+            assert_eq!(first.current().as_str(), expected, "{backend:?}");
+
+            // What a rotation saves is what the store then holds, and what a reader reads afresh.
+            let stored = stack.hmac_keyring.load().await.unwrap();
+            assert!(stored.hash("probe", b"m").matches(&probe), "{backend:?}: the same key");
+            let k9 = HmacKeyId::parse("k9").unwrap();
+            let rotated =
+                stored.with_key(k9.clone(), SecretBytes::new(vec![9; 32])).unwrap().with_current(&k9).unwrap();
+            stack.hmac_keyring.save(&rotated).await.unwrap();
+            let reloaded = stack.hmac_keyring.load().await.unwrap();
+            assert_eq!((reloaded.current(), reloaded.ids().count()), (&k9, 2), "{backend:?}");
+            assert!(reloaded.verify(&probe, "probe", b"m").unwrap(), "{backend:?}: the old key kept");
+            let fresh = stack.fresh_hmac().hmac_keyring().await.unwrap();
+            assert_eq!(fresh.current(), &k9, "{backend:?}: a new reader reads it");
+            assert!(fresh.hash("probe", b"m").matches(&rotated.hash("probe", b"m")), "{backend:?}");
         }
+
         let sdk = cofre_tests::moto_sdk_config();
         let client = cofre_tests::secrets_client(&sdk, &Default::default());
         let short = cofre_tests::create_secret(&client, "too-short").await;
         let source = cofre_aws::SecretsManagerHmacKey::new(client.clone(), short);
-        assert!(source.hmac_key().await.is_err(), "a short key is refused");
-        let missing = cofre_aws::SecretsManagerHmacKey::new(client, "cofre-no-such-secret");
-        assert!(missing.hmac_key().await.is_err());
+        assert!(source.hmac_keyring().await.is_err(), "a short key is refused");
+        let missing = cofre_aws::SecretsManagerHmacKey::new(client.clone(), "cofre-no-such-secret");
+        assert!(missing.hmac_keyring().await.is_err());
+
+        // An execution environment keeps the keyring for a period, then reads it again; a value it cannot
+        // use then (a bad document) keeps the one it holds.
+        let one = HmacKeyring::legacy(SecretBytes::new(vec![1; 32])).unwrap();
+        let secret = cofre_tests::create_secret(&client, one.to_secret().expose()).await;
+        let kept = cofre_aws::SecretsManagerHmacKey::new(client.clone(), &secret);
+        let refreshed =
+            cofre_aws::SecretsManagerHmacKey::new(client.clone(), &secret).refreshed_every(std::time::Duration::ZERO);
+        for source in [&kept, &refreshed] {
+            assert_eq!(source.hmac_keyring().await.unwrap().current().as_str(), "legacy");
+        }
+        let k2 = HmacKeyId::parse("k2").unwrap();
+        let two = one.with_key(k2.clone(), SecretBytes::new(vec![2; 32])).unwrap().with_current(&k2).unwrap();
+        client.put_secret_value().secret_id(&secret).secret_string(two.to_secret().expose()).send().await.unwrap();
+        assert_eq!(kept.hmac_keyring().await.unwrap().current().as_str(), "legacy", "within its period");
+        assert_eq!(refreshed.hmac_keyring().await.unwrap().current(), &k2, "past its period");
+        client
+            .put_secret_value()
+            .secret_id(&secret)
+            .secret_string(r#"{"current":"k3","keys":{}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refreshed.hmac_keyring().await.unwrap().current(), &k2, "an unusable value keeps the one held");
     }
 }
 
@@ -491,6 +647,80 @@ mod ledger {
             Some(Ok(LedgerItem::Authorization(a))) => Some(a),
             Some(Ok(LedgerItem::Recorded(r))) if r.authorization_id == id => None,
             other => panic!("{tracking}: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn card_hash_stores_rekey_a_card_with_its_look_up_and_scan_every_account() {
+        use cofre_domain::crypto::{HmacKeyId, KeyedHash};
+        for backend in Backend::ALL {
+            let stack = Stack::new(backend).await;
+            stack.seed_accounts(&account_fixture()).await;
+            // A decision first: on DynamoDB the balance lives beside the body, which re-keying rewrites.
+            let body = cofre_tests::authorization_body(1001, "60.00");
+            let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
+            let caller = cofre_domain::tenant::Identity {
+                tenant: tenant(),
+                principal: "p".into(),
+                subject: "p".into(),
+                scopes: vec![],
+            };
+            stack.authorizer().authorize(&caller, &TrackingId::generate(), request).await.unwrap();
+            let before = stack.account("tenant-a", 1001).await;
+            assert_eq!(before.available, 94_000, "{backend:?}");
+            let (id, old) = (before.id, before.cards[0].pan_hash.clone());
+            let new = KeyedHash::with_key_id(HmacKeyId::parse("k2").unwrap(), &[42; 32]).unwrap();
+            let wrong = KeyedHash::from_bytes(&[1; 32]).unwrap();
+            let cards = stack.cards.as_ref();
+            assert!(!cards.rekey_card(&tenant(), id, 501, &wrong, &new).await.unwrap(), "{backend:?}: not its hash");
+            assert!(!cards.rekey_card(&tenant(), id, 502, &old, &new).await.unwrap(), "{backend:?}: another card's");
+            assert!(!cards.rekey_card(&tenant(), id, 999, &old, &new).await.unwrap(), "{backend:?}: no such card");
+            let nowhere = AccountId::new(9).unwrap();
+            assert!(
+                !cards.rekey_card(&tenant(), nowhere, 501, &old, &new).await.unwrap(),
+                "{backend:?}: no such account"
+            );
+            let tenant_b = TenantId::parse("tenant-b").unwrap();
+            assert!(!cards.rekey_card(&tenant_b, id, 501, &old, &new).await.unwrap(), "{backend:?}: another tenant's");
+            assert_eq!(stack.account("tenant-a", 1001).await, before, "{backend:?}: refusals change nothing");
+
+            assert!(cards.rekey_card(&tenant(), id, 501, &old, &new).await.unwrap(), "{backend:?}");
+            let mut expected = before.clone();
+            expected.cards[0].pan_hash = new.clone();
+            assert_eq!(stack.account("tenant-a", 1001).await, expected, "{backend:?}: the card's hash only");
+            let lookups =
+                [LedgerKey::Lookup(LookupKey::Pan(new.clone())), LedgerKey::Lookup(LookupKey::Pan(old.clone()))];
+            let mut items = stack.ledger.get(&tenant(), &lookups).await.unwrap().into_iter();
+            match items.next().flatten() {
+                Some(Ok(LedgerItem::Lookup(t))) => {
+                    assert_eq!((t.len(), t[0].account_id, t[0].program_id, t[0].card_id), (1, id, 1, Some(501)));
+                }
+                other => panic!("{backend:?}: {other:?}"),
+            }
+            assert!(items.next().flatten().is_none(), "{backend:?}: the old look-up is gone");
+            assert!(!cards.rekey_card(&tenant(), id, 501, &old, &new).await.unwrap(), "{backend:?}: done once");
+            // A hash whose look-up already points at a card is refused, and nothing changes.
+            let taken = cards.rekey_card(&tenant(), id, 505, &expected.cards[4].pan_hash, &new).await;
+            assert!(taken.is_err(), "{backend:?}: {taken:?}");
+            assert_eq!(stack.account("tenant-a", 1001).await, expected, "{backend:?}");
+
+            let (mut found, mut after) = (Vec::new(), None);
+            loop {
+                let page = cards.accounts_page(after.as_ref()).await.unwrap();
+                found.extend(page.items.iter().map(|a| (a.tenant.to_string(), a.id.get(), a.cards.len())));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            found.sort();
+            let ids: Vec<_> = found.iter().map(|(t, id, _)| format!("{t}/{id}")).collect();
+            assert_eq!(
+                ids,
+                ["tenant-a/1001", "tenant-a/1002", "tenant-a/1003", "tenant-a/1004", "tenant-a/1005", "tenant-b/2001"],
+                "{backend:?}: every account once (no authorization, look-up or record)"
+            );
+            assert_eq!(found[0].2, 6, "{backend:?}");
         }
     }
 

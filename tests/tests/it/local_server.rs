@@ -163,6 +163,12 @@ async fn a_second_server_on_the_same_data_directory_exits_with_a_clear_message_a
     );
     assert_eq!(listing(data.path()), before, "`cofre-local {}` touched the data", args[0]);
     assert_eq!(list(&served, &served.token).await, 200, "the first server is unharmed");
+    // Rotating the HMAC key beside a server is refused too: the server would go on hashing with the
+    // keyring it read at start.
+    let rotated = command(data.path(), &["hmac-key", "add"], &[], None).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&rotated.stderr);
+    assert!(!rotated.status.success() && stderr.contains("in use"), "{stderr}");
+    assert_eq!(listing(data.path()), before, "`cofre-local hmac-key add` touched the keyring");
     // Seeding writes beside the server (SQLite's locking keeps both safe), as the README's "Try it"
     // does, and reading events needs no lock either.
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/seed.example.json");

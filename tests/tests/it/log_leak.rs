@@ -139,6 +139,7 @@ async fn no_key_reaches_any_log_line_on_any_path() {
 
     scenarios.extend(merchant_scenarios().await);
     let pans = authorization_scenarios().await;
+    let hmac_keys = hmac_rotation_scenarios().await;
     // A request's last lines are written as its span closes, which can be after its answer was read:
     // wait for every scenario's lines (a few seconds at most) rather than a fixed pause.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -166,6 +167,11 @@ async fn no_key_reaches_any_log_line_on_any_path() {
     }
     for pan in &pans {
         assert!(!logs.contains(pan.as_str()), "a PAN reached the logs");
+    }
+    for (name, key) in &hmac_keys {
+        let base64 = base64::engine::general_purpose::STANDARD.encode(key);
+        let text = String::from_utf8_lossy(key);
+        assert!(!logs.contains(&base64) && !logs.contains(text.as_ref()), "HMAC key {name} reached the logs");
     }
     // The credentials seeded as "old" (see merchant_fixture) never appear either.
     for old in ["sk_old", "cp_user", "cp_pass", "496160873888", "sk_b"] {
@@ -353,4 +359,71 @@ async fn authorization_scenarios() -> Vec<String> {
         }
     }
     pans
+}
+
+/// The HMAC key's rotation on both backends, each step and each refusal (a key still in use, a key
+/// retired too early, a keyring document the secret cannot be read as), with requests between them;
+/// returns every HMAC key used, by name.
+async fn hmac_rotation_scenarios() -> Vec<(String, Vec<u8>)> {
+    use cofre_domain::crypto::HmacKeySource;
+    use cofre_domain::secret::SecretBytes;
+    let mut keys = Vec::new();
+    for backend in Backend::ALL {
+        let mut stack = Stack::new(backend).await;
+        stack.seeder().seed(&cofre_tests::merchant_fixture()).await.unwrap();
+        stack.seed_accounts(&cofre_tests::account_fixture()).await;
+        let rotation = stack.hmac_rotation();
+        let first = stack.hmac_keyring.load().await.unwrap();
+        let encoded = first.document().keys.values().next().unwrap().clone();
+        keys.push((format!("{backend:?}-first"), base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()));
+        let added = format!("HMAC-{backend:?}-added-key-material-Zq7pL2xx").into_bytes();
+        keys.push((format!("{backend:?}-added"), added.clone()));
+        let id = rotation.add(SecretBytes::new(added)).await.unwrap();
+        rotation.make_current(&id).await.unwrap();
+        let old = first.current().clone();
+        assert!(rotation.retire(&old).await.is_err());
+        stack.hmac = stack.fresh_hmac();
+        let server = TestServer::start_authorizations(stack.authorizer()).await;
+        let pan = serde_json::json!({ "mti": "0100", "amount": 1, "currency": "BRL", "network": "VISA", "account_id": 1001,
+            "card": { "pan": "4111111111111111" }, "mode": "CREDIT", "entry_mode": "01", "processing_code": "003000" });
+        assert_eq!(server.authorize("tenant-a", None, &pan).await.status, 200);
+        // Retired too early: every comparison is refused, with the key's id only.
+        let retired = stack.hmac_keyring.load().await.unwrap().without(&old).unwrap();
+        stack.hmac_keyring.save(&retired).await.unwrap();
+        stack.hmac = stack.fresh_hmac();
+        let server = TestServer::start_authorizations(stack.authorizer()).await;
+        assert_eq!(server.authorize("tenant-a", None, &pan).await.status, 500);
+        assert!(stack.account_seeder().seed(&cofre_tests::account_fixture()).await.is_err());
+        rotation.rehash().await.unwrap();
+        rotation.usage().await.unwrap();
+        if backend == Backend::Aws {
+            // A document the secret cannot be read as, holding a key: refused (or the keyring held is
+            // kept), never echoed.
+            let held = cofre_aws::SecretsManagerHmacKey::new(
+                cofre_tests::secrets_client(&cofre_tests::moto_sdk_config(), &Default::default()),
+                stack.hmac_secret.clone().unwrap(),
+            )
+            .refreshed_every(Duration::ZERO);
+            held.hmac_keyring().await.unwrap();
+            let leaked = b"HMAC-bad-document-key-material-Zq7pL2".to_vec();
+            keys.push(("bad-document".into(), leaked.clone()));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&leaked);
+            for bad in
+                [format!(r#"{{"current":"k9","keys":{{"k1":"{encoded}"}}}}"#), format!(r#"{{"keys":"{encoded}"}}"#)]
+            {
+                let client = cofre_tests::secrets_client(&cofre_tests::moto_sdk_config(), &Default::default());
+                client
+                    .put_secret_value()
+                    .secret_id(stack.hmac_secret.clone().unwrap())
+                    .secret_string(bad)
+                    .send()
+                    .await
+                    .unwrap();
+                held.hmac_keyring().await.unwrap();
+                assert!(stack.fresh_hmac().hmac_keyring().await.is_err());
+                assert!(rotation.keyring().await.is_err());
+            }
+        }
+    }
+    keys
 }

@@ -129,6 +129,24 @@ impl cofre_domain::merchants::MerchantStore for LostMerchantResponses {
     async fn insert_merchant(&self, merchant: &cofre_domain::merchants::Merchant) -> Result<bool, StoreError> {
         self.0.insert_merchant(merchant).await
     }
+
+    async fn merchants_page(
+        &self,
+        after: Option<&cofre_domain::store::ScanCursor>,
+    ) -> Result<cofre_domain::store::Page<cofre_domain::merchants::Merchant>, StoreError> {
+        self.0.merchants_page(after).await
+    }
+
+    async fn rekey_fingerprint(
+        &self,
+        tenant: &cofre_domain::tenant::TenantId,
+        id: &cofre_domain::merchants::MerchantId,
+        connection: &cofre_domain::merchants::ConnectionId,
+        expected: &cofre_domain::crypto::KeyedHash,
+        new: &cofre_domain::crypto::KeyedHash,
+    ) -> Result<bool, StoreError> {
+        self.0.rekey_fingerprint(tenant, id, connection, expected, new).await
+    }
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod concurrency;
 mod create_credential;
 mod currency_precision;
 mod dynamodb_contention;
+mod hmac_rotation;
 mod lambda_path;
 mod ledger_properties;
 mod local_server;

@@ -120,6 +120,26 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
     let missing = r#"{"key":"k"}"#;
     assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_anet", missing).await.status, 400);
     assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem"]);
+    // A request answered as done (what it asks for is on file) writes nothing, unless the fingerprint
+    // on file was made with another HMAC key than the current one: then one write re-keys it.
+    let resend =
+        r#"{"secret":"cp_pass","existingCredentials":{"key":"cp_user","secret":"cp_pass","mid":"496160873888"}}"#;
+    let before = mark();
+    assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_full", resend).await.status, 200);
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem"], "answered as done: the read alone");
+    let rotation = stack.hmac_rotation();
+    let added = rotation.add(cofre_domain::secret::SecretBytes::new(vec![3; 32])).await.unwrap();
+    rotation.make_current(&added).await.unwrap();
+    let server =
+        TestServer::start_merchants(wiring::merchant_connections(stack.aws_clients(), &settings).unwrap()).await;
+    let before = mark();
+    assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_full", resend).await.status, 200);
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem", "UpdateItem"], "the fingerprint re-keyed");
+    assert!(operations(&stack.kms_trips, before.1).is_empty(), "no Decrypt, no data key");
+    let before = mark();
+    assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_full", resend).await.status, 200);
+    assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem"], "once re-keyed, the read alone again");
+    assert_eq!(processor.received_requests().await.unwrap().len(), 3, "no processor call for any of them");
     println!(
         "rotation: 1 GetItem + 1 processor call + 1 GenerateDataKey + 1 conditional UpdateItem (+ 2 GetSecretValue, \
          one per secret, on the first); failed proof: 1 GetItem + 1 UpdateItem; after a failed proof, a \
@@ -495,4 +515,41 @@ async fn a_gateway_use_reads_the_store_only_when_cold_and_opens_the_key_only_whe
          replaced elsewhere 1 failed write + 1 read + 2 writes + 1 Decrypt + 1 token + 1 call; revoked elsewhere \
          1 failed write + 1 read"
     );
+}
+
+#[tokio::test]
+async fn a_pan_is_looked_up_under_every_key_of_the_keyring_in_the_same_read() {
+    let stack = Stack::new(Backend::Aws).await;
+    stack.seed_accounts(&cofre_tests::account_fixture()).await;
+    let by_pan = |tracking: &str| {
+        json!({ "mti": "0100", "amount": 1, "currency": "BRL", "network": "VISA", "card": { "pan": "4111111111111111" },
+            "mode": "CREDIT", "entry_mode": "01", "processing_code": "003000", "tracking_id": tracking })
+    };
+    let pan_lookups = |from: usize| -> Vec<usize> {
+        stack.dynamodb_trips.requests()[from..]
+            .iter()
+            .filter(|(operation, _)| operation == "BatchGetItem")
+            .map(|(_, body)| body.to_string().matches("LOOKUP#PAN#").count())
+            .collect()
+    };
+    let one_key =
+        TestServer::start_authorizations(wiring::authorizer(stack.aws_clients(), &stack.authorization_settings()));
+    let mark = stack.dynamodb_trips.count();
+    let (reply, one, _) = measured(&stack, &one_key.await, &by_pan("one-key")).await;
+    assert_eq!(reply.body["status"], "APPROVED");
+    assert_eq!(one, ["BatchGetItem", "BatchGetItem", "TransactWriteItems"], "by PAN: the look-up, then the account");
+    assert_eq!(pan_lookups(mark), [1, 0]);
+
+    // A second key, current: the card, hashed under the first, is found by the look-up under it.
+    let rotation = stack.hmac_rotation();
+    let added = rotation.add(cofre_domain::secret::SecretBytes::new(vec![7; 32])).await.unwrap();
+    rotation.make_current(&added).await.unwrap();
+    let two_keys =
+        TestServer::start_authorizations(wiring::authorizer(stack.aws_clients(), &stack.authorization_settings()));
+    let mark = stack.dynamodb_trips.count();
+    let (reply, two, secrets) = measured(&stack, &two_keys.await, &by_pan("two-keys")).await;
+    assert_eq!(reply.body["status"], "APPROVED");
+    assert_eq!(two, one, "two keys: as many round trips as one");
+    assert_eq!(pan_lookups(mark), [2, 0], "a look-up per key, in the first read");
+    assert_eq!(secrets, [stack.hmac_secret.clone().unwrap()], "the keyring: one read, as the key was");
 }

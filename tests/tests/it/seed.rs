@@ -82,7 +82,7 @@ async fn account_fixtures_load_once_and_refuse_bad_records_without_showing_a_pan
         assert_eq!(stack.account("tenant-a", 1002).await.available, 50_000, "available defaults to the limit");
     }
     let stack = Stack::new(Backend::Local).await;
-    let seeder = cofre_domain::authorizations::AccountSeeder::new(stack.ledger.clone(), stack.hmac.clone());
+    let seeder = stack.account_seeder();
     let base = json!({ "tenant_id": "t", "account_id": 1, "program_id": 1, "document_number": "d", "status": "NORMAL", "currency": "BRL", "limit": "10.00" });
     let with = |extra: serde_json::Value| {
         let mut record = base.clone();
@@ -153,7 +153,7 @@ async fn force_original_authorization_is_stored_with_the_account_and_off_unless_
     };
     assert!(body("ACCOUNT#1").contains(r#""force_original_authorization":true"#));
     assert!(!body("ACCOUNT#2").contains("force_original_authorization"));
-    let seeder = cofre_domain::authorizations::AccountSeeder::new(stack.ledger.clone(), stack.hmac.clone());
+    let seeder = stack.account_seeder();
     let err = seeder.seed(&[record(4, json!("yes"))]).await.unwrap_err();
     assert_eq!(err.to_string(), "accounts[0]: `force_original_authorization` must be true or false");
 }

@@ -4,13 +4,16 @@
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::{EmbeddedStore, read_body, unavailable, write_body};
+use super::{EmbeddedStore, read_body, scan_page, unavailable, write_body};
+use cofre_domain::crypto::KeyedHash;
 use cofre_domain::items::credential_item::partition_key;
-use cofre_domain::items::merchant_item::{CredentialsItem, MerchantItem, ProofGuardItem, merchant_sort_key};
+use cofre_domain::items::merchant_item::{
+    CredentialsItem, MERCHANT_SORT_KEY_PREFIX, MerchantItem, ProofGuardItem, merchant_sort_key,
+};
 use cofre_domain::merchants::{
     ConnectionId, ConnectionWrite, ConnectionWriteError, Merchant, MerchantId, MerchantStore, ProofGuard,
 };
-use cofre_domain::store::StoreError;
+use cofre_domain::store::{Page, ScanCursor, StoreError};
 use cofre_domain::tenant::TenantId;
 
 /// A conflict carrying the merchant as it is, as DynamoDB's `ALL_OLD` does.
@@ -81,6 +84,41 @@ impl MerchantStore for EmbeddedStore {
                 return Ok(false);
             }
             stored.proof_guard = Some(next);
+            let body = serde_json::to_string(&item).map_err(unavailable)?;
+            write_body(tx, &pk, &sk, 0, &body)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn merchants_page(&self, after: Option<&ScanCursor>) -> Result<Page<Merchant>, StoreError> {
+        let (bodies, next) = self.read(|tx| scan_page(tx, MERCHANT_SORT_KEY_PREFIX, after))?;
+        let items = bodies.iter().map(|body| decode(body)?.try_into()).collect::<Result<_, StoreError>>()?;
+        Ok(Page { items, next })
+    }
+
+    async fn rekey_fingerprint(
+        &self,
+        tenant: &TenantId,
+        id: &MerchantId,
+        connection: &ConnectionId,
+        expected: &KeyedHash,
+        new: &KeyedHash,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = (partition_key(tenant), merchant_sort_key(id));
+        let connection = connection.clone();
+        let (expected, new) = (CredentialsItem::encode_fingerprint(expected), CredentialsItem::encode_fingerprint(new));
+        self.transaction(move |tx| {
+            let Some(body) = read_body(tx, &pk, &sk)? else { return Ok(false) };
+            let mut item = decode(&body)?;
+            let Some(credentials) = item.connections.get_mut(connection.as_str()).and_then(|c| c.credentials.as_mut())
+            else {
+                return Ok(false);
+            };
+            if credentials.fingerprint != expected {
+                return Ok(false);
+            }
+            credentials.fingerprint = new;
             let body = serde_json::to_string(&item).map_err(unavailable)?;
             write_body(tx, &pk, &sk, 0, &body)?;
             Ok(true)

@@ -43,11 +43,12 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
+mod card_hashes;
 mod credentials;
 mod ledger;
 mod merchants;
 
-use cofre_domain::store::StoreError;
+use cofre_domain::store::{ScanCursor, StoreError};
 
 /// How long a connection waits for a lock another process holds (the admin CLI seeding).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -597,6 +598,45 @@ fn commit_batch(connection: &mut Connection, batch: &mut [Box<dyn Job>]) -> Resu
 pub(super) fn read_body(tx: &Connection, pk: &str, sk: &str) -> Result<Option<String>, StoreError> {
     let mut statement = tx.prepare_cached("SELECT body FROM items WHERE pk = ?1 AND sk = ?2").map_err(unavailable)?;
     statement.query_row(params![pk, sk], |row| row.get(0)).optional().map_err(unavailable)
+}
+
+/// Deletes one item, if there.
+pub(super) fn delete_item(tx: &Connection, pk: &str, sk: &str) -> Result<(), StoreError> {
+    let mut statement = tx.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2").map_err(unavailable)?;
+    statement.execute(params![pk, sk]).map_err(unavailable)?;
+    Ok(())
+}
+
+/// Items scanned per page, for maintenance (re-keying hashes).
+const SCAN_PAGE: usize = 100;
+
+/// One page of the items whose sort key begins with `prefix`, in key order, after `after`: their
+/// bodies, and where the next page starts (`None`: none is left).
+pub(super) fn scan_page(
+    tx: &Connection,
+    prefix: &str,
+    after: Option<&ScanCursor>,
+) -> Result<(Vec<String>, Option<ScanCursor>), StoreError> {
+    let (pk, sk) = after.map(|c| (c.pk.as_str(), c.sk.as_str())).unwrap_or(("", ""));
+    let mut statement = tx
+        .prepare_cached(
+            "SELECT pk, sk, body FROM items
+             WHERE (pk, sk) > (?1, ?2) AND substr(sk, 1, length(?3)) = ?3
+             ORDER BY pk, sk LIMIT ?4",
+        )
+        .map_err(unavailable)?;
+    let limit = i64::try_from(SCAN_PAGE).map_err(unavailable)?;
+    let rows = statement
+        .query_map(params![pk, sk, prefix, limit], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+        })
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    let next = (rows.len() == SCAN_PAGE)
+        .then(|| rows.last().map(|(pk, sk, _)| ScanCursor { pk: pk.clone(), sk: sk.clone() }))
+        .flatten();
+    Ok((rows.into_iter().map(|(_, _, body)| body).collect(), next))
 }
 
 /// Inserts or replaces one item.

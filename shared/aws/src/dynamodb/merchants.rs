@@ -1,6 +1,7 @@
 //! DynamoDB as a `MerchantStore`: one `GetItem` to read a merchant, one conditional `UpdateItem`
 //! (condition on the connection's version and fingerprint, `ALL_NEW` returned) to rotate, one
-//! conditional `UpdateItem` (on the failure count read) to guard a proof.
+//! conditional `UpdateItem` (on the failure count read) to guard a proof. For maintenance only: a
+//! `Scan` of the table by page, and one conditional `UpdateItem` per fingerprint re-keyed.
 
 use std::collections::HashMap;
 
@@ -12,12 +13,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 
 use crate::sdk_error::{describe, describe_service};
 use cofre_domain::clock::rfc3339;
+use cofre_domain::crypto::KeyedHash;
 use cofre_domain::items::credential_item::partition_key;
-use cofre_domain::items::merchant_item::{CredentialsItem, MerchantItem, ProofGuardItem, merchant_sort_key};
+use cofre_domain::items::merchant_item::{
+    CredentialsItem, MERCHANT_SORT_KEY_PREFIX, MerchantItem, ProofGuardItem, merchant_sort_key,
+};
 use cofre_domain::merchants::{
     ConnectionId, ConnectionWrite, ConnectionWriteError, Merchant, MerchantId, MerchantStore, ProofGuard,
 };
-use cofre_domain::store::StoreError;
+use cofre_domain::store::{Page, ScanCursor, StoreError};
 use cofre_domain::tenant::TenantId;
 
 /// Merchants in a DynamoDB table.
@@ -38,6 +42,22 @@ fn decode(item: HashMap<String, AttributeValue>) -> Result<Merchant, StoreError>
     let item: MerchantItem =
         serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(format!("merchant item: {e}")))?;
     item.try_into()
+}
+
+/// A scan's start key from a cursor, and a cursor from its last evaluated key.
+pub(super) fn start_key(after: Option<&ScanCursor>) -> Option<HashMap<String, AttributeValue>> {
+    after.map(|c| {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(c.pk.clone())),
+            ("sk".to_owned(), AttributeValue::S(c.sk.clone())),
+        ])
+    })
+}
+
+pub(super) fn cursor(last: Option<HashMap<String, AttributeValue>>) -> Option<ScanCursor> {
+    let last = last?;
+    let text = |name: &str| last.get(name).and_then(|v| v.as_s().ok()).cloned();
+    Some(ScanCursor { pk: text("pk")?, sk: text("sk")? })
 }
 
 fn key(tenant: &TenantId, id: &MerchantId) -> HashMap<String, AttributeValue> {
@@ -143,6 +163,54 @@ impl MerchantStore for DynamoMerchantStore {
             .expression_attribute_names("#f", "failures")
             .expression_attribute_values(":guard", guard)
             .expression_attribute_values(":seen", AttributeValue::N(seen.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(StoreError::Unavailable(describe_service(&other))),
+            },
+        }
+    }
+
+    async fn merchants_page(&self, after: Option<&ScanCursor>) -> Result<Page<Merchant>, StoreError> {
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(sk, :merchant)")
+            .expression_attribute_values(":merchant", AttributeValue::S(MERCHANT_SORT_KEY_PREFIX.to_owned()))
+            .consistent_read(true)
+            .set_exclusive_start_key(start_key(after))
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(describe(&e)))?;
+        let items = output.items.unwrap_or_default().into_iter().map(decode).collect::<Result<_, _>>()?;
+        Ok(Page { items, next: cursor(output.last_evaluated_key) })
+    }
+
+    async fn rekey_fingerprint(
+        &self,
+        tenant: &TenantId,
+        id: &MerchantId,
+        connection: &ConnectionId,
+        expected: &KeyedHash,
+        new: &KeyedHash,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant, id)))
+            .update_expression("SET #c.#cid.#cr.#fp = :new")
+            .condition_expression("#c.#cid.#cr.#fp = :expected")
+            .expression_attribute_names("#c", "connections")
+            .expression_attribute_names("#cid", connection.as_str())
+            .expression_attribute_names("#cr", "credentials")
+            .expression_attribute_names("#fp", "fingerprint")
+            .expression_attribute_values(":new", AttributeValue::S(CredentialsItem::encode_fingerprint(new)))
+            .expression_attribute_values(":expected", AttributeValue::S(CredentialsItem::encode_fingerprint(expected)))
             .send()
             .await;
         match result {

@@ -5,8 +5,8 @@ use std::fmt;
 use time::OffsetDateTime;
 
 use super::Currency;
-use crate::crypto::KeyedHash;
-use crate::secret::{SecretBytes, SecretString};
+use crate::crypto::{HmacKeyring, KeyedHash, UnknownHmacKey};
+use crate::secret::SecretString;
 use crate::tenant::TenantId;
 
 /// The domain of PAN hashes: they can never equal any other keyed hash.
@@ -177,9 +177,20 @@ impl Pan {
         format!("{}{}{}", &pan[..6], "*".repeat(pan.len() - 10), &pan[pan.len() - 4..])
     }
 
-    /// The keyed hash cards are looked up by.
-    pub fn hash(&self, key: &SecretBytes) -> KeyedHash {
-        KeyedHash::compute(key, PAN_HASH_DOMAIN, self.0.expose().as_bytes())
+    /// The keyed hash cards are stored and looked up by, under the keyring's current key.
+    pub fn hash(&self, keyring: &HmacKeyring) -> KeyedHash {
+        keyring.hash(PAN_HASH_DOMAIN, self.0.expose().as_bytes())
+    }
+
+    /// Its hash under every key of the keyring, the current key's first: a card stored before the
+    /// current key was made current is found under the key it was hashed with.
+    pub fn hashes(&self, keyring: &HmacKeyring) -> Vec<KeyedHash> {
+        keyring.hashes(PAN_HASH_DOMAIN, self.0.expose().as_bytes())
+    }
+
+    /// Whether `stored` is this PAN's hash, under whichever key it names.
+    pub fn verify(&self, keyring: &HmacKeyring, stored: &KeyedHash) -> Result<bool, UnknownHmacKey> {
+        keyring.verify(stored, PAN_HASH_DOMAIN, self.0.expose().as_bytes())
     }
 }
 
@@ -196,7 +207,7 @@ pub struct Card {
     pub expiry: Expiry,
     /// Credit, debit or both.
     pub mode: CardMode,
-    /// HMAC-SHA256 of the PAN.
+    /// HMAC-SHA256 of the PAN, naming the key it was made with.
     pub pan_hash: KeyedHash,
     /// First six and last four.
     pub masked_pan: String,
@@ -265,9 +276,13 @@ mod tests {
         let pan = Pan::parse("4111111111111111").unwrap();
         assert_eq!(pan.masked(), "411111******1111");
         assert!(!format!("{pan:?}").contains("4111111111111111"));
-        let (k1, k2) = (SecretBytes::new(vec![1; 32]), SecretBytes::new(vec![2; 32]));
+        let keyring =
+            |byte| crate::crypto::HmacKeyring::legacy(crate::secret::SecretBytes::new(vec![byte; 32])).unwrap();
+        let (k1, k2) = (keyring(1), keyring(2));
         assert!(pan.hash(&k1).matches(&Pan::parse("4111111111111111").unwrap().hash(&k1)));
         assert!(!pan.hash(&k1).matches(&pan.hash(&k2)));
+        assert_eq!(pan.verify(&k1, &pan.hash(&k1)), Ok(true));
+        assert_eq!(pan.verify(&k2, &pan.hash(&k1)), Ok(false));
         for bad in ["41111111111", "41111111111111111111", "4111-1111-1111-1111", ""] {
             assert!(Pan::parse(bad).is_none(), "{bad}");
         }

@@ -15,9 +15,8 @@ use super::{
     Reason,
 };
 use crate::clock::Clock;
-use crate::crypto::{HmacKeySource, KeyedHash};
+use crate::crypto::{HmacKeySource, HmacKeyring, KeyedHash, UnknownHmacKey};
 use crate::ids::IdSource;
-use crate::secret::SecretBytes;
 use crate::store::StoreError;
 use crate::tenant::{Identity, TenantId};
 use crate::tracking::TrackingId;
@@ -81,12 +80,28 @@ pub enum Replay {
     /// Another body under the same tracking_id (card networks retransmit with changed times and
     /// STAN): the reference's rule is that it is the same request and gets the same result.
     DifferentRequest,
+    /// The first request's digest was made with an HMAC key the keyring no longer holds: whether the
+    /// bodies differ cannot be told (the decision is replayed all the same).
+    Uncompared,
 }
 
 /// The reference: "Different requests using the same tracking ID are considered to be the same
 /// request and return the same result." A difference is logged (never the bodies: they hold PANs).
-fn replay(recorded: RecordedDecision, digest: &str) -> Decision {
-    let replay = if recorded.digest == digest { Replay::SameRequest } else { Replay::DifferentRequest };
+/// The recorded digest is compared under the key it was made with.
+fn replay(recorded: RecordedDecision, keyring: &HmacKeyring, canonical: &[u8]) -> Decision {
+    let replay =
+        match KeyedHash::decode_hex(&recorded.digest).map(|d| keyring.verify(&d, REQUEST_DIGEST_DOMAIN, canonical)) {
+            Some(Ok(true)) => Replay::SameRequest,
+            Some(Ok(false)) | None => Replay::DifferentRequest,
+            Some(Err(unknown)) => {
+                tracing::warn!(
+                    authorization_id = recorded.authorization_id.0,
+                    error = %unknown,
+                    "the request digest cannot be compared"
+                );
+                Replay::Uncompared
+            }
+        };
     match replay {
         Replay::SameRequest => {
             tracing::info!(authorization_id = recorded.authorization_id.0, "replayed the recorded decision");
@@ -95,8 +110,37 @@ fn replay(recorded: RecordedDecision, digest: &str) -> Decision {
             authorization_id = recorded.authorization_id.0,
             "replayed the recorded decision for a request whose body differs from the one decided"
         ),
+        Replay::Uncompared => {
+            tracing::info!(authorization_id = recorded.authorization_id.0, "replayed the recorded decision");
+        }
     }
     Decision { response: recorded.response, replayed: Some(replay) }
+}
+
+/// One PAN's look-ups, one per key of the keyring, read as one: every target found (a card stored
+/// again under a newer key points at the same account, and counts once), or the first failure.
+fn merge_pan_lookups(
+    current: Option<Result<LedgerItem, StoreError>>,
+    older: Vec<Option<Result<LedgerItem, StoreError>>>,
+) -> Option<Result<LedgerItem, StoreError>> {
+    if older.iter().all(Option::is_none) {
+        return current;
+    }
+    let mut targets = Vec::new();
+    for item in std::iter::once(current).chain(older).flatten() {
+        match item {
+            Ok(LedgerItem::Lookup(found)) => {
+                for target in found {
+                    if !targets.contains(&target) {
+                        targets.push(target);
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    Some(Ok(LedgerItem::Lookup(targets)))
 }
 
 impl Authorizer {
@@ -115,6 +159,8 @@ impl Authorizer {
     /// Round trips: one read (a batch) and one transactional write when the account is named by
     /// `account_id`, or not at all (a confirmation or cancellation: its original's, named by id or by
     /// tracking_id); one more read when it is named by card, document or bank. A replay is one read.
+    /// A PAN is looked up under every key of the HMAC keyring, each look-up in that same read: more
+    /// keys, no more round trips.
     /// A confirmation that could be forced reads its account's settings with the account: the same
     /// item, in the same read.
     /// After a conflict, what the first attempt took without reading it (a settlement's account, an
@@ -136,17 +182,13 @@ impl Authorizer {
         }
         let tracking = request.tracking_id.clone().unwrap_or_else(|| fallback_tracking.clone());
         // Keyed: the body holds the PAN, and its plain hash could be searched given first six / last four.
-        let key = self.hmac.hmac_key().await.map_err(|e| AuthorizationError::Internal(e.to_string()))?;
-        let digest: String = KeyedHash::compute(&key, REQUEST_DIGEST_DOMAIN, request.canonical.expose())
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let keyring = self.hmac.hmac_keyring().await.map_err(|e| AuthorizationError::Internal(e.to_string()))?;
+        let digest = keyring.hash(REQUEST_DIGEST_DOMAIN, request.canonical.expose()).encode_hex();
         let mut thorough = false;
         for attempt in 1..=MAX_ATTEMPTS {
-            let read = self.read(&caller.tenant, &tracking, &request, &key, thorough).await?;
+            let read = self.read(&caller.tenant, &tracking, &request, &keyring, thorough).await?;
             if let Some(recorded) = read.recorded {
-                return Ok(replay(recorded, &digest));
+                return Ok(replay(recorded, &keyring, request.canonical.expose()));
             }
             let forced = request.forcible()
                 && may_force
@@ -196,18 +238,19 @@ impl Authorizer {
         tenant: &TenantId,
         tracking: &TrackingId,
         request: &AuthorizationRequest,
-        key: &SecretBytes,
+        keyring: &HmacKeyring,
         thorough: bool,
     ) -> Result<Read, AuthorizationError> {
-        // The PAN, wherever the request names it, is only ever handled as its keyed hash: made once.
-        let pan_hash = match &request.card {
-            Some(AccountRef::Pan(pan)) => Some(pan.hash(key)),
-            _ => None,
+        // The PAN, wherever the request names it, is only ever handled as its keyed hashes, one per key
+        // of the keyring (the current key's first): made once.
+        let pan_hashes = match (&request.card, &request.account) {
+            (Some(AccountRef::Pan(pan)), _) | (_, Some(AccountRef::Pan(pan))) => pan.hashes(keyring),
+            _ => Vec::new(),
         };
         let account_key = request.account.as_ref().map(|r| match r {
             AccountRef::Id(id) => LedgerKey::Account(*id),
             AccountRef::Pan(pan) => {
-                LedgerKey::Lookup(LookupKey::Pan(pan_hash.clone().unwrap_or_else(|| pan.hash(key))))
+                LedgerKey::Lookup(LookupKey::Pan(pan_hashes.first().cloned().unwrap_or_else(|| pan.hash(keyring))))
             }
             AccountRef::StoredId(s) => LedgerKey::Lookup(LookupKey::StoredId(s.clone())),
             AccountRef::Document(d) => LedgerKey::Lookup(LookupKey::Document(d.clone())),
@@ -228,10 +271,20 @@ impl Authorizer {
             OriginalRef::Tracking(t) => LedgerKey::Recorded(t.clone()),
         });
 
+        // A card hashed under an older key of the keyring is found by its look-up under that key: in the
+        // same read.
+        let older_pan_keys: Vec<LedgerKey> = match &request.account {
+            Some(AccountRef::Pan(_)) => {
+                pan_hashes.iter().skip(1).map(|h| LedgerKey::Lookup(LookupKey::Pan(h.clone()))).collect()
+            }
+            _ => Vec::new(),
+        };
+
         // Round one: everything addressable directly.
         let first_settings_key = account_key.as_ref().and_then(settings_key);
         let mut keys = vec![LedgerKey::Recorded(tracking.clone())];
         keys.extend(account_key.clone());
+        keys.extend(older_pan_keys.iter().cloned());
         keys.extend(first_settings_key.clone());
         keys.extend(original_key.clone());
         let mut items = self.ledger.get(tenant, &keys).await.map_err(internal)?.into_iter();
@@ -250,6 +303,8 @@ impl Authorizer {
             });
         }
         let account_item = account_key.as_ref().map(|_| items.next().flatten());
+        let older_pan_items: Vec<_> = older_pan_keys.iter().map(|_| items.next().flatten()).collect();
+        let account_item = account_item.map(|item| merge_pan_lookups(item, older_pan_items));
         let settings_item = first_settings_key.as_ref().and_then(|_| items.next().flatten());
         let original_item = original_key.as_ref().map(|_| items.next().flatten());
 
@@ -338,10 +393,24 @@ impl Authorizer {
             (None, _) => CardFact::None,
             (Some(named), AccountFact::Found(a)) => {
                 let found = a.cards.iter().find(|c| match named {
-                    AccountRef::Pan(_) => pan_hash.as_ref().is_some_and(|h| h.matches(&c.pan_hash)),
+                    AccountRef::Pan(_) => pan_hashes.iter().any(|h| h.matches(&c.pan_hash)),
                     AccountRef::StoredId(s) => &c.stored_id == s,
                     _ => card_from_lookup == Some(c.id),
                 });
+                // A card hashed under a key the keyring no longer holds cannot be compared: refused, never
+                // taken for another card.
+                if let (None, AccountRef::Pan(_)) = (found, named)
+                    && let Some(card) = a.cards.iter().find(|c| !keyring.holds(c.pan_hash.key_id()))
+                {
+                    let unknown = UnknownHmacKey(card.pan_hash.key_id().clone());
+                    tracing::error!(
+                        account_id = %a.id,
+                        card_id = card.id,
+                        error = %unknown,
+                        "a card's PAN hash cannot be compared"
+                    );
+                    return Err(AuthorizationError::Internal(unknown.to_string()));
+                }
                 found.cloned().map_or(CardFact::NotFound, CardFact::Found)
             }
             (Some(_), _) => CardFact::NotFound,

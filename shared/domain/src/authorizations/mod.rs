@@ -6,6 +6,7 @@
 
 mod account;
 mod authorizer;
+mod card_hashes;
 mod engine;
 mod error;
 mod ledger;
@@ -21,6 +22,7 @@ pub use account::{
     PAN_HASH_DOMAIN, Pan,
 };
 pub use authorizer::{Authorizer, Decision, OVERRIDE_SCOPE, Replay};
+pub use card_hashes::CardHashStore;
 pub use engine::{AccountFact, CardFact, Facts, OriginalFact, Verdict, evaluate};
 pub use error::{AuthorizationError, InvalidCode};
 pub use ledger::{BalanceChange, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey, LookupTarget};
@@ -37,4 +39,4 @@ pub use rules::{
     DISABLED, NOT_EVALUATED, Overrides, REASONS, RESPONSE_CODES, Reason, ReasonRow, RuleName, RuleOverride, RuleStatus,
     ValidationResult,
 };
-pub use seed::{AccountSeedError, AccountSeeder};
+pub use seed::{AccountSeedError, AccountSeedReport, AccountSeeder};

@@ -3,8 +3,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::account::{Account, AccountId, AccountSettings, BankAccount, Card, Expiry, Pan};
-use super::{Currency, Ledger, parse_minor_units};
-use crate::crypto::HmacKeySource;
+use super::{CardHashStore, Currency, Ledger, LedgerItem, LedgerKey, LookupKey, parse_minor_units};
+use crate::crypto::{HmacKeySource, HmacKeyring, UnknownHmacKey};
 use crate::tenant::TenantId;
 
 /// Why an account fixture could not be loaded.
@@ -21,14 +21,37 @@ pub enum AccountSeedError {
     /// The HMAC key could not be had.
     #[error("PAN hashing: {0}")]
     Crypto(String),
+    /// A card seeded again is stored hashed under a key the keyring no longer holds: whether its PAN
+    /// is the one given cannot be told, so it is not re-hashed.
+    #[error("accounts[{index}]: card {card_id}: {source}")]
+    UnknownHmacKey {
+        /// Position in the file.
+        index: usize,
+        /// The card.
+        card_id: i64,
+        /// The key.
+        source: UnknownHmacKey,
+    },
     /// The store failed.
     #[error("store: {0}")]
     Store(String),
 }
 
+/// What seeding did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AccountSeedReport {
+    /// Accounts inserted.
+    pub inserted: usize,
+    /// Accounts already there (left as they are, but for their cards' re-hashing).
+    pub unchanged: usize,
+    /// Cards of accounts already there whose PAN hash was re-made under the current key.
+    pub rehashed: usize,
+}
+
 /// Loads fixture accounts: PANs are hashed and masked at load, never stored.
 pub struct AccountSeeder {
     ledger: Arc<dyn Ledger>,
+    cards: Arc<dyn CardHashStore>,
     hmac: Arc<dyn HmacKeySource>,
 }
 
@@ -52,11 +75,11 @@ fn integer(o: &Map<String, Value>, field: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("`{field}` must be a positive integer"))
 }
 
-fn parse_card(value: &Value, key: &crate::secret::SecretBytes) -> Result<Card, String> {
+fn parse_card(value: &Value, keyring: &HmacKeyring) -> Result<(Card, Pan), String> {
     let c = value.as_object().ok_or("each card must be an object")?;
     let id = integer(c, "id")?;
     let pan = Pan::parse(text(c, "pan")?).ok_or_else(|| format!("card {id}: `pan` must be 12 to 19 digits"))?;
-    Ok(Card {
+    let card = Card {
         id,
         stored_id: Some(text(c, "stored_id")?)
             .filter(|s| super::request::key_safe(s))
@@ -67,24 +90,28 @@ fn parse_card(value: &Value, key: &crate::secret::SecretBytes) -> Result<Card, S
             .map_err(|()| format!("card {id}: `status` must be NORMAL, BLOCKED or CANCELLED"))?,
         expiry: Expiry::parse(text(c, "expiry")?).ok_or_else(|| format!("card {id}: `expiry` must be YYYY-MM"))?,
         mode: text(c, "mode")?.parse().map_err(|()| format!("card {id}: `mode` must be CREDIT, DEBIT or COMBO"))?,
-        pan_hash: pan.hash(key),
+        pan_hash: pan.hash(keyring),
         masked_pan: pan.masked(),
-    })
+    };
+    Ok((card, pan))
 }
 
 impl AccountSeeder {
-    /// Wires the seeder to the ledger and the PAN-hash key.
-    pub fn new(ledger: Arc<dyn Ledger>, hmac: Arc<dyn HmacKeySource>) -> Self {
-        Self { ledger, hmac }
+    /// Wires the seeder to the ledger, where its cards' hashes are kept, and the PAN-hash keyring.
+    pub fn new(ledger: Arc<dyn Ledger>, cards: Arc<dyn CardHashStore>, hmac: Arc<dyn HmacKeySource>) -> Self {
+        Self { ledger, cards, hmac }
     }
 
     /// Loads `records` (the seed file's `accounts`); existing accounts are left as they are, so seeding
-    /// twice changes nothing. Returns (inserted, unchanged).
-    pub async fn seed(&self, records: &[Value]) -> Result<(usize, usize), AccountSeedError> {
-        let key = self.hmac.hmac_key().await.map_err(|e| AccountSeedError::Crypto(e.to_string()))?;
-        let (mut inserted, mut unchanged) = (0, 0);
+    /// twice changes nothing, but for one thing: a card of an existing account whose PAN hash was made
+    /// under another key than the current one, and whose PAN is the one given, is re-hashed under the
+    /// current key (how PAN hashes follow a key rotation: the PAN is never stored).
+    pub async fn seed(&self, records: &[Value]) -> Result<AccountSeedReport, AccountSeedError> {
+        let keyring = self.hmac.hmac_keyring().await.map_err(|e| AccountSeedError::Crypto(e.to_string()))?;
+        let mut report = AccountSeedReport::default();
         for (index, record) in records.iter().enumerate() {
             let invalid = |reason: String| AccountSeedError::Invalid { index, reason };
+            let mut pans = Vec::new();
             let (account, settings) = (|| -> Result<(Account, AccountSettings), String> {
                 let o = record.as_object().ok_or("must be an object")?;
                 let tenant = TenantId::parse(text(o, "tenant_id")?).map_err(|e| e.to_string())?;
@@ -105,7 +132,17 @@ impl AccountSeeder {
                 };
                 let cards = match o.get("cards") {
                     None => Vec::new(),
-                    Some(Value::Array(cards)) => cards.iter().map(|c| parse_card(c, &key)).collect::<Result<_, _>>()?,
+                    Some(Value::Array(cards)) => {
+                        let parsed: Vec<(Card, Pan)> =
+                            cards.iter().map(|c| parse_card(c, &keyring)).collect::<Result<_, _>>()?;
+                        parsed
+                            .into_iter()
+                            .map(|(card, pan)| {
+                                pans.push((card.id, pan));
+                                card
+                            })
+                            .collect()
+                    }
                     Some(_) => return Err("`cards` must be an array".into()),
                 };
                 let settings = AccountSettings {
@@ -137,17 +174,99 @@ impl AccountSeeder {
                 Ok((account, settings))
             })()
             .map_err(invalid)?;
+            self.refuse_pans_of_other_accounts(index, &account, &pans, &keyring).await?;
             if self
                 .ledger
                 .insert_account(&account, &settings)
                 .await
                 .map_err(|e| AccountSeedError::Store(e.to_string()))?
             {
-                inserted += 1;
+                report.inserted += 1;
             } else {
-                unchanged += 1;
+                report.unchanged += 1;
+                report.rehashed += self.rehash_cards(index, &account, &pans, &keyring).await?;
             }
         }
-        Ok((inserted, unchanged))
+        Ok(report)
+    }
+
+    /// The store refuses a card whose look-up under the current key belongs to another account; one
+    /// stored under an older key of the keyring has its look-up under that key, checked here (one
+    /// read, only while the keyring holds more than one key).
+    async fn refuse_pans_of_other_accounts(
+        &self,
+        index: usize,
+        account: &Account,
+        pans: &[(i64, Pan)],
+        keyring: &HmacKeyring,
+    ) -> Result<(), AccountSeedError> {
+        let older: Vec<(i64, LedgerKey)> = pans
+            .iter()
+            .flat_map(|(card, pan)| {
+                pan.hashes(keyring).into_iter().skip(1).map(move |h| (*card, LedgerKey::Lookup(LookupKey::Pan(h))))
+            })
+            .collect();
+        if older.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<LedgerKey> = older.iter().map(|(_, key)| key.clone()).collect();
+        let found =
+            self.ledger.get(&account.tenant, &keys).await.map_err(|e| AccountSeedError::Store(e.to_string()))?;
+        for ((card, _), item) in older.iter().zip(found) {
+            if let Some(Ok(LedgerItem::Lookup(targets))) = item
+                && targets.iter().any(|t| t.account_id != account.id)
+            {
+                return Err(AccountSeedError::Invalid {
+                    index,
+                    reason: format!("card {card}: its PAN already belongs to another account"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-hashes, under the current key, the cards of the stored `account` hashed under another key
+    /// whose PAN is the one seeded; returns how many.
+    async fn rehash_cards(
+        &self,
+        index: usize,
+        seeded: &Account,
+        pans: &[(i64, Pan)],
+        keyring: &HmacKeyring,
+    ) -> Result<usize, AccountSeedError> {
+        let store = |e: crate::store::StoreError| AccountSeedError::Store(e.to_string());
+        let stored = match self.ledger.get(&seeded.tenant, &[LedgerKey::Account(seeded.id)]).await.map_err(store)?.pop()
+        {
+            Some(Some(Ok(LedgerItem::Account(stored)))) => stored,
+            Some(Some(Err(e))) => return Err(store(e)),
+            _ => return Ok(0),
+        };
+        let mut rehashed = 0;
+        for card in &stored.cards {
+            let Some((_, pan)) = pans.iter().find(|(id, _)| *id == card.id) else { continue };
+            if card.pan_hash.key_id() == keyring.current() {
+                continue;
+            }
+            match pan.verify(keyring, &card.pan_hash) {
+                Ok(true) => {
+                    let new = pan.hash(keyring);
+                    if self
+                        .cards
+                        .rekey_card(&stored.tenant, stored.id, card.id, &card.pan_hash, &new)
+                        .await
+                        .map_err(store)?
+                    {
+                        rehashed += 1;
+                    }
+                }
+                Ok(false) => tracing::warn!(
+                    account_id = %stored.id,
+                    card_id = card.id,
+                    "the seeded PAN is not the card's: its hash is left as it is"
+                ),
+                Err(source) => return Err(AccountSeedError::UnknownHmacKey { index, card_id: card.id, source }),
+            }
+        }
+        Ok(rehashed)
     }
 }

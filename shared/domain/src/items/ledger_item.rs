@@ -3,9 +3,6 @@
 //! condition or an atomic update needs (`available`, `held`, `status`, `version`) live beside the body,
 //! and so does the copy of a settleable authorization a tracking record keeps ([`TRACKED_AUTHORIZATION`]).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use super::credential_item::partition_key;
 use crate::authorizations::{
     Account, AccountSettings, AuthorizationRecord, LedgerItem, LedgerKey, LookupKey, LookupTarget,
@@ -26,7 +23,8 @@ pub fn ledger_key(tenant: &TenantId, key: &LedgerKey) -> (String, String) {
         LedgerKey::Account(id) | LedgerKey::AccountSettings(id) => format!("ACCOUNT#{id}"),
         LedgerKey::Authorization(id) => format!("AUTH#{}", id.0),
         LedgerKey::Lookup(LookupKey::Document(document)) => format!("LOOKUP#DOC#{document}"),
-        LedgerKey::Lookup(LookupKey::Pan(hash)) => format!("LOOKUP#PAN#{}", URL_SAFE_NO_PAD.encode(hash.as_bytes())),
+        // `<key id>$<hash>`, or the hash alone under the legacy key (as before keys had ids).
+        LedgerKey::Lookup(LookupKey::Pan(hash)) => format!("LOOKUP#PAN#{}", hash.encode_for_key()),
         LedgerKey::Lookup(LookupKey::StoredId(stored)) => format!("LOOKUP#STORED#{stored}"),
         LedgerKey::Lookup(LookupKey::Bank(bank)) => format!("LOOKUP#BANK#{}#{}", bank.branch, bank.account),
     };

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::credential_item::partition_key;
-use super::sealed_item::{SealedItem, bytes};
+use super::sealed_item::SealedItem;
 use crate::clock::rfc3339;
 use crate::crypto::{KeyedHash, SealedValue};
 use crate::merchants::{
@@ -17,9 +17,12 @@ use crate::merchants::{
 use crate::store::StoreError;
 use crate::tenant::TenantId;
 
+/// How every merchant's sort key begins.
+pub const MERCHANT_SORT_KEY_PREFIX: &str = "MERCHANT#";
+
 /// Sort key of a merchant.
 pub fn merchant_sort_key(id: &MerchantId) -> String {
-    format!("MERCHANT#{id}")
+    format!("{MERCHANT_SORT_KEY_PREFIX}{id}")
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -89,10 +92,10 @@ pub struct CredentialsItem {
 }
 
 impl CredentialsItem {
-    /// A fingerprint as stored (and as DynamoDB conditions compare it).
+    /// A fingerprint as stored (and as DynamoDB conditions compare it): `<key id>$<base64>`, or the
+    /// base64 alone for the legacy key ([`KeyedHash::encode`]).
     pub fn encode_fingerprint(fingerprint: &KeyedHash) -> String {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(fingerprint.as_bytes())
+        fingerprint.encode()
     }
 }
 
@@ -116,8 +119,7 @@ impl TryFrom<CredentialsItem> for SealedConnectionCredentials {
     fn try_from(item: CredentialsItem) -> Result<Self, StoreError> {
         Ok(Self {
             sealed: SealedValue::try_from(item.sealed)?,
-            fingerprint: KeyedHash::from_bytes(&bytes(&item.fingerprint, "fingerprint")?)
-                .ok_or_else(|| corrupt("fingerprint"))?,
+            fingerprint: KeyedHash::decode(&item.fingerprint).ok_or_else(|| corrupt("fingerprint"))?,
             fields: item
                 .fields
                 .iter()

@@ -7,7 +7,9 @@ use super::{
     ProcessorError, ProcessorValidator, ProofGuard, SealedConnectionCredentials,
 };
 use crate::clock::Clock;
-use crate::crypto::{EncryptionContext, HmacKeySource, KeyService, KeyedHash, seal_verified};
+use crate::crypto::{
+    EncryptionContext, HmacKeySource, HmacKeyring, KeyService, KeyedHash, UnknownHmacKey, seal_verified,
+};
 use crate::endpoints::EndpointSettingsSource;
 use crate::secret::SecretBytes;
 use crate::tenant::{Identity, TenantId};
@@ -26,32 +28,63 @@ pub fn connection_context(tenant: &TenantId, merchant: &MerchantId, connection: 
     ])
 }
 
-/// The fingerprint of a connection's credential set under `key`. It covers the tenant, merchant and
-/// connection too, so the same credentials on two connections never share a fingerprint: a reader of
-/// the table cannot tell that two merchants (or tenants) use the same keys.
-pub fn fingerprint(
-    key: &SecretBytes,
+/// What a fingerprint is the keyed hash of: the tenant, merchant and connection too, so the same
+/// credentials on two connections never share a fingerprint (a reader of the table cannot tell that
+/// two merchants, or tenants, use the same keys), then the credentials' canonical bytes.
+fn fingerprint_message(
     tenant: &TenantId,
     merchant: &MerchantId,
     connection: &ConnectionId,
-    credentials: &ConnectionCredentials,
-) -> KeyedHash {
+    canonical: &SecretBytes,
+) -> SecretBytes {
     let mut message = Vec::new();
     for part in [tenant.as_str(), merchant.as_str(), connection.as_str()] {
         message.extend_from_slice(&(part.len() as u64).to_be_bytes());
         message.extend_from_slice(part.as_bytes());
     }
-    let canonical = credentials.canonical_bytes();
     message.extend_from_slice(canonical.expose());
-    let digest = KeyedHash::compute(key, FINGERPRINT_DOMAIN, &message);
-    zeroize::Zeroize::zeroize(&mut message);
-    digest
+    SecretBytes::new(message)
+}
+
+/// The fingerprint of a connection's credential set, under the keyring's current key.
+pub fn fingerprint(
+    keyring: &HmacKeyring,
+    tenant: &TenantId,
+    merchant: &MerchantId,
+    connection: &ConnectionId,
+    credentials: &ConnectionCredentials,
+) -> KeyedHash {
+    fingerprint_of_canonical(keyring, tenant, merchant, connection, &credentials.canonical_bytes())
+}
+
+/// The fingerprint of a credential set given as its canonical bytes (as sealed), under the current key.
+pub fn fingerprint_of_canonical(
+    keyring: &HmacKeyring,
+    tenant: &TenantId,
+    merchant: &MerchantId,
+    connection: &ConnectionId,
+    canonical: &SecretBytes,
+) -> KeyedHash {
+    keyring.hash(FINGERPRINT_DOMAIN, fingerprint_message(tenant, merchant, connection, canonical).expose())
+}
+
+/// Whether `stored` is the fingerprint of `credentials` (canonical bytes), under whichever key of the
+/// keyring it names; an error if the keyring no longer holds that key.
+pub fn fingerprint_matches(
+    keyring: &HmacKeyring,
+    stored: &KeyedHash,
+    tenant: &TenantId,
+    merchant: &MerchantId,
+    connection: &ConnectionId,
+    canonical: &SecretBytes,
+) -> Result<bool, UnknownHmacKey> {
+    keyring.verify(stored, FINGERPRINT_DOMAIN, fingerprint_message(tenant, merchant, connection, canonical).expose())
 }
 
 /// What the request proved about the credentials on file.
 enum Proof {
     /// It asks for exactly what is on file: a retry of a rotation that committed.
-    AlreadyOnFile,
+    AlreadyOnFile(ConnectionCredentials),
     /// Its `existingCredentials` are those on file: the base the new fields go over.
     Proven(ConnectionCredentials),
     /// Neither.
@@ -88,8 +121,8 @@ impl MerchantConnections {
         Self { store, keys, hmac, processors, settings, clock }
     }
 
-    async fn hmac_key(&self) -> Result<Arc<SecretBytes>, ConnectionError> {
-        self.hmac.hmac_key().await.map_err(|e| ConnectionError::Crypto(e.to_string()))
+    async fn hmac_keyring(&self) -> Result<Arc<HmacKeyring>, ConnectionError> {
+        self.hmac.hmac_keyring().await.map_err(|e| ConnectionError::Crypto(e.to_string()))
     }
 
     /// The processor's required fields that neither the patch nor what is on file gives.
@@ -107,7 +140,8 @@ impl MerchantConnections {
     /// comparison is first recorded as failed (a conditional write on the count read), so that
     /// concurrent guesses get one comparison per count between them; a success resets it. A
     /// comparison that fails is counted (one write); one on an unguarded connection that succeeds
-    /// writes nothing.
+    /// writes nothing. The fingerprint on file is compared under the key it names: if the keyring no
+    /// longer holds that key, nothing can be compared, counted or written ([`ConnectionError::UnknownHmacKey`]).
     async fn prove(
         &self,
         tenant: &TenantId,
@@ -120,6 +154,16 @@ impl MerchantConnections {
         let guard = connection.guard;
         if let Some(retry_after) = guard.locked_for(now) {
             return Err(ConnectionError::ProofLocked { retry_after });
+        }
+        let keyring = self.hmac_keyring().await?;
+        if !keyring.holds(on_file.fingerprint.key_id()) {
+            let error = UnknownHmacKey(on_file.fingerprint.key_id().clone());
+            tracing::error!(
+                connection_id = %connection.id,
+                error = %error,
+                "the fingerprint on file cannot be compared"
+            );
+            return Err(ConnectionError::UnknownHmacKey(error));
         }
         let failed = guard.after_failure(now);
         let store_error = |e: crate::store::StoreError| ConnectionError::Store(e.to_string());
@@ -135,13 +179,15 @@ impl MerchantConnections {
             return Err(ConnectionError::ProofLocked { retry_after: Duration::from_secs(1) });
         }
 
-        let key = self.hmac_key().await?;
+        // The key was checked above: an unknown one cannot come up here.
         let matches = |set: &ConnectionCredentials| {
-            fingerprint(&key, tenant, merchant, &connection.id, set).matches(&on_file.fingerprint)
+            let canonical = set.canonical_bytes();
+            fingerprint_matches(&keyring, &on_file.fingerprint, tenant, merchant, &connection.id, &canonical)
+                .unwrap_or(false)
         };
         let requested = patch.existing.clone().unwrap_or_default().overlaid_with(&patch.new);
         let proof = if matches(&requested) {
-            Proof::AlreadyOnFile
+            Proof::AlreadyOnFile(requested)
         } else {
             match &patch.existing {
                 Some(existing) if matches(existing) => Proof::Proven(existing.clone()),
@@ -167,6 +213,27 @@ impl MerchantConnections {
         Ok(proof)
     }
 
+    /// Re-keys the fingerprint on file, made with another key than the current one, from `credentials`
+    /// (proven to be those on file): one conditional write. A failure leaves it for the next time.
+    async fn rekey(
+        &self,
+        tenant: &TenantId,
+        merchant: &MerchantId,
+        connection: &ConnectionId,
+        on_file: &SealedConnectionCredentials,
+        credentials: &ConnectionCredentials,
+    ) {
+        let Ok(keyring) = self.hmac_keyring().await else { return };
+        if on_file.fingerprint.key_id() == keyring.current() {
+            return;
+        }
+        let new = fingerprint(&keyring, tenant, merchant, connection, credentials);
+        match self.store.rekey_fingerprint(tenant, merchant, connection, &on_file.fingerprint, &new).await {
+            Ok(rekeyed) => tracing::info!(rekeyed, key_id = %keyring.current(), "fingerprint re-keyed"),
+            Err(e) => tracing::warn!(error = %e, "the fingerprint could not be re-keyed"),
+        }
+    }
+
     /// Sets or rotates the credentials of `connection_id`, in the documented order: find (404), refuse
     /// while proofs are locked (429), answer a request whose result is already on file as done (a
     /// retry), check the processor's requirements on the merged set (400), check
@@ -177,7 +244,8 @@ impl MerchantConnections {
     /// Round trips: one read, one processor call, one `GenerateDataKey`, one conditional write; nothing
     /// on file is ever decrypted. A failed proof: one read, one write; a proof on a connection whose
     /// guard has counted failures: one more write before the comparison, and one to reset it after a
-    /// success.
+    /// success. A request answered as done whose fingerprint on file was made with another HMAC key
+    /// than the current one: one write, re-keying it.
     pub async fn patch(
         &self,
         caller: &Identity,
@@ -207,9 +275,11 @@ impl MerchantConnections {
         };
         // A retry of a rotation that already committed (its answer was lost): what it asks for is what
         // is on file, so it gets the stored result, whatever its `existingCredentials` (no longer the
-        // ones on file) say. Nothing is called or written.
-        if let Some(Proof::AlreadyOnFile) = proof {
+        // ones on file) say. Nothing is called or written, but for a fingerprint made with another key
+        // than the current one: the credentials are at hand, so it is re-keyed.
+        if let (Some(Proof::AlreadyOnFile(requested)), Some(on_file)) = (&proof, on_file) {
             tracing::info!(%processor, "the credentials asked for are already on file: answered as done");
+            self.rekey(tenant, &merchant_id, &connection_id, on_file, requested).await;
             return Ok(merchant);
         }
         let missing = Self::missing_fields(processor, &patch, on_file);
@@ -219,8 +289,8 @@ impl MerchantConnections {
         let base = match (proof, &patch.existing) {
             (Some(Proof::Proven(existing)), _) => existing,
             (None, None) => ConnectionCredentials::default(),
-            (Some(Proof::Failed | Proof::AlreadyOnFile), None) => return Err(ConnectionError::CredentialsExist),
-            (None | Some(Proof::Failed | Proof::AlreadyOnFile), Some(_)) => {
+            (Some(Proof::Failed | Proof::AlreadyOnFile(_)), None) => return Err(ConnectionError::CredentialsExist),
+            (None | Some(Proof::Failed | Proof::AlreadyOnFile(_)), Some(_)) => {
                 return Err(ConnectionError::ExistingMismatch);
             }
         };
@@ -244,7 +314,8 @@ impl MerchantConnections {
         let sealed = seal_verified(self.keys.as_ref(), &context, canonical.expose())
             .await
             .map_err(|e| ConnectionError::Crypto(e.to_string()))?;
-        let new_fingerprint = fingerprint(&*self.hmac_key().await?, tenant, &merchant_id, &connection_id, &merged);
+        // Under the current key, whichever key the fingerprint on file was made with: a rotation re-hashes.
+        let new_fingerprint = fingerprint(&*self.hmac_keyring().await?, tenant, &merchant_id, &connection_id, &merged);
         let write = ConnectionWrite {
             connection_id,
             expected_version: connection.version,

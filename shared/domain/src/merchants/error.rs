@@ -50,6 +50,10 @@ pub enum ConnectionError {
     /// Sealing or fingerprinting failed.
     #[error("cryptography error: {0}")]
     Crypto(String),
+    /// The fingerprint on file was made with an HMAC key the keyring no longer holds: it cannot be
+    /// compared (an operator retired the key before re-hashing; `cofre-local hmac-key rehash` re-keys it).
+    #[error(transparent)]
+    UnknownHmacKey(#[from] crate::crypto::UnknownHmacKey),
     /// The store failed.
     #[error("store error: {0}")]
     Store(String),

@@ -13,7 +13,10 @@ mod seed;
 mod store;
 
 pub use connection_credentials::{ConnectionCredentials, CredentialField};
-pub use connections::{FINGERPRINT_DOMAIN, MerchantConnections, connection_context, fingerprint};
+pub use connections::{
+    FINGERPRINT_DOMAIN, MerchantConnections, connection_context, fingerprint, fingerprint_matches,
+    fingerprint_of_canonical,
+};
 pub use error::ConnectionError;
 pub use merchant::{
     Connection, ConnectionId, ConnectionStatus, Merchant, MerchantId, SealedConnectionCredentials, tin_last4,

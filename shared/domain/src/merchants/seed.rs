@@ -150,10 +150,10 @@ impl MerchantSeeder {
                         let sealed = seal_verified(self.keys.as_ref(), &context, set.canonical_bytes().expose())
                             .await
                             .map_err(|e| SeedError::Crypto(e.to_string()))?;
-                        let key = self.hmac.hmac_key().await.map_err(|e| SeedError::Crypto(e.to_string()))?;
+                        let keyring = self.hmac.hmac_keyring().await.map_err(|e| SeedError::Crypto(e.to_string()))?;
                         Some(SealedConnectionCredentials {
                             sealed,
-                            fingerprint: fingerprint(&key, &merchant.tenant, &merchant.id, &seeded.id, set),
+                            fingerprint: fingerprint(&keyring, &merchant.tenant, &merchant.id, &seeded.id, set),
                             fields: set.fields(),
                         })
                     }

@@ -3,7 +3,7 @@ use time::OffsetDateTime;
 
 use super::{ConnectionId, ConnectionStatus, Merchant, MerchantId, ProofGuard, SealedConnectionCredentials};
 use crate::crypto::KeyedHash;
-use crate::store::StoreError;
+use crate::store::{Page, ScanCursor, StoreError};
 use crate::tenant::TenantId;
 
 /// A credential write to one connection, conditional on what the request read.
@@ -69,4 +69,20 @@ pub trait MerchantStore: Send + Sync {
 
     /// Inserts `merchant` unless one with its id exists; `true` if inserted.
     async fn insert_merchant(&self, merchant: &Merchant) -> Result<bool, StoreError>;
+
+    /// One page of every merchant of every tenant, after `after` (from the start if `None`): a scan
+    /// of the table, for maintenance (re-keying fingerprints), never for a request.
+    async fn merchants_page(&self, after: Option<&ScanCursor>) -> Result<Page<Merchant>, StoreError>;
+
+    /// Replaces one connection's fingerprint with `new` if it is still `expected` (one conditional
+    /// write); nothing else of the connection changes, since `new` fingerprints the same credentials
+    /// under another key. `false` if the credentials changed since they were read, or are gone.
+    async fn rekey_fingerprint(
+        &self,
+        tenant: &TenantId,
+        id: &MerchantId,
+        connection: &ConnectionId,
+        expected: &KeyedHash,
+        new: &KeyedHash,
+    ) -> Result<bool, StoreError>;
 }
