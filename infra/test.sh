@@ -126,6 +126,13 @@ PATH="$TOOLS_VENV/bin:$PATH" "$PYTHON" infra/lambda_events.py "$api_dir/lambda.e
 "$PYTHON" infra/attacks/guess_existing.py --bin "$local_bin" --guesses 200 --concurrency 8
 # ---------------------------------------------------------------------------------------------------
 
+# ---- kill -9 under load, reduced (infra/attacks/kill_loop.py, docs/operations.md) ------------------
+# 3 kills of the server while 4 clients authorize: every acknowledged authorization reads back, every
+# unanswered one reads back whole or not at all, and the balance is the limit less what reads back.
+# The full run is 20 kills under 8 clients (the script's defaults).
+"$PYTHON" infra/attacks/kill_loop.py --bin "$local_bin" --kills 3 --concurrency 4
+# ---------------------------------------------------------------------------------------------------
+
 # The deployable artifacts: sam build (cargo-lambda, release, arm64) of all four functions, and the
 # size of each bootstrap against the 10 MB goal.
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
