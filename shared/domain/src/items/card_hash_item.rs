@@ -79,6 +79,7 @@ mod tests {
             currency: Currency::parse("BRL").unwrap(),
             limit: 100,
             available: 60,
+            held: 0,
             bank: None,
             cards: vec![card(1, &old), card(2, &other)],
         };
