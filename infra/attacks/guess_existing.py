@@ -16,50 +16,24 @@ import argparse
 import http.client
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SEED = os.path.join(HERE, "..", "seed.example.json")
+import local_server
+
 PATH = "/v1/merchants/mid_test_2f428vcgdf94kv6y7rjwms59hf/connection/midCon_test_stripe0000000000000000001"
 RIGHT = "sk_test_seeded_old_secret"
 FAILURES_BEFORE_LOCK = 5
 
 
 def parse_args():
-    target = os.environ.get("CARGO_TARGET_DIR", "target")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", default=os.path.join(target, "debug", "cofre-local"), help="the cofre-local binary")
+    parser.add_argument("--bin", default=local_server.default_binary(), help="the cofre-local binary")
     parser.add_argument("--guesses", type=int, default=2000, help="wrong proofs to send (default 2000)")
     parser.add_argument("--concurrency", type=int, default=16, help="clients sending at once (default 16)")
     return parser.parse_args()
-
-
-def start_server(binary, data_dir):
-    server = subprocess.Popen(
-        [binary, "--data-dir", data_dir, "serve", "--addr", "127.0.0.1:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "error")},
-    )
-    address = token = None
-    deadline = time.monotonic() + 60
-    while token is None:
-        if time.monotonic() > deadline:
-            raise SystemExit("the server printed no banner within 60 s")
-        line = server.stdout.readline()
-        if not line:
-            raise SystemExit(f"the server stopped before its banner (exit {server.wait()})")
-        if line.startswith("Cofre is listening on http://"):
-            address = line.split()[4].removeprefix("http://")
-        elif line.startswith("Bearer token for tenant"):
-            token = server.stdout.readline().strip()
-    host, port = address.rsplit(":", 1)
-    return server, (host, int(port)), token
 
 
 def patch(connection, token, existing):
@@ -75,10 +49,9 @@ def main():
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="cofre-guess-") as scratch:
         data = os.path.join(scratch, "data")
-        seeded = subprocess.run([args.bin, "--data-dir", data, "seed", SEED], capture_output=True, text=True)
-        if seeded.returncode != 0:
-            raise SystemExit(f"seeding failed: {seeded.stdout}{seeded.stderr}")
-        server, address, token = start_server(args.bin, data)
+        local_server.seed(args.bin, data)
+        served = local_server.start(args.bin, data)
+        server, address, token = served.process, served.address, served.token
         statuses, lock = [], threading.Lock()
         counter = iter(range(args.guesses))
 
@@ -105,11 +78,7 @@ def main():
             right = patch(http.client.HTTPConnection(*address, timeout=15), token, RIGHT)
             alive = server.poll() is None
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            local_server.stop(server)
 
     compared = statuses.count(409)
     refused = statuses.count(429)

@@ -16,51 +16,21 @@ import resource
 import select
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
+import local_server
+
 
 def parse_args():
-    target = os.environ.get("CARGO_TARGET_DIR", "target")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", default=os.path.join(target, "debug", "cofre-local"), help="the cofre-local binary")
+    parser.add_argument("--bin", default=local_server.default_binary(), help="the cofre-local binary")
     parser.add_argument("--connections", type=int, default=1000, help="idle connections to open (default 1000)")
     parser.add_argument("--nofile", type=int, default=1024, help="the server's descriptor limit (default 1024)")
     parser.add_argument("--requests", type=int, default=5, help="normal requests to time (default 5)")
     parser.add_argument("--bound", type=float, default=2.0, help="seconds a normal request may take (default 2)")
     return parser.parse_args()
-
-
-def start_server(binary, data_dir, nofile):
-    def limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-    server = subprocess.Popen(
-        [binary, "--data-dir", data_dir, "serve", "--addr", "127.0.0.1:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=limit,
-        env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
-    )
-    address = token = cap = None
-    deadline = time.monotonic() + 60
-    while token is None:
-        if time.monotonic() > deadline:
-            raise SystemExit("the server printed no banner within 60 s")
-        line = server.stdout.readline()
-        if not line:
-            raise SystemExit(f"the server stopped before its banner (exit {server.wait()})")
-        if line.startswith("Cofre is listening on http://"):
-            address = line.split()[4].removeprefix("http://")
-        elif line.startswith("Limits: "):
-            cap = int(line.split()[1])
-        elif line.startswith("Bearer token for tenant"):
-            token = server.stdout.readline().strip()
-    host, port = address.rsplit(":", 1)
-    return server, (host, int(port)), token, cap
 
 
 def normal_request(address, token):
@@ -103,7 +73,8 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
     with tempfile.TemporaryDirectory(prefix="cofre-attack-") as data:
-        server, address, token, cap = start_server(args.bin, os.path.join(data, "data"), args.nofile)
+        served = local_server.start(args.bin, os.path.join(data, "data"), nofile=args.nofile, rust_log="warn")
+        server, address, token, cap = served.process, served.address, served.token, served.cap
         try:
             status, baseline = normal_request(address, token)
             if status != 200:
@@ -129,12 +100,7 @@ def main():
             for sock in idle:
                 sock.close()
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log = server.stdout.read()
+            log = local_server.stop(server)
 
     latencies = [seconds for _, seconds in results]
     failures = [(status, seconds) for status, seconds in results if status != 200 or seconds > args.bound]

@@ -19,52 +19,24 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from decimal import Decimal
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SEED = os.path.join(HERE, "..", "seed.example.json")
+import local_server
+
 ACCOUNT, LIMIT, AMOUNT = 1001, Decimal("1000.00"), Decimal("0.01")
 
 
 def parse_args():
-    target = os.environ.get("CARGO_TARGET_DIR", "target")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", default=os.path.join(target, "debug", "cofre-local"), help="the cofre-local binary")
+    parser.add_argument("--bin", default=local_server.default_binary(), help="the cofre-local binary")
     parser.add_argument("--kills", type=int, default=20, help="times the server is killed (default 20)")
     parser.add_argument("--concurrency", type=int, default=8, help="clients sending at once (default 8)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the kill moments")
     return parser.parse_args()
-
-
-def start_server(binary, data_dir):
-    server = subprocess.Popen(
-        [binary, "--data-dir", data_dir, "serve", "--addr", "127.0.0.1:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "error")},
-    )
-    address = token = None
-    deadline = time.monotonic() + 60
-    while token is None:
-        if time.monotonic() > deadline:
-            raise SystemExit("the server printed no banner within 60 s")
-        line = server.stdout.readline()
-        if not line:
-            raise SystemExit(f"the server stopped before its banner (exit {server.wait()})")
-        if line.startswith("Cofre is listening on http://"):
-            address = line.split()[4].removeprefix("http://")
-        elif line.startswith("Bearer token for tenant"):
-            token = server.stdout.readline().strip()
-    # Drain its output so it never blocks on a full pipe.
-    threading.Thread(target=server.stdout.read, daemon=True).start()
-    host, port = address.rsplit(":", 1)
-    return server, (host, int(port)), token
 
 
 def request(connection, token, method, path, body=None):
@@ -86,12 +58,13 @@ def main():
     lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="cofre-kill-") as scratch:
         data = os.path.join(scratch, "data")
-        seeded = subprocess.run([args.bin, "--data-dir", data, "seed", SEED], capture_output=True, text=True)
-        if seeded.returncode != 0:
-            raise SystemExit(f"seeding failed: {seeded.stdout}{seeded.stderr}")
+        local_server.seed(args.bin, data)
         started = time.monotonic()
         for kill in range(args.kills):
-            server, address, token = start_server(args.bin, data)
+            served = local_server.start(args.bin, data)
+            server, address, token = served.process, served.address, served.token
+            # Drain its output so it never blocks on a full pipe.
+            threading.Thread(target=server.stdout.read, daemon=True).start()
             stop = threading.Event()
 
             def client(number, address=address, token=token, stop=stop, kill=kill):
@@ -124,7 +97,8 @@ def main():
                 thread.join()
         elapsed = time.monotonic() - started
 
-        server, address, token = start_server(args.bin, data)
+        served = local_server.start(args.bin, data)
+        server, address, token = served.process, served.address, served.token
         try:
             connection = http.client.HTTPConnection(*address, timeout=10)
             lost = [t for t in acknowledged
@@ -135,8 +109,7 @@ def main():
                 committed_unanswered += status == 200
             status, balance = request(connection, token, "GET", f"/payment-methods/v1/accounts/{ACCOUNT}/balance")
         finally:
-            server.terminate()
-            server.wait(timeout=15)
+            local_server.stop(server)
 
     posted = len(acknowledged) - len(lost) + committed_unanswered
     available = Decimal(str(balance["available"])) if status == 200 else None
