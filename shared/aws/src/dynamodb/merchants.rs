@@ -67,6 +67,19 @@ fn key(tenant: &TenantId, id: &MerchantId) -> HashMap<String, AttributeValue> {
     ])
 }
 
+/// Whether a conditional `UpdateItem` was applied: `false` if its condition failed.
+fn applied<T>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<UpdateItemError, aws_smithy_runtime_api::http::Response>>,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) => match e.into_service_error() {
+            UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+            other => Err(StoreError::Unavailable(describe_service(&other))),
+        },
+    }
+}
+
 #[async_trait]
 impl MerchantStore for DynamoMerchantStore {
     async fn merchant(&self, tenant: &TenantId, id: &MerchantId) -> Result<Option<Merchant>, StoreError> {
@@ -165,13 +178,7 @@ impl MerchantStore for DynamoMerchantStore {
             .expression_attribute_values(":seen", AttributeValue::N(seen.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::Unavailable(describe_service(&other))),
-            },
-        }
+        applied(result)
     }
 
     async fn merchants_page(&self, after: Option<&ScanCursor>) -> Result<Page<Merchant>, StoreError> {
@@ -213,13 +220,7 @@ impl MerchantStore for DynamoMerchantStore {
             .expression_attribute_values(":expected", AttributeValue::S(CredentialsItem::encode_fingerprint(expected)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::Unavailable(describe_service(&other))),
-            },
-        }
+        applied(result)
     }
 
     async fn insert_merchant(&self, merchant: &Merchant) -> Result<bool, StoreError> {
