@@ -963,6 +963,39 @@ pub fn account_fixture() -> Vec<serde_json::Value> {
     ]
 }
 
+/// A stack seeded with [`account_fixture`] and an authorization server over it.
+pub async fn authorization_world(backend: Backend) -> (Stack, TestServer) {
+    let stack = Stack::new(backend).await;
+    assert_eq!(stack.seed_accounts(&account_fixture()).await, (6, 0));
+    let server = TestServer::start_authorizations(stack.authorizer()).await;
+    (stack, server)
+}
+
+/// `body` with the fields of `extra` set, a `null` in `extra` removing the field.
+pub fn with_fields(mut body: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            body.as_object_mut().unwrap().remove(k);
+        } else {
+            body[k] = v.clone();
+        }
+    }
+    body
+}
+
+/// The `validation_results` entry of `rule` in a decision.
+pub fn rule_result<'a>(reply: &'a Reply, rule: &str) -> &'a serde_json::Value {
+    reply.body["validation_results"].as_array().unwrap().iter().find(|r| r["name"] == rule).unwrap()
+}
+
+/// A decision answered 200 with this status, response code and denial code.
+pub fn assert_decision(reply: &Reply, status: &str, response_code: &str, denial_code: Option<&str>) {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["status"], status, "{}", reply.text);
+    assert_eq!(reply.body["response_code"], response_code, "{}", reply.text);
+    assert_eq!(reply.body["denial_code"].as_str(), denial_code, "{}", reply.text);
+}
+
 /// A complete 0100 body for `account_id` and `amount` (decimal text, sent as a JSON number).
 pub fn authorization_body(account_id: i64, amount: &str) -> serde_json::Value {
     let body = format!(

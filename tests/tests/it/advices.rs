@@ -4,17 +4,13 @@
 //! original still has, and is acknowledged releasing nothing when there is nothing to release. What
 //! each leaves in the ledger, its events, its replays and its reading back.
 
-use cofre_tests::{Backend, Reply, Stack, TestServer, account_fixture, authorization_body};
+use cofre_tests::{
+    Backend, Reply, Stack, assert_decision, authorization_body, authorization_world as world, rule_result as result,
+    with_fields as merge,
+};
 use serde_json::{Value, json};
 
 const TENANT: &str = "tenant-a";
-
-async fn world(backend: Backend) -> (Stack, TestServer) {
-    let stack = Stack::new(backend).await;
-    assert_eq!(stack.seed_accounts(&account_fixture()).await, (6, 0));
-    let server = TestServer::start_authorizations(stack.authorizer()).await;
-    (stack, server)
-}
 
 /// A 0120 for `account_id` and `amount`, with `extra` fields (a `null` removes one).
 fn advice(account_id: i64, amount: &str, extra: Value) -> Value {
@@ -31,35 +27,10 @@ fn reversal(original_tracking: &str, extra: Value) -> Value {
     )
 }
 
-fn merge(mut body: Value, extra: Value) -> Value {
-    for (k, v) in extra.as_object().unwrap() {
-        if v.is_null() {
-            body.as_object_mut().unwrap().remove(k);
-        } else {
-            body[k] = v.clone();
-        }
-    }
-    body
-}
-
-fn result<'a>(reply: &'a Reply, rule: &str) -> &'a Value {
-    reply.body["validation_results"].as_array().unwrap().iter().find(|r| r["name"] == rule).unwrap()
-}
-
 /// (status, reason, additional_data) of `rule`.
 fn judged<'a>(reply: &'a Reply, rule: &str) -> (&'a str, &'a str, &'a Value) {
     let r = result(reply, rule);
     (r["status"].as_str().unwrap(), r["reason"].as_str().unwrap(), &r["additional_data"])
-}
-
-fn assert_decision(reply: &Reply, status: &str, response_code: &str, denial_code: Option<&str>) {
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    assert_eq!(
-        (reply.body["status"].as_str(), reply.body["response_code"].as_str(), reply.body["denial_code"].as_str()),
-        (Some(status), Some(response_code), denial_code),
-        "{}",
-        reply.text
-    );
 }
 
 /// The answer's `amount`, as its text has it (exact decimal).

@@ -3,17 +3,10 @@
 //! it) and `GET /payment-methods/v1/accounts/{account_id}/balance`, through a whole authorization's
 //! life; another tenant's ids, unknown ids and malformed ones, and what those leave stored.
 
-use cofre_tests::{Backend, Reply, Stack, TestServer, account_fixture, authorization_body};
+use cofre_tests::{Backend, Reply, Stack, TestServer, authorization_body, authorization_world as world};
 use serde_json::{Value, json};
 
 const TENANT: &str = "tenant-a";
-
-async fn world(backend: Backend) -> (Stack, TestServer) {
-    let stack = Stack::new(backend).await;
-    assert_eq!(stack.seed_accounts(&account_fixture()).await, (6, 0));
-    let server = TestServer::start_authorizations(stack.authorizer()).await;
-    (stack, server)
-}
 
 async fn get(server: &TestServer, tenant: &str, path: &str) -> Reply {
     server.call(tenant, "GET", path, "", &[]).await

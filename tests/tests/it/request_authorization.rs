@@ -1,40 +1,14 @@
 //! `POST /payment-methods/v1/authorization` over real HTTP on both backends: every mti, rule,
 //! reason, override and error path, and what each decision leaves in the ledger and the events.
 
-use cofre_tests::{Backend, Reply, Stack, TestServer, account_fixture, authorization_body};
+use cofre_tests::{
+    Backend, Reply, Stack, assert_decision, authorization_body, authorization_world as world, rule_result as result,
+    with_fields as with,
+};
 use serde_json::{Value, json};
 
 const TENANT: &str = "tenant-a";
 const OVERRIDE: Option<&str> = Some("authorizations:override");
-
-async fn world(backend: Backend) -> (Stack, TestServer) {
-    let stack = Stack::new(backend).await;
-    assert_eq!(stack.seed_accounts(&account_fixture()).await, (6, 0));
-    let server = TestServer::start_authorizations(stack.authorizer()).await;
-    (stack, server)
-}
-
-fn with(mut body: Value, extra: Value) -> Value {
-    for (k, v) in extra.as_object().unwrap() {
-        if v.is_null() {
-            body.as_object_mut().unwrap().remove(k);
-        } else {
-            body[k] = v.clone();
-        }
-    }
-    body
-}
-
-fn result<'a>(reply: &'a Reply, rule: &str) -> &'a Value {
-    reply.body["validation_results"].as_array().unwrap().iter().find(|r| r["name"] == rule).unwrap()
-}
-
-fn assert_decision(reply: &Reply, status: &str, response_code: &str, denial_code: Option<&str>) {
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    assert_eq!(reply.body["status"], status, "{}", reply.text);
-    assert_eq!(reply.body["response_code"], response_code, "{}", reply.text);
-    assert_eq!(reply.body["denial_code"].as_str(), denial_code, "{}", reply.text);
-}
 
 async fn available(stack: &Stack, id: i64) -> i64 {
     stack.account(TENANT, id).await.available
