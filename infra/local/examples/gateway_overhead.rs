@@ -39,6 +39,10 @@ use cofre_domain::tenant::TenantId;
 use cofre_local::server::{Backend, LocalOptions, build};
 use reqwest::{Client, StatusCode};
 
+/// The allocator `cofre-local` serves with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Failure = Box<dyn Error + Send + Sync>;
 
 /// The key stored for the benchmark's credential; the sandbox accepts any key without `invalid`,

@@ -13,6 +13,9 @@ use cofre_local::server::{
     local_merchant_seeder, local_tokens,
 };
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The tenant of the token printed at start-up.
 const DEMO_TENANT: &str = "demo-tenant";
 
