@@ -847,6 +847,11 @@ impl Default for TestClock {
 }
 
 impl TestClock {
+    /// A clock reading `at`.
+    pub fn at(at: time::OffsetDateTime) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(at)))
+    }
+
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
         *self.0.lock().unwrap() += by;

@@ -228,15 +228,18 @@ fn index_due_hold(
     due: Option<i64>,
 ) -> Result<(), StoreError> {
     let id = i64::try_from(id.0).map_err(unavailable)?;
-    let mut statement = match due {
-        Some(_) => tx.prepare_cached(
-            "INSERT INTO due_holds (tenant, authorization_id, due_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT (tenant, authorization_id) DO UPDATE SET due_ms = excluded.due_ms",
-        ),
-        None => tx.prepare_cached("DELETE FROM due_holds WHERE tenant = ?1 AND authorization_id = ?2 AND ?3 IS NULL"),
+    match due {
+        Some(due) => tx
+            .prepare_cached(
+                "INSERT INTO due_holds (tenant, authorization_id, due_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant, authorization_id) DO UPDATE SET due_ms = excluded.due_ms",
+            )
+            .and_then(|mut s| s.execute(params![tenant.as_str(), id, due])),
+        None => tx
+            .prepare_cached("DELETE FROM due_holds WHERE tenant = ?1 AND authorization_id = ?2")
+            .and_then(|mut s| s.execute(params![tenant.as_str(), id])),
     }
     .map_err(unavailable)?;
-    statement.execute(params![tenant.as_str(), id, due]).map_err(unavailable)?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 //! Whichever commits first wins; the other finds the version moved, reads it again, and sees it
 //! settled (the sweep then does nothing) or expired (the 0202/0400 is then denied ORIGINAL_EXPIRED).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -29,6 +30,9 @@ pub const SWEEP_PAGE: usize = 1000;
 
 /// How many times one hold is tried when a racing write keeps changing it.
 const MAX_ATTEMPTS: u32 = 5;
+
+/// How many accounts' holds one sweep releases at once (each account's one after another).
+pub const MAX_CONCURRENT_ACCOUNTS: usize = 32;
 
 /// A hold the index lists as due. Ordered by due instant, then id, then tenant: the order the sweep
 /// pages in, and that both stores' indexes keep.
@@ -183,9 +187,10 @@ impl HoldExpirer {
     /// Releases the holds due now, at most `max_holds` of them (the rest wait for the next sweep).
     ///
     /// Round trips: one query of the index per [`SWEEP_PAGE`] holds, one read per
-    /// [`MAX_KEYS_PER_READ`] of a tenant's, then one conditional transaction per hold; a race costs
-    /// one read and one transaction more. A store failure ends the sweep: what it had not reached is
-    /// still due, and the next sweep takes it.
+    /// [`MAX_KEYS_PER_READ`] of a tenant's, then one conditional transaction per hold, up to
+    /// [`MAX_CONCURRENT_ACCOUNTS`] accounts' at once; a race costs one read and one transaction more.
+    /// A store failure ends the sweep: what it had not reached is still due, and the next sweep takes
+    /// it.
     pub async fn sweep(&self, max_holds: usize) -> Result<SweepReport, StoreError> {
         let now = self.clock.now();
         let mut report = SweepReport::default();
@@ -205,22 +210,62 @@ impl HoldExpirer {
                     let keys: Vec<LedgerKey> =
                         reads.iter().map(|h| LedgerKey::Authorization(h.authorization_id)).collect();
                     let items = self.ledger.get(tenant, &keys).await?;
+                    // One account's holds one after another (their transactions would only conflict
+                    // on its item), different accounts' at once.
+                    let mut by_account: BTreeMap<Option<AccountId>, Vec<AuthorizationRecord>> = BTreeMap::new();
                     for (hold, item) in reads.iter().zip(items) {
-                        let outcome = match item {
+                        match item {
                             Some(Ok(LedgerItem::Authorization(record))) => {
-                                self.expire(record, now, &mut report).await?
+                                by_account.entry(record.account_id).or_default().push(record);
                             }
                             Some(Err(e)) => {
-                                tracing::error!(authorization_id = hold.authorization_id.0, error = %e, "a due hold cannot be read");
-                                Outcome::Left
+                                tracing::error!(
+                                    authorization_id = hold.authorization_id.0,
+                                    error = %e,
+                                    "a due hold cannot be read"
+                                );
+                                report.left += 1;
                             }
-                            _ => Outcome::SettledFirst,
-                        };
-                        match outcome {
-                            Outcome::Expired => report.expired += 1,
-                            Outcome::SettledFirst => report.settled_first += 1,
-                            Outcome::Left => report.left += 1,
+                            _ => report.settled_first += 1,
                         }
+                    }
+                    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_ACCOUNTS));
+                    let mut accounts = tokio::task::JoinSet::new();
+                    for records in by_account.into_values() {
+                        let (ledger, slots) = (Arc::clone(&self.ledger), Arc::clone(&slots));
+                        accounts.spawn(async move {
+                            let _slot = slots.acquire_owned().await;
+                            let mut outcomes = Vec::with_capacity(records.len());
+                            for record in records {
+                                outcomes.push(expire(ledger.as_ref(), record, now).await?);
+                            }
+                            Ok::<_, StoreError>(outcomes)
+                        });
+                    }
+                    let mut failed = None;
+                    while let Some(done) = accounts.join_next().await {
+                        let outcomes = match done {
+                            Ok(Ok(outcomes)) => outcomes,
+                            Ok(Err(e)) => {
+                                failed.get_or_insert(e);
+                                continue;
+                            }
+                            Err(e) => {
+                                failed.get_or_insert(StoreError::Unavailable(format!("a sweep task ended: {e}")));
+                                continue;
+                            }
+                        };
+                        for (outcome, retried) in outcomes {
+                            report.retried += retried;
+                            match outcome {
+                                Outcome::Expired => report.expired += 1,
+                                Outcome::SettledFirst => report.settled_first += 1,
+                                Outcome::Left => report.left += 1,
+                            }
+                        }
+                    }
+                    if let Some(e) = failed {
+                        return Err(e);
                     }
                 }
             }
@@ -240,44 +285,44 @@ impl HoldExpirer {
         }
         Ok(report)
     }
+}
 
-    /// Releases what `record` holds if it is still due, retrying on a fresh read when a racing write
-    /// moved it first.
-    async fn expire(
-        &self,
-        mut record: AuthorizationRecord,
-        now: OffsetDateTime,
-        report: &mut SweepReport,
-    ) -> Result<Outcome, StoreError> {
-        for attempt in 1..=MAX_ATTEMPTS {
-            if record.hold_due().is_none_or(|due| due > now) {
-                return Ok(Outcome::SettledFirst);
-            }
-            let Some(release) = HoldRelease::of(&record, now) else { return Ok(Outcome::SettledFirst) };
-            match self.ledger.release_hold(&release).await {
-                Ok(()) => {
-                    tracing::info!(authorization_id = record.id.0, released = record.held, attempt, "hold expired");
-                    return Ok(Outcome::Expired);
-                }
-                Err(CommitError::Conflict | CommitError::Duplicate) => {
-                    report.retried += 1;
-                    let key = [LedgerKey::Authorization(record.id)];
-                    record = match self.ledger.get(&record.tenant, &key).await?.pop().flatten() {
-                        Some(Ok(LedgerItem::Authorization(fresh))) => fresh,
-                        Some(Err(e)) => {
-                            tracing::error!(authorization_id = record.id.0, error = %e, "a due hold cannot be read");
-                            return Ok(Outcome::Left);
-                        }
-                        _ => return Ok(Outcome::SettledFirst),
-                    };
-                }
-                Err(CommitError::Store(StoreError::Corrupt(e))) => {
-                    tracing::error!(authorization_id = record.id.0, error = %e, "a due hold cannot be released");
-                    return Ok(Outcome::Left);
-                }
-                Err(CommitError::Store(e)) => return Err(e),
-            }
+/// Releases what `record` holds if it is still due, retrying on a fresh read when a racing write
+/// moved it first; with how many retries it took.
+async fn expire(
+    ledger: &dyn Ledger,
+    mut record: AuthorizationRecord,
+    now: OffsetDateTime,
+) -> Result<(Outcome, usize), StoreError> {
+    let mut retried = 0;
+    for attempt in 1..=MAX_ATTEMPTS {
+        if record.hold_due().is_none_or(|due| due > now) {
+            return Ok((Outcome::SettledFirst, retried));
         }
-        Ok(Outcome::Left)
+        let Some(release) = HoldRelease::of(&record, now) else { return Ok((Outcome::SettledFirst, retried)) };
+        match ledger.release_hold(&release).await {
+            Ok(()) => {
+                tracing::info!(authorization_id = record.id.0, released = record.held, attempt, "hold expired");
+                return Ok((Outcome::Expired, retried));
+            }
+            Err(CommitError::Conflict | CommitError::Duplicate) => {
+                retried += 1;
+                let key = [LedgerKey::Authorization(record.id)];
+                record = match ledger.get(&record.tenant, &key).await?.pop().flatten() {
+                    Some(Ok(LedgerItem::Authorization(fresh))) => fresh,
+                    Some(Err(e)) => {
+                        tracing::error!(authorization_id = record.id.0, error = %e, "a due hold cannot be read");
+                        return Ok((Outcome::Left, retried));
+                    }
+                    _ => return Ok((Outcome::SettledFirst, retried)),
+                };
+            }
+            Err(CommitError::Store(StoreError::Corrupt(e))) => {
+                tracing::error!(authorization_id = record.id.0, error = %e, "a due hold cannot be released");
+                return Ok((Outcome::Left, retried));
+            }
+            Err(CommitError::Store(e)) => return Err(e),
+        }
     }
+    Ok((Outcome::Left, retried))
 }

@@ -26,7 +26,10 @@ pub use authorizer::{Authorizer, Decision, OVERRIDE_SCOPE, Replay};
 pub use card_hashes::CardHashStore;
 pub use engine::{AccountFact, CardFact, Facts, OriginalFact, Verdict, evaluate};
 pub use error::{AuthorizationError, InvalidCode};
-pub use expiry::{DueHold, HoldExpirer, HoldRelease, MAX_KEYS_PER_READ, SWEEP_PAGE, SweepReport, due_ms, expiry_event};
+pub use expiry::{
+    DueHold, HoldExpirer, HoldRelease, MAX_CONCURRENT_ACCOUNTS, MAX_KEYS_PER_READ, SWEEP_PAGE, SweepReport, due_ms,
+    expiry_event,
+};
 pub use ledger::{BalanceChange, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey, LookupTarget};
 pub use money::{AmountError, Currency, MAX_MINOR_UNITS, format_minor_units, parse_minor_units};
 pub use read_back::AuthorizationRef;

@@ -133,6 +133,24 @@ mod tests {
     use crate::authorizations::{AccountId, AccountStatus, Currency};
 
     #[test]
+    fn due_index_keys_sort_as_due_holds_do_and_read_back_to_them() {
+        let tenant = TenantId::parse("t-1").unwrap();
+        let holds = [(999, 7_u64), (1_000, 3), (1_000, 12), (1_764_000_000_000, AuthorizationId::MAX)];
+        let keys: Vec<String> = holds.iter().map(|(due, id)| hold_due_key(*due, *id)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(sorted, keys, "as text in due, then id, order");
+        assert!(hold_due_key(1_000, u64::MAX) > keys[2] && hold_due_key(1_000, u64::MAX) < hold_due_key(1_001, 0));
+        for ((due, id), key) in holds.iter().zip(&keys) {
+            let hold = parse_due_hold(&partition_key(&tenant), key).unwrap();
+            assert_eq!(hold, DueHold { due_ms: *due, authorization_id: AuthorizationId(*id), tenant: tenant.clone() });
+        }
+        for (pk, key) in [("TENANT#t-1", "x#1"), ("ACCOUNT#1", &keys[0]), ("TENANT#t-1", "1000")] {
+            assert!(matches!(parse_due_hold(pk, key), Err(StoreError::Corrupt(_))), "{pk} {key}");
+        }
+    }
+
+    #[test]
     fn an_account_s_settings_live_in_its_body_and_are_off_where_absent() {
         let account = Account {
             tenant: TenantId::parse("t").unwrap(),
