@@ -149,6 +149,12 @@ async fn an_unconfirmed_hold_expires_once_with_its_event_and_then_refuses_settle
             assert_eq!((&rule["status"], &rule["reason"]), (&json!("REJECTED"), &json!("ORIGINAL_EXPIRED")));
             assert!(rule["additional_data"]["expired_at"].is_string(), "{}", late.text);
         }
+        // A reversal advice is acknowledged, as for any original with nothing left: it releases nothing.
+        let reversal = decide(&server, &settlement("0420", "h-1", "h-1-reversal")).await;
+        cofre_tests::assert_decision(&reversal, "APPROVED", "00", None);
+        assert!(reversal.text.contains(r#""amount":0.00"#), "{}", reversal.text);
+        let rule = rule_result(&reversal, "ORIGINAL_AUTHORIZATION");
+        assert_eq!((&rule["reason"], &rule["additional_data"]["forced"]), (&json!("ORIGINAL_EXPIRED"), &json!(true)));
         assert_eq!(balance(&stack, HOURLY).await, (10_000_000, 0), "{backend:?}: nothing moved");
         assert_eq!(read_back(&server, "h-1").await.body["status"], "EXPIRED");
         assert_eq!(expiry_events(&stack.events().await).len(), 1);
