@@ -19,13 +19,21 @@ secrets = session.client("secretsmanager", endpoint_url=endpoint)
 suffix = uuid.uuid4().hex[:8]
 
 
-def table(name):
+def table(name, due_holds=False):
+    """A pk/sk table; the ledger with its due-holds index, as template.yaml declares it."""
     name = f"cofre-{name}-{suffix}"
+    attributes = ["pk", "sk"] + (["hold_shard", "hold_due"] if due_holds else [])
+    index = {"GlobalSecondaryIndexes": [{
+        "IndexName": "due-holds",
+        "KeySchema": [{"AttributeName": "hold_shard", "KeyType": "HASH"}, {"AttributeName": "hold_due", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }]} if due_holds else {}
     dynamodb.create_table(
         TableName=name,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attributes],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         BillingMode="PAY_PER_REQUEST",
+        **index,
     )
     return name
 
@@ -46,7 +54,7 @@ env = {
     "AWS_EC2_METADATA_DISABLED": "true",
     "CREDENTIALS_TABLE": table("credentials"),
     "MERCHANTS_TABLE": table("merchants"),
-    "LEDGER_TABLE": table("ledger"),
+    "LEDGER_TABLE": table("ledger", due_holds=True),
     "EVENTS_TABLE": table("events"),
     "DATA_KEY_ID": kms.create_key(Description="cofre lambda events")["KeyMetadata"]["KeyId"],
     "PARTNER_CONFIG_SECRET": secret("partners", settings("partners.json")),

@@ -50,10 +50,12 @@ ROLES = {
     "PatchMerchantConnectionFunction": "PatchMerchantConnectionRole",
     "RequestAuthorizationFunction": "RequestAuthorizationRole",
     "UseCredentialFunction": "UseCredentialRole",
+    "ExpireHoldsFunction": "ExpireHoldsRole",
 }
 FUNCTION_OF_ROLE = {
     "CreateCredentialRole": "create-credential", "UseCredentialRole": "use-credential",
     "PatchMerchantConnectionRole": "patch-merchant-connection", "RequestAuthorizationRole": "request-authorization",
+    "ExpireHoldsRole": "expire-holds",
 }
 CONCURRENCY = {
     "CreateCredentialFunction": ("CreateCredentialConcurrency", "ReserveCreateCredential"),
@@ -102,12 +104,23 @@ EXPECTED_ACTIONS = {
         "GetAtt:TableKey.Arn": TABLE_KEY_USE,
         "GetAtt:SecretsKey.Arn": {"kms:Decrypt"},
     },
+    # The sweep: the due-holds index (Query, nothing else), the authorizations and accounts it
+    # releases, the events; no secret.
+    "ExpireHoldsRole": {
+        "GetAtt:ExpireHoldsLogGroup.Arn": LOGS,
+        "*": XRAY,
+        "Sub:${LedgerTable.Arn}/index/due-holds": {"dynamodb:Query"},
+        "GetAtt:LedgerTable.Arn": {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "GetAtt:EventsTable.Arn": {"dynamodb:PutItem"},
+        "GetAtt:TableKey.Arn": TABLE_KEY_USE,
+    },
 }
 # The secrets each role reads, hence may have Secrets Manager decrypt for it.
 SECRETS_OF = {
     "CreateCredentialRole": {"PartnerConfigSecret"}, "UseCredentialRole": {"PartnerConfigSecret"},
     "PatchMerchantConnectionRole": {"ProcessorConfigSecret", "HmacKeySecret"},
     "RequestAuthorizationRole": {"HmacKeySecret"},
+    "ExpireHoldsRole": set(),
 }
 SECRETS = {"PartnerConfigSecret": "partner-config", "ProcessorConfigSecret": "processor-config",
            "HmacKeySecret": "hmac-key"}
@@ -652,6 +665,11 @@ def run(template, samconfig, report):
                  "HttpApi: the JWT authorizer CofreJwt is the default", auth)
     report.check(jwt.get("IdentitySource") == "$request.header.Authorization",
                  "HttpApi: the JWT authorizer reads Authorization (one identity source; docs/api.md)", jwt.get("IdentitySource"))
+    # the sweep: invoked by EventBridge Scheduler every minute, by nothing else (docs/hold-expiry.md)
+    sweep_events = functions.get("ExpireHoldsFunction", {}).get("Properties", {}).get("Events", {})
+    report.check([(e.get("Type"), e.get("Properties", {}).get("ScheduleExpression")) for e in sweep_events.values()]
+                 == [("ScheduleV2", "rate(1 minute)")],
+                 "ExpireHoldsFunction: invoked by one EventBridge Scheduler rate(1 minute) schedule, nothing else", sweep_events)
     for function, expected in ROUTES.items():
         events = functions.get(function, {}).get("Properties", {}).get("Events", {})
         routes, problems = set(), []
@@ -758,6 +776,11 @@ BREAKAGES = {
     "request-authorization may Query the ledger (reads are BatchGetItem)": lambda t: next(
         s for s in iam_statements(t, "RequestAuthorizationRole") if ref(s.get("Resource")) == "GetAtt:LedgerTable.Arn"
     )["Action"].append("dynamodb:Query"),
+    "expire-holds may Query the whole ledger, not just its due-holds index": lambda t: next(
+        s for s in iam_statements(t, "ExpireHoldsRole") if s.get("Action") == "dynamodb:Query"
+    ).update(Resource={"Fn::GetAtt": ["LedgerTable", "Arn"]}),
+    "expire-holds runs on a timer of its own making (no schedule)": lambda t: t["Resources"]["ExpireHoldsFunction"][
+        "Properties"].pop("Events"),
 }
 
 

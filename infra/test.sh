@@ -96,7 +96,7 @@ reference_api=../shared/reference/pismo-banking-auth-openapi.json
   --checks not_a_server_error,content_type_conformance,response_schema_conformance \
   --max-examples 100 --seed 1 --no-color --generation-database none
 
-# The Lambda-level run: the four functions in `cargo lambda watch` (the Lambda runtime emulator) on
+# The Lambda-level run: the five functions in `cargo lambda watch` (the Lambda runtime emulator) on
 # moto, seeded through `cofre-local seed --backend aws`, partners and processors on the sandbox of the
 # server above; each events/*.json invoked with `cargo lambda invoke`, status and body checked.
 sandbox_url=$(sed -n 's/^Partner sandbox: //p' "$api_dir/server.log")
@@ -133,11 +133,11 @@ PATH="$TOOLS_VENV/bin:$PATH" "$PYTHON" infra/lambda_events.py "$api_dir/lambda.e
 "$PYTHON" infra/attacks/kill_loop.py --bin "$local_bin" --kills 3 --concurrency 4
 # ---------------------------------------------------------------------------------------------------
 
-# The deployable artifacts: sam build (cargo-lambda, release, arm64) of all four functions, and the
+# The deployable artifacts: sam build (cargo-lambda, release, arm64) of all five functions, and the
 # size of each bootstrap against the 10 MB goal.
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 PATH="$TOOLS_VENV/bin:$PATH" SAM_CLI_TELEMETRY=0 sam build --no-cached --build-dir "$api_dir/sam-build"
-for function in CreateCredentialFunction PatchMerchantConnectionFunction RequestAuthorizationFunction UseCredentialFunction; do
+for function in CreateCredentialFunction ExpireHoldsFunction PatchMerchantConnectionFunction RequestAuthorizationFunction UseCredentialFunction; do
   size=$(stat -c %s "$api_dir/sam-build/$function/bootstrap")
   echo "bootstrap $function: $size bytes"
   [ "$size" -lt 10485760 ] || { echo "bootstrap $function is over 10 MB"; exit 1; }

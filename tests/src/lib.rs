@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
+};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -21,7 +24,8 @@ use cofre_aws::{
     SecretsManagerEndpointSettings, SecretsManagerHmacKey,
 };
 use cofre_domain::authorizations::{
-    Account, AccountId, AccountSeedReport, AccountSeeder, Authorizer, CardHashStore, Ledger, LedgerItem, LedgerKey,
+    Account, AccountId, AccountSeedReport, AccountSeeder, Authorizer, CardHashStore, HoldExpirer, Ledger, LedgerItem,
+    LedgerKey,
 };
 use cofre_domain::clock::{Clock, SystemClock};
 use cofre_domain::credentials::{CredentialSlot, CredentialStore, CredentialType, CredentialVault, Provider};
@@ -141,6 +145,38 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
     name
 }
 
+/// A fresh ledger table on moto: `pk`/`sk` with the due-holds index, as template.yaml declares it.
+pub async fn create_ledger_table(client: &aws_sdk_dynamodb::Client) -> String {
+    use cofre_domain::items::ledger_item::{DUE_HOLDS_INDEX, HOLD_DUE, HOLD_SHARD};
+    let name = format!("cofre-test-{}", uuid::Uuid::new_v4().simple());
+    let attribute = |n: &str| {
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
+    };
+    let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(DUE_HOLDS_INDEX)
+        .key_schema(key(HOLD_SHARD, KeyType::Hash))
+        .key_schema(key(HOLD_DUE, KeyType::Range))
+        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+        .build()
+        .unwrap();
+    client
+        .create_table()
+        .table_name(&name)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .attribute_definitions(attribute(HOLD_SHARD))
+        .attribute_definitions(attribute(HOLD_DUE))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(index)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create ledger table on moto");
+    name
+}
+
 /// A Secrets Manager client on moto that counts its round trips.
 pub fn secrets_client(sdk: &SdkConfig, trips: &RoundTrips) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::from_conf(
@@ -252,7 +288,7 @@ impl Stack {
                 let kms = kms_client(&sdk, &kms_trips);
                 let table = create_table(&dynamodb).await;
                 let merchants_table = create_table(&dynamodb).await;
-                let ledger_table = create_table(&dynamodb).await;
+                let ledger_table = create_ledger_table(&dynamodb).await;
                 let events_table = create_table(&dynamodb).await;
                 let key_id = create_kms_key(&kms).await;
                 let secrets_trips = RoundTrips::default();
@@ -407,12 +443,17 @@ impl Stack {
 
     /// The authorization use case over this stack.
     pub fn authorizer(&self) -> Authorizer {
-        Authorizer::new(
-            Arc::clone(&self.ledger),
-            Arc::clone(&self.hmac),
-            Arc::new(SystemClock),
-            Arc::new(RandomIds::default()),
-        )
+        self.authorizer_at(Arc::new(SystemClock))
+    }
+
+    /// The authorization use case over this stack, deciding at `clock`'s time.
+    pub fn authorizer_at(&self, clock: Arc<dyn Clock>) -> Authorizer {
+        Authorizer::new(Arc::clone(&self.ledger), Arc::clone(&self.hmac), clock, Arc::new(RandomIds::default()))
+    }
+
+    /// The hold-expiry sweep over this stack, at `clock`'s time.
+    pub fn hold_expirer(&self, clock: Arc<dyn Clock>) -> HoldExpirer {
+        HoldExpirer::new(Arc::clone(&self.ledger), clock)
     }
 
     /// Loads `accounts` (seed-file records) into this stack's ledger: (inserted, unchanged).
@@ -806,6 +847,11 @@ impl Default for TestClock {
 }
 
 impl TestClock {
+    /// A clock reading `at`.
+    pub fn at(at: time::OffsetDateTime) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(at)))
+    }
+
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
         *self.0.lock().unwrap() += by;

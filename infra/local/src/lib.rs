@@ -10,6 +10,7 @@
 //! | partners and processors | `cofre-aws`'s HTTP clients against the [`sandbox`] |
 
 mod embedded;
+pub mod hold_sweeper;
 mod keyring;
 pub mod sandbox;
 pub mod server;

@@ -331,6 +331,11 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
     );
     println!("Bearer token for tenant {DEMO_TENANT} ({}):", human(args.token_ttl));
     println!("{demo_token}");
+    // Stopped with the process: each expiry is its own atomic write, so nothing is lost mid-sweep.
+    let _sweeps = app.hold_expirer.clone().map(|expirer| {
+        println!("Holds expire: swept every {}", human(cofre_local::hold_sweeper::SWEEP_EVERY));
+        cofre_local::hold_sweeper::spawn(expirer, cofre_local::hold_sweeper::SWEEP_EVERY)
+    });
     cofre_local::server::serve(listener, app.router, limits, async {
         let _ = tokio::signal::ctrl_c().await;
     })

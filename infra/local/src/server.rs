@@ -10,7 +10,7 @@ use crate::{EmbeddedStore, LocalKeyring, LocalTokens};
 use axum::Router;
 use axum::body::Bytes;
 use cofre_aws::{HttpPartnerClient, HttpProcessorClient};
-use cofre_domain::authorizations::{AccountSeeder, Authorizer};
+use cofre_domain::authorizations::{AccountSeeder, Authorizer, HoldExpirer};
 use cofre_domain::clock::SystemClock;
 use cofre_domain::credentials::CredentialVault;
 use cofre_domain::endpoints::EndpointSettings;
@@ -87,6 +87,9 @@ pub struct LocalApp {
     pub sandbox_url: String,
     /// This process's hold on the data directory (the local backend), for as long as the app lives.
     pub data_dir_lock: Option<Arc<DataDirLock>>,
+    /// The hold-expiry sweep over the embedded store, for the server to run on its own schedule
+    /// ([`crate::hold_sweeper`]); `None` on the AWS backend, whose `expire-holds` function does it.
+    pub hold_expirer: Option<Arc<HoldExpirer>>,
 }
 
 /// The token issuer of a data directory (creating its keyring on first use).
@@ -157,9 +160,10 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
     let keyring = Arc::new(LocalKeyring::open_or_create(&options.data_dir)?);
     let tokens = Arc::new(LocalTokens::new(keyring.token_signing_key().clone()));
     let sandbox_url = crate::sandbox::start().await?;
-    let (vault, gateway, connections, authorizer) = match options.backend {
+    let (vault, gateway, connections, authorizer, hold_expirer) = match options.backend {
         Backend::Local => {
             let store = Arc::new(EmbeddedStore::open(&options.data_dir)?);
+            let hold_expirer = Arc::new(HoldExpirer::new(Arc::clone(&store) as _, Arc::new(SystemClock)));
             let partners = HttpPartnerClient::new(Duration::from_secs(2)).map_err(http_client_error)?;
             let processors = HttpProcessorClient::new(Duration::from_secs(2)).map_err(http_client_error)?;
             let partners = Arc::new(partners);
@@ -195,12 +199,12 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
                 Arc::new(endpoint_settings(options.processors_file.as_deref(), SANDBOX_PROCESSORS, &sandbox_url)?),
                 Arc::new(SystemClock),
             );
-            (vault, gateway, connections, authorizer)
+            (vault, gateway, connections, authorizer, Some(hold_expirer))
         }
         Backend::Aws => {
             // Configured as the stack's functions are: their settings, parsed once, and their wiring.
             let stack = cofre_aws::wiring::whole_stack().await?;
-            (stack.vault, stack.gateway, stack.connections, stack.authorizer)
+            (stack.vault, stack.gateway, stack.connections, stack.authorizer, None)
         }
     };
     let authenticator = Authenticator::Bearer(tokens.clone());
@@ -213,7 +217,7 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
     });
     let gateway = gateway_router(GatewayApi { gateway: Arc::new(gateway), authenticator: authenticator.clone() });
     let router = with_json_fallbacks(credentials.merge(gateway).merge(merchants).merge(authorizations));
-    Ok(LocalApp { router, tokens, sandbox_url, data_dir_lock })
+    Ok(LocalApp { router, tokens, sandbox_url, data_dir_lock, hold_expirer })
 }
 
 // ---- Serving: the HTTP/1 loop and its limits ------------------------------------------------------

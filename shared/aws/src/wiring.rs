@@ -36,7 +36,7 @@ use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, Runt
 use aws_smithy_types::config_bag::ConfigBag;
 
 #[cfg(feature = "authorizations")]
-use cofre_domain::authorizations::{AccountSeeder, Authorizer};
+use cofre_domain::authorizations::{AccountSeeder, Authorizer, HoldExpirer};
 #[cfg(any(feature = "credentials", feature = "merchants", feature = "authorizations"))]
 use cofre_domain::clock::SystemClock;
 #[cfg(feature = "credentials")]
@@ -47,6 +47,8 @@ use cofre_domain::gateway::PartnerGateway;
 use cofre_domain::ids::RandomIds;
 #[cfg(feature = "merchants")]
 use cofre_domain::merchants::{MerchantConnections, MerchantSeeder};
+#[cfg(feature = "authorizations")]
+use cofre_domain::store::StoreError;
 
 #[cfg(any(feature = "merchants", feature = "authorizations"))]
 use crate::SecretsManagerHmacKey;
@@ -319,6 +321,8 @@ settings_from_environment!(CredentialSettings);
 settings_from_environment!(MerchantSettings);
 #[cfg(feature = "authorizations")]
 settings_from_environment!(AuthorizationSettings);
+#[cfg(feature = "authorizations")]
+settings_from_environment!(HoldExpirySettings);
 #[cfg(all(feature = "credentials", feature = "merchants", feature = "authorizations"))]
 settings_from_environment!(StackSettings);
 
@@ -396,6 +400,26 @@ impl AuthorizationSettings {
             ledger_table: env.required("LEDGER_TABLE", table_name)?,
             events_table: env.required("EVENTS_TABLE", table_name)?,
             hmac_key_secret: env.required("HMAC_KEY_SECRET", secret_id)?,
+        })
+    }
+}
+
+#[cfg(feature = "authorizations")]
+/// The settings of expire-holds: the ledger and its events, no secret (it hashes no PAN).
+#[derive(Debug, Clone)]
+pub struct HoldExpirySettings {
+    /// `LEDGER_TABLE`: the authorizations and the due-holds index over them.
+    pub ledger_table: String,
+    /// `EVENTS_TABLE`: where the `authorization-expired` events go.
+    pub events_table: String,
+}
+
+#[cfg(feature = "authorizations")]
+impl HoldExpirySettings {
+    fn read(env: &Env) -> Result<Self, WiringError> {
+        Ok(Self {
+            ledger_table: env.required("LEDGER_TABLE", table_name)?,
+            events_table: env.required("EVENTS_TABLE", table_name)?,
         })
     }
 }
@@ -806,6 +830,16 @@ pub fn authorizer(aws: impl Into<AwsClients>, settings: &AuthorizationSettings) 
 }
 
 #[cfg(feature = "authorizations")]
+/// The hold-expiry sweep (expire-holds) over DynamoDB.
+pub fn hold_expirer(aws: impl Into<AwsClients>, settings: &HoldExpirySettings) -> HoldExpirer {
+    let aws = aws.into();
+    HoldExpirer::new(
+        Arc::new(DynamoLedger::new(aws.dynamodb(), &settings.ledger_table, &settings.events_table)),
+        Arc::new(SystemClock),
+    )
+}
+
+#[cfg(feature = "authorizations")]
 /// The account seeder over the same AWS adapters (for `cofre-local seed --backend aws`).
 pub fn account_seeder(aws: impl Into<AwsClients>, settings: &AuthorizationSettings) -> AccountSeeder {
     let aws = aws.into();
@@ -892,6 +926,39 @@ pub async fn request_authorization() -> Result<Authorizer, WiringError> {
     let settings = AuthorizationSettings::parse(&env)?;
     let client = sdk_http_client(aws_smithy_http_client::tls::TrustStore::default());
     Ok(authorizer(&lambda_sdk_config(&env, client)?, &settings))
+}
+
+#[cfg(feature = "authorizations")]
+/// expire-holds' use case, from its environment, as [`request_authorization`].
+pub async fn expire_holds() -> Result<HoldExpirer, WiringError> {
+    let env = Env::capture();
+    let settings = HoldExpirySettings::parse(&env)?;
+    let client = sdk_http_client(aws_smithy_http_client::tls::TrustStore::default());
+    Ok(hold_expirer(&lambda_sdk_config(&env, client)?, &settings))
+}
+
+#[cfg(feature = "authorizations")]
+/// The most holds one invocation of expire-holds releases: about 200 s of one transaction after
+/// another, inside its 300 s timeout; more wait for the next invocation, a minute later.
+pub const SWEEP_MAX_HOLDS_PER_INVOCATION: usize = 20_000;
+
+#[cfg(feature = "authorizations")]
+/// One invocation of expire-holds: the scheduler's event says nothing the sweep needs (what is due is
+/// read from the index, at the clock's time), so any event sweeps. Answers what it did, as JSON (in the
+/// function's result and logs); a store failure is the invocation's error, and what it had not
+/// reached is still due.
+pub async fn sweep_holds(expirer: &HoldExpirer, event: &serde_json::Value) -> Result<serde_json::Value, StoreError> {
+    let field = |name: &str| event.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let (scheduled_time, execution_id) = (field("scheduled_time"), field("execution_id"));
+    let report = expirer.sweep(SWEEP_MAX_HOLDS_PER_INVOCATION).await?;
+    tracing::info!(scheduled_time, execution_id, expired = report.expired, "sweep done");
+    Ok(serde_json::json!({
+        "due": report.due,
+        "expired": report.expired,
+        "settled_first": report.settled_first,
+        "retried": report.retried,
+        "left": report.left,
+    }))
 }
 
 #[cfg(all(feature = "credentials", feature = "merchants", feature = "authorizations"))]

@@ -349,3 +349,79 @@ async fn the_start_up_token_lives_an_hour_and_tokens_from_the_future_or_too_long
     assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap_or(0), 8 * 3600, "{claims}");
     assert_eq!(list(&longer, &longer.token).await, 200);
 }
+
+/// Holds expire on the server's own schedule, and a server killed in the middle of a sweep loses
+/// nothing: the holds (placed an hour ago by a test clock, on an account whose holds last a second,
+/// so due now in real time) are each released exactly once across the kill and the restart.
+#[tokio::test]
+async fn a_server_killed_mid_sweep_releases_the_rest_after_its_restart_each_once() {
+    use cofre_domain::authorizations::{AccountSeeder, Authorizer, Ledger};
+    const HOLDS: usize = 1500;
+    let data = tempfile::tempdir().unwrap();
+    {
+        // Beside the server to come (this store lives on in the test server's task): no lock.
+        let store = cofre_local::EmbeddedStore::open_beside_server(data.path()).unwrap();
+        let keyring = Arc::new(cofre_local::LocalKeyring::open_or_create(data.path()).unwrap());
+        let ledger: Arc<dyn Ledger> = Arc::new(store.clone());
+        let account = serde_json::json!({ "tenant_id": "demo-tenant", "account_id": 9001, "program_id": 1,
+            "document_number": "90010000001", "status": "NORMAL", "currency": "BRL", "limit": "1000.00",
+            "hold_expiry_seconds": 1 });
+        let seeder = AccountSeeder::new(Arc::clone(&ledger), Arc::new(store.clone()), Arc::clone(&keyring) as _);
+        assert_eq!(seeder.seed(&[account]).await.unwrap().inserted, 1);
+        let an_hour_ago = time::OffsetDateTime::now_utc() - Duration::from_secs(3600);
+        let clock = Arc::new(cofre_tests::TestClock::at(an_hour_ago));
+        let authorizer = Authorizer::new(ledger, keyring, clock, Arc::new(cofre_domain::ids::RandomIds::default()));
+        let server = cofre_tests::TestServer::start_authorizations(authorizer).await;
+        for n in 0..HOLDS {
+            let mut body = cofre_tests::authorization_body(9001, "0.01");
+            body["tracking_id"] = serde_json::json!(format!("kill-{n}"));
+            let reply = server.authorize("demo-tenant", None, &body).await;
+            assert_eq!(reply.body["status"], "APPROVED", "{}", reply.text);
+        }
+    }
+    let expired_events = || async {
+        let events = cofre_local::EmbeddedStore::open_read_only(data.path()).unwrap().events().await.unwrap();
+        events.iter().filter(|e| e.contains(r#""event_type":"authorization-expired""#)).cloned().collect::<Vec<_>>()
+    };
+    let wait_for = |served: &Served, what: &str, count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let what = what.to_owned();
+        let output = Arc::clone(&served.output);
+        async move {
+            while output.lock().unwrap().iter().filter(|l| l.contains(&what)).count() < count {
+                assert!(Instant::now() < deadline, "no {what:?} in the server's output");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+
+    let mut first = serve(data.path(), &[], None).await;
+    wait_for(&first, "Holds expire: swept every 1 s", 1).await;
+    wait_for(&first, "hold expired", 1).await;
+    first.child.kill().await.unwrap();
+    let before_restart = expired_events().await.len();
+    assert!((1..HOLDS).contains(&before_restart), "killed mid-sweep: {before_restart} of {HOLDS} released");
+
+    let second = serve(data.path(), &[], None).await;
+    wait_for(&second, "swept due holds", 1).await;
+    let events = expired_events().await;
+    assert_eq!(events.len(), HOLDS, "every hold released once across the kill");
+    let mut ids: Vec<String> = events
+        .iter()
+        .map(|e| e.split(r#""authorization_id":"#).nth(1).unwrap().split(',').next().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), HOLDS, "no hold released twice");
+    let client = reqwest::Client::new();
+    let balance: serde_json::Value = client
+        .get(format!("{}/payment-methods/v1/accounts/9001/balance", second.base_url))
+        .bearer_auth(&second.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((&balance["available"], &balance["held"]), (&serde_json::json!(1000.0), &serde_json::json!(0.0)));
+}

@@ -11,6 +11,7 @@ mod create_credential;
 mod currency_precision;
 mod dynamodb_contention;
 mod hmac_rotation;
+mod hold_expiry;
 mod lambda_path;
 mod ledger_properties;
 mod local_server;

@@ -74,6 +74,15 @@ const EVENTS: &str = "CREATE TABLE IF NOT EXISTS events (
                           tenant TEXT NOT NULL,
                           body TEXT NOT NULL
                       )";
+/// The due index of holds (`docs/hold-expiry.md`): one row per authorization holding something that
+/// expires, written in the same write as the authorization, and read by due instant.
+const DUE_HOLDS: &str = "CREATE TABLE IF NOT EXISTS due_holds (
+                             tenant TEXT NOT NULL,
+                             authorization_id INTEGER NOT NULL,
+                             due_ms INTEGER NOT NULL,
+                             PRIMARY KEY (tenant, authorization_id)
+                         );
+                         CREATE INDEX IF NOT EXISTS due_holds_by_due ON due_holds (due_ms, authorization_id, tenant)";
 
 /// A file-backed store; cheap to clone (clones share the connections and the writer).
 #[derive(Clone)]
@@ -275,10 +284,12 @@ fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
     };
     let current = |sql: &Option<String>| sql.as_deref().is_some_and(|sql| !sql.contains("WITHOUT ROWID"));
     let events = |c: &Connection| -> Result<bool, StoreError> {
-        c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'", [], |row| {
-            row.get::<_, i64>(0)
-        })
-        .map(|n| n == 1)
+        c.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('events', 'due_holds')",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .map(|n| n == 2)
         .map_err(unavailable)
     };
     if current(&items_sql(connection)?) && events(connection)? {
@@ -300,6 +311,7 @@ fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
         Some(_) => {}
     }
     tx.execute_batch(EVENTS).map_err(unavailable)?;
+    tx.execute_batch(DUE_HOLDS).map_err(unavailable)?;
     tx.commit().map_err(unavailable)
 }
 

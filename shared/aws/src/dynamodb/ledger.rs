@@ -17,14 +17,17 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWr
 
 use crate::sdk_error::{describe, describe_service};
 use cofre_domain::authorizations::{
-    Account, AccountSettings, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey,
+    Account, AccountSettings, AuthorizationRecord, BalanceChange, Commit, CommitError, DueHold, Event, HoldRelease,
+    Ledger, LedgerItem, LedgerKey, LookupKey, due_ms,
 };
 use cofre_domain::items::credential_item::partition_key;
 use cofre_domain::items::ledger_item::{
-    TRACKED_AUTHORIZATION, account_lookups, decode, decode_authorization, encode, encode_account, ledger_key,
+    DUE_HOLD_SHARDS, DUE_HOLDS_INDEX, HOLD_DUE, HOLD_SHARD, TRACKED_AUTHORIZATION, account_lookups, decode,
+    decode_authorization, due_hold_attributes, encode, encode_account, hold_due_key, ledger_key, parse_due_hold,
 };
 use cofre_domain::store::StoreError;
 use cofre_domain::tenant::TenantId;
+use time::OffsetDateTime;
 
 /// The ledger in a DynamoDB table, events in another (whose stream carries them on).
 #[derive(Debug, Clone)]
@@ -106,6 +109,26 @@ fn body_of(key: &LedgerKey, item: &Item) -> Result<String, StoreError> {
     Ok(body.clone())
 }
 
+/// A stored item: key, body, version.
+fn stored(tenant: &TenantId, key: LedgerKey, body: String, version: u64) -> Item {
+    let (pk, sk) = ledger_key(tenant, &key);
+    let mut item = keyed(pk, sk);
+    item.insert("body".into(), s(body));
+    item.insert("version".into(), n(version));
+    item
+}
+
+/// An authorization's item: in the due index while its hold can expire (a put without the index's
+/// keys takes it out).
+fn authorization_item(tenant: &TenantId, record: &AuthorizationRecord, body: String) -> Item {
+    let mut item = stored(tenant, LedgerKey::Authorization(record.id), body, record.version);
+    if let Some((shard, due)) = due_hold_attributes(record) {
+        item.insert(HOLD_SHARD.into(), s(shard));
+        item.insert(HOLD_DUE.into(), s(due));
+    }
+    item
+}
+
 impl DynamoLedger {
     /// A ledger over `table` and `events_table`, with a client built once at cold start.
     pub fn new(client: Client, table: impl Into<String>, events_table: impl Into<String>) -> Self {
@@ -115,6 +138,84 @@ impl DynamoLedger {
     fn put(&self, table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
         let put = built(Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition).build())?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The conditional update moving `change` on its account.
+    fn balance_update(&self, tenant: &TenantId, change: &BalanceChange) -> Result<TransactWriteItem, StoreError> {
+        let (pk, sk) = ledger_key(tenant, &LedgerKey::Account(change.account_id));
+        // The account is there, with a balance to move: a settlement does not read it first.
+        let mut condition = "attribute_exists(available)".to_owned();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keyed(pk, sk)))
+            .update_expression("SET available = available + :delta, held = if_not_exists(held, :zero) + :held")
+            .expression_attribute_values(":delta", n(change.delta))
+            .expression_attribute_values(":held", n(change.held_delta))
+            .expression_attribute_values(":zero", n(0));
+        if change.keep_non_negative {
+            condition.push_str(" AND available >= :need");
+            update = update.expression_attribute_values(":need", n(-change.delta));
+        }
+        if change.require_normal {
+            condition.push_str(" AND #status = :normal");
+            update = update
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":normal", s("NORMAL"));
+        }
+        Ok(TransactWriteItem::builder().update(built(update.condition_expression(condition).build())?).build())
+    }
+
+    /// The writes of a change to an existing authorization: its item, only if still at `expected`, then
+    /// its tracking record's copy; and the index of the copy's write among them.
+    fn original_writes(
+        &self,
+        tenant: &TenantId,
+        original: &AuthorizationRecord,
+        expected: u64,
+    ) -> Result<(Vec<TransactWriteItem>, usize), StoreError> {
+        let original_json = encode(original)?;
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(authorization_item(tenant, original, original_json.clone())))
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(expected))
+                .build(),
+        )?;
+        // Its tracking record's copy follows it (or goes, once nothing can act on it). No condition
+        // on the copy's version: the one on the authorization's decides, in this transaction.
+        let (pk, sk) = ledger_key(tenant, &LedgerKey::Recorded(original.tracking_id.clone()));
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keyed(pk, sk)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#copy", TRACKED_AUTHORIZATION);
+        let update = if original.settleable() {
+            update.update_expression("SET #copy = :copy").expression_attribute_values(":copy", s(original_json))
+        } else {
+            update.update_expression("REMOVE #copy")
+        };
+        Ok((
+            vec![
+                TransactWriteItem::builder().put(put).build(),
+                TransactWriteItem::builder().update(built(update.build())?).build(),
+            ],
+            1,
+        ))
+    }
+
+    /// The puts of `events`, in the events table (whose stream carries them on).
+    fn event_puts(&self, tenant: &TenantId, events: &[Event]) -> Result<Vec<TransactWriteItem>, StoreError> {
+        events
+            .iter()
+            .map(|event| {
+                let mut item = keyed(partition_key(tenant), format!("EVENT#{}#{}", event.timestamp, event.event_id));
+                item.insert("body".into(), s(encode(event)?));
+                item.insert("event_type".into(), s(event.event_type.clone()));
+                self.put(&self.events_table, item, "attribute_not_exists(pk)")
+            })
+            .collect()
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactWriteItemsError> {
@@ -181,90 +282,29 @@ impl Ledger for DynamoLedger {
         let tenant = &commit.tenant;
         let mut items = Vec::new();
         if let Some(change) = &commit.balance {
-            let (pk, sk) = ledger_key(tenant, &LedgerKey::Account(change.account_id));
-            // The account is there, with a balance to move: a settlement does not read it first.
-            let mut condition = "attribute_exists(available)".to_owned();
-            let mut update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(keyed(pk, sk)))
-                .update_expression("SET available = available + :delta, held = if_not_exists(held, :zero) + :held")
-                .expression_attribute_values(":delta", n(change.delta))
-                .expression_attribute_values(":held", n(change.held_delta))
-                .expression_attribute_values(":zero", n(0));
-            if change.keep_non_negative {
-                condition.push_str(" AND available >= :need");
-                update = update.expression_attribute_values(":need", n(-change.delta));
-            }
-            if change.require_normal {
-                condition.push_str(" AND #status = :normal");
-                update = update
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":normal", s("NORMAL"));
-            }
-            items.push(
-                TransactWriteItem::builder().update(built(update.condition_expression(condition).build())?).build(),
-            );
+            items.push(self.balance_update(tenant, change)?);
         }
-        let record = |key: LedgerKey, body: String, version: u64| {
-            let (pk, sk) = ledger_key(tenant, &key);
-            let mut item = keyed(pk, sk);
-            item.insert("body".into(), s(body));
-            item.insert("version".into(), n(version));
-            item
-        };
         let authorization = &commit.authorization;
         let authorization_json = encode(authorization)?;
         items.push(self.put(
             &self.table,
-            record(LedgerKey::Authorization(authorization.id), authorization_json.clone(), authorization.version),
+            authorization_item(tenant, authorization, authorization_json.clone()),
             "attribute_not_exists(pk)",
         )?);
         let mut copy_index = None;
         if let Some((original, expected)) = &commit.original {
-            let original_json = encode(original)?;
-            let put = built(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(record(
-                        LedgerKey::Authorization(original.id),
-                        original_json.clone(),
-                        original.version,
-                    )))
-                    .condition_expression("#version = :expected")
-                    .expression_attribute_names("#version", "version")
-                    .expression_attribute_values(":expected", n(expected))
-                    .build(),
-            )?;
-            items.push(TransactWriteItem::builder().put(put).build());
-            // Its tracking record's copy follows it (or goes, once nothing can act on it). No condition
-            // on the copy's version: the one on the authorization's decides, in this transaction.
-            let (pk, sk) = ledger_key(tenant, &LedgerKey::Recorded(original.tracking_id.clone()));
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(keyed(pk, sk)))
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_names("#copy", TRACKED_AUTHORIZATION);
-            let update = if original.settleable() {
-                update.update_expression("SET #copy = :copy").expression_attribute_values(":copy", s(original_json))
-            } else {
-                update.update_expression("REMOVE #copy")
-            };
-            copy_index = Some(items.len());
-            items.push(TransactWriteItem::builder().update(built(update.build())?).build());
+            let (writes, copy) = self.original_writes(tenant, original, *expected)?;
+            copy_index = Some(items.len() + copy);
+            items.extend(writes);
         }
         let recorded_index = items.len();
         let mut recorded =
-            record(LedgerKey::Recorded(commit.recorded.tracking_id.clone()), encode(&commit.recorded)?, 1);
+            stored(tenant, LedgerKey::Recorded(commit.recorded.tracking_id.clone()), encode(&commit.recorded)?, 1);
         if authorization.settleable() {
             recorded.insert(TRACKED_AUTHORIZATION.into(), s(authorization_json));
         }
         items.push(self.put(&self.table, recorded, "attribute_not_exists(pk)")?);
-        for event in &commit.events {
-            let mut item = keyed(partition_key(tenant), format!("EVENT#{}#{}", event.timestamp, event.event_id));
-            item.insert("body".into(), s(encode(event)?));
-            item.insert("event_type".into(), s(event.event_type.clone()));
-            items.push(self.put(&self.events_table, item, "attribute_not_exists(pk)")?);
-        }
+        items.extend(self.event_puts(tenant, &commit.events)?);
         match self.transact(items).await {
             Ok(()) => Ok(()),
             Err(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
@@ -284,6 +324,96 @@ impl Ledger for DynamoLedger {
                     Err(CommitError::Conflict)
                 } else {
                     // ValidationError, ItemCollectionSizeLimitExceeded…: retrying cannot help.
+                    Err(CommitError::Store(StoreError::Unavailable(format!(
+                        "transaction cancelled: {}",
+                        codes.join(", ")
+                    ))))
+                }
+            }
+            Err(TransactWriteItemsError::TransactionInProgressException(_)) => Err(CommitError::Conflict),
+            Err(other) => Err(CommitError::Store(StoreError::Unavailable(describe_service(&other)))),
+        }
+    }
+
+    async fn due_holds(
+        &self,
+        by: OffsetDateTime,
+        after: Option<&DueHold>,
+        limit: usize,
+    ) -> Result<Vec<DueHold>, StoreError> {
+        let to = hold_due_key(due_ms(by), u64::MAX);
+        let from = after.map(|a| hold_due_key(a.due_ms, a.authorization_id.0));
+        let page_limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let mut due = Vec::new();
+        // Each shard's first `limit` after the cursor: together they hold the first `limit` of all.
+        for shard in 0..DUE_HOLD_SHARDS {
+            let mut taken = 0;
+            let mut start = None;
+            loop {
+                let query = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(DUE_HOLDS_INDEX)
+                    .expression_attribute_names("#shard", HOLD_SHARD)
+                    .expression_attribute_names("#due", HOLD_DUE)
+                    .expression_attribute_values(":shard", s(shard.to_string()))
+                    .expression_attribute_values(":to", s(to.clone()))
+                    .limit(page_limit)
+                    .set_exclusive_start_key(start);
+                let query = match &from {
+                    Some(from) => query
+                        .key_condition_expression("#shard = :shard AND #due BETWEEN :from AND :to")
+                        .expression_attribute_values(":from", s(from.clone())),
+                    None => query.key_condition_expression("#shard = :shard AND #due <= :to"),
+                };
+                let output = query.send().await.map_err(|e| StoreError::Unavailable(describe(&e)))?;
+                for item in output.items() {
+                    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str);
+                    let hold = parse_due_hold(text("pk").unwrap_or_default(), text(HOLD_DUE).unwrap_or_default())?;
+                    if after.is_none_or(|a| &hold > a) {
+                        due.push(hold);
+                        taken += 1;
+                    }
+                }
+                start = output.last_evaluated_key;
+                if start.is_none() || taken >= limit {
+                    break;
+                }
+            }
+        }
+        due.sort();
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn release_hold(&self, release: &HoldRelease) -> Result<(), CommitError> {
+        let tenant = &release.tenant;
+        let mut items = Vec::new();
+        if let Some(change) = &release.balance {
+            items.push(self.balance_update(tenant, change)?);
+        }
+        let authorization_index = items.len();
+        let (writes, copy) = self.original_writes(tenant, &release.authorization, release.expected_version)?;
+        let copy_index = authorization_index + copy;
+        items.extend(writes);
+        items.extend(self.event_puts(tenant, &release.events)?);
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                let reasons = cancelled.cancellation_reasons();
+                let code = |i: usize| reasons.get(i).and_then(|r| r.code());
+                let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
+                if code(authorization_index) == Some("ConditionalCheckFailed") {
+                    // Confirmed, cancelled or expired since it was read: the sweep reads it again.
+                    Err(CommitError::Conflict)
+                } else if code(copy_index) == Some("ConditionalCheckFailed") {
+                    Err(CommitError::Store(StoreError::Corrupt(
+                        "the authorization's tracking record is missing".into(),
+                    )))
+                } else if codes.iter().all(|c| RETRYABLE_CANCELLATIONS.contains(c)) {
+                    Err(CommitError::Conflict)
+                } else {
                     Err(CommitError::Store(StoreError::Unavailable(format!(
                         "transaction cancelled: {}",
                         codes.join(", ")

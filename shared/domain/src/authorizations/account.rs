@@ -265,6 +265,25 @@ pub struct AccountSettings {
     /// a forced confirmation (see `docs/authorization-rules.md`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub force_original_authorization: bool,
+    /// How long an approved 0100 (or OFFLINE 0120) may hold what it holds unconfirmed before the
+    /// sweep releases it (`docs/hold-expiry.md`), in seconds; `None`: [`DEFAULT_HOLD_EXPIRY_SECONDS`].
+    /// Stored only when the fixtures set it, so an account stored before it existed reads the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_expiry_seconds: Option<u32>,
+}
+
+/// How long a hold lasts unless its account says otherwise: 7 days.
+pub const DEFAULT_HOLD_EXPIRY_SECONDS: u32 = 604_800;
+
+/// The longest hold an account may set: 366 days (card networks keep theirs for days or weeks; a
+/// longer one is a typo, and this keeps every due instant far inside what a date can hold).
+pub const MAX_HOLD_EXPIRY_SECONDS: u32 = 31_622_400;
+
+impl AccountSettings {
+    /// How long a hold on this account lasts.
+    pub fn hold_expiry(&self) -> time::Duration {
+        time::Duration::seconds(i64::from(self.hold_expiry_seconds.unwrap_or(DEFAULT_HOLD_EXPIRY_SECONDS)))
+    }
 }
 
 #[cfg(test)]

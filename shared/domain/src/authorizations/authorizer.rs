@@ -50,7 +50,8 @@ impl std::fmt::Debug for Authorizer {
 struct Read {
     recorded: Option<RecordedDecision>,
     account: AccountFact,
-    /// The account's settings: read only for a request that could be a forced confirmation (else off).
+    /// The account's settings: read only for a request that could be a forced confirmation or places a
+    /// hold (else off).
     settings: AccountSettings,
     card: CardFact,
     original: OriginalFact,
@@ -204,7 +205,7 @@ impl Authorizer {
             let now = self.clock.now();
             let facts = Facts { request: &request, account: read.account, card: read.card, original, now };
             let verdict = evaluate(&facts, &request.overrides);
-            let commit = self.commit_for(&caller.tenant, &tracking, &request, &digest, &facts, verdict);
+            let commit = self.commit_for(&caller.tenant, &tracking, &request, &digest, &facts, &read.settings, verdict);
             match self.ledger.commit(&commit).await {
                 Ok(()) => {
                     let a = &commit.authorization;
@@ -258,10 +259,13 @@ impl Authorizer {
         });
         // A confirmation or cancellation (0202, 0400, 0402, 0420) reads the original it acts on.
         let settles = !request.mti.authorizes();
-        // A request that could be a forced confirmation reads its account's settings with the account
-        // (the same item: no more round trips); every other request reads what it always did.
+        // A request that could be a forced confirmation, or that may place a hold (whose expiry the
+        // account sets), reads its account's settings with the account (the same item: no more round
+        // trips); every other request reads what it always did.
         let settings_key = |key: &LedgerKey| match key {
-            LedgerKey::Account(id) if request.forcible() => Some(LedgerKey::AccountSettings(*id)),
+            LedgerKey::Account(id) if request.forcible() || request.mti.authorizes() => {
+                Some(LedgerKey::AccountSettings(*id))
+            }
             _ => None,
         };
         let original_key = request.original.as_ref().filter(|_| settles).map(|o| match o {
@@ -435,6 +439,7 @@ impl Authorizer {
             .collect()
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn commit_for(
         &self,
         tenant: &TenantId,
@@ -442,6 +447,7 @@ impl Authorizer {
         request: &AuthorizationRequest,
         digest: &str,
         facts: &Facts<'_>,
+        settings: &AccountSettings,
         verdict: Verdict,
     ) -> Commit {
         let now = facts.now;
@@ -578,6 +584,10 @@ impl Authorizer {
             calculated_amounts: request.calculated_amounts.clone(),
             settlements: vec![],
             settlements_unlisted: 0,
+            // A hold lasts as long as its account says; the sweep releases it after (`HoldExpirer`).
+            hold_expires_at: (held > 0).then(|| now.saturating_add(settings.hold_expiry())),
+            expired_at: None,
+            expired: 0,
         };
         let events = decision_events(&record, [uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string()]);
         let recorded = RecordedDecision {

@@ -234,8 +234,18 @@ fn judge(rule: RuleName, facts: &Facts<'_>, account: Option<&Account>) -> Option
                     Mti::Confirmation => original.held,
                     _ => original.remaining(),
                 };
+                // Its hold expired: what it held is back on the account, and neither a confirmation
+                // nor a cancellation can act on it (a 0420 is acknowledged and releases nothing).
+                let expired = original.expired_at.filter(|_| {
+                    original.mti.authorizes()
+                        && matches!(request.mti, Mti::Confirmation | Mti::Cancellation | Mti::ReversalAdvice)
+                });
                 if named_other {
                     (Reason::OriginalOtherAccount, data)
+                } else if let Some(at) = expired {
+                    let mut data = data;
+                    data["expired_at"] = json!(crate::clock::rfc3339(at));
+                    (Reason::OriginalExpired, data)
                 } else if !right_state {
                     (Reason::OriginalWrongState, data)
                 } else if request.mti != Mti::CancellationConfirmation
@@ -419,6 +429,9 @@ mod tests {
             calculated_amounts: std::collections::BTreeMap::new(),
             settlements: vec![],
             settlements_unlisted: 0,
+            hold_expires_at: None,
+            expired_at: None,
+            expired: 0,
         }
     }
 

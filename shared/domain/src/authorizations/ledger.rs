@@ -1,6 +1,8 @@
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use super::account::{Account, AccountId, AccountSettings, BankAccount};
+use super::expiry::{DueHold, HoldRelease};
 use super::record::{AuthorizationId, AuthorizationRecord, Event, RecordedDecision};
 use crate::crypto::KeyedHash;
 use crate::store::StoreError;
@@ -140,4 +142,21 @@ pub trait Ledger: Send + Sync {
 
     /// Inserts `account`, its `settings` and its lookups unless the account exists; `true` if inserted.
     async fn insert_account(&self, account: &Account, settings: &AccountSettings) -> Result<bool, StoreError>;
+
+    /// The holds due at `by` (every tenant's), in [`DueHold`] order, after `after` (the last of the page
+    /// before), at most `limit`: from an index of due holds that every commit keeps in step with the
+    /// authorization it changes ([`AuthorizationRecord::hold_due`]). An index that lags its items
+    /// (DynamoDB's global secondary indexes) may still list a hold just settled: the caller reads it
+    /// before acting.
+    async fn due_holds(
+        &self,
+        by: OffsetDateTime,
+        after: Option<&DueHold>,
+        limit: usize,
+    ) -> Result<Vec<DueHold>, StoreError>;
+
+    /// Applies `release` atomically: the account's balance change, the authorization written only if
+    /// still at `expected_version` (else [`CommitError::Conflict`]) and out of the due index, its
+    /// tracking record's copy (where kept) following it, the event.
+    async fn release_hold(&self, release: &HoldRelease) -> Result<(), CommitError>;
 }

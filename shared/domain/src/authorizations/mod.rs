@@ -9,6 +9,7 @@ mod authorizer;
 mod card_hashes;
 mod engine;
 mod error;
+mod expiry;
 mod ledger;
 mod money;
 mod read_back;
@@ -18,13 +19,17 @@ mod rules;
 mod seed;
 
 pub use account::{
-    Account, AccountId, AccountSettings, AccountStatus, BankAccount, Card, CardMode, CardStatus, Expiry,
-    PAN_HASH_DOMAIN, Pan,
+    Account, AccountId, AccountSettings, AccountStatus, BankAccount, Card, CardMode, CardStatus,
+    DEFAULT_HOLD_EXPIRY_SECONDS, Expiry, MAX_HOLD_EXPIRY_SECONDS, PAN_HASH_DOMAIN, Pan,
 };
 pub use authorizer::{Authorizer, Decision, OVERRIDE_SCOPE, Replay};
 pub use card_hashes::CardHashStore;
 pub use engine::{AccountFact, CardFact, Facts, OriginalFact, Verdict, evaluate};
 pub use error::{AuthorizationError, InvalidCode};
+pub use expiry::{
+    DueHold, HoldExpirer, HoldRelease, MAX_CONCURRENT_ACCOUNTS, MAX_KEYS_PER_READ, SWEEP_PAGE, SweepReport, due_ms,
+    expiry_event,
+};
 pub use ledger::{BalanceChange, Commit, CommitError, Ledger, LedgerItem, LedgerKey, LookupKey, LookupTarget};
 pub use money::{AmountError, Currency, MAX_MINOR_UNITS, format_minor_units, parse_minor_units};
 pub use read_back::AuthorizationRef;

@@ -35,17 +35,29 @@ struct Settled<'a> {
     created_at: String,
 }
 
-/// An authorization as read back. `status` is what it is now: its decision's today; EXPIRED will
-/// join it when holds expire, which is why it is not simply `decision.status`.
+/// What an authorization is now: its decision's status, or EXPIRED once its hold expired.
+#[derive(Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+enum Status {
+    Approved,
+    Denied,
+    Expired,
+}
+
+/// An authorization as read back. `status` is what it is now (EXPIRED once its hold expired), which
+/// is why it is not simply `decision.status`.
 #[derive(Serialize)]
 struct Standing<'a> {
     authorization_id: u64,
     tracking_id: &'a str,
-    status: DecisionStatus,
+    status: Status,
     currency: &'a str,
     held: Box<RawValue>,
     confirmed: Box<RawValue>,
     cancelled: Box<RawValue>,
+    expired: Box<RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired_at: Option<String>,
     history: Vec<Settled<'a>>,
     history_unlisted: u32,
     decision: Box<RawValue>,
@@ -65,15 +77,23 @@ fn standing(record: &AuthorizationRecord) -> Box<RawValue> {
     let money = |minor: i64| decimal(minor, record.currency);
     // Only an approved 0100/0120/0200 or forced confirmation ever holds or confirms anything; whatever of its
     // amount it no longer does was given back (cancelled, or released by a confirmation for less).
-    let cancelled = if record.takes_money() { (record.amount - record.remaining()).max(0) } else { 0 };
+    // What expired was given back too, but not by a cancellation.
+    let cancelled = if record.takes_money() { (record.amount - record.remaining() - record.expired).max(0) } else { 0 };
+    let status = match (record.status, record.expired_at) {
+        (_, Some(_)) => Status::Expired,
+        (DecisionStatus::Approved, None) => Status::Approved,
+        (DecisionStatus::Denied, None) => Status::Denied,
+    };
     raw_json(&Standing {
         authorization_id: record.id.0,
         tracking_id: record.tracking_id.as_str(),
-        status: record.status,
+        status,
         currency: record.currency.alpha(),
         held: money(record.held),
         confirmed: money(record.confirmed),
         cancelled: money(cancelled),
+        expired: money(record.expired),
+        expired_at: record.expired_at.map(rfc3339),
         history: record
             .settlements
             .iter()
@@ -178,9 +198,9 @@ mod tests {
         assert!(record.settlements.is_empty() && record.settlements_unlisted == 0);
         assert_eq!(serde_json::to_string(&record).unwrap(), STORED, "no settlement, no new field");
         let text = standing(&record);
-        assert!(
-            text.get().contains(r#""held":10.50,"confirmed":0.00,"cancelled":0.00,"history":[],"history_unlisted":0"#)
-        );
+        assert!(text.get().contains(
+            r#""held":10.50,"confirmed":0.00,"cancelled":0.00,"expired":0.00,"history":[],"history_unlisted":0"#
+        ));
     }
 
     #[test]

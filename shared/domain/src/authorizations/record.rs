@@ -127,6 +127,21 @@ pub struct AuthorizationRecord {
     /// How many more acted on it than are listed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub settlements_unlisted: u32,
+    /// When what it holds is released unless confirmed or cancelled first: set on an approved 0100
+    /// (or OFFLINE 0120) that holds something, from its account's `hold_expiry_seconds`; `None` on
+    /// everything else (and on holds placed before holds expired, which never do).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub hold_expires_at: Option<OffsetDateTime>,
+    /// When the sweep released what it still held: read back as EXPIRED from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub expired_at: Option<OffsetDateTime>,
+    /// What the expiry released, minor units.
+    #[serde(default, skip_serializing_if = "is_zero_amount")]
+    pub expired: i64,
+}
+
+fn is_zero_amount(n: &i64) -> bool {
+    *n == 0
 }
 
 /// The most settlements an authorization lists: a few hundred bytes each, so the record (and the copy
@@ -231,6 +246,13 @@ impl AuthorizationRecord {
         } else {
             self.settlements_unlisted = self.settlements_unlisted.saturating_add(1);
         }
+    }
+
+    /// When its hold falls due, while it holds something that can expire: what the stores index the
+    /// sweep by (written with every change to it, so the index never outlives the hold).
+    pub fn hold_due(&self) -> Option<OffsetDateTime> {
+        self.hold_expires_at
+            .filter(|_| self.status == DecisionStatus::Approved && self.held > 0 && self.expired_at.is_none())
     }
 
     /// Whether it is an approved forced confirmation: a 0202 with no original, the only record of

@@ -116,6 +116,8 @@ reasons! {
         "No authorization of this tenant has that id or tracking_id.";
     OriginalWrongState: OriginalAuthorization "ORIGINAL_WRONG_STATE" Rejected ("12", "OWS")
         "The original was denied, already confirmed, already fully cancelled, or is of the wrong kind.";
+    OriginalExpired: OriginalAuthorization "ORIGINAL_EXPIRED" Rejected ("12", "OEX")
+        "The original's hold expired unconfirmed and was released (see docs/hold-expiry.md).";
     AmountAboveRemaining: OriginalAuthorization "AMOUNT_ABOVE_REMAINING" Rejected ("12", "OAR")
         "The amount is more than the original still holds.";
     OriginalOtherAccount: OriginalAuthorization "ORIGINAL_OTHER_ACCOUNT" Rejected ("12", "OOA")

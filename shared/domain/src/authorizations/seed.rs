@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::account::{Account, AccountId, AccountSettings, BankAccount, Card, Expiry, Pan};
+use super::account::{Account, AccountId, AccountSettings, BankAccount, Card, Expiry, MAX_HOLD_EXPIRY_SECONDS, Pan};
 use super::{CardHashStore, Currency, Ledger, LedgerItem, LedgerKey, LookupKey, parse_minor_units};
 use crate::crypto::{HmacKeySource, HmacKeyring, UnknownHmacKey};
 use crate::tenant::TenantId;
@@ -73,6 +73,10 @@ fn integer(o: &Map<String, Value>, field: &str) -> Result<i64, String> {
         .and_then(Value::as_i64)
         .filter(|v| *v > 0)
         .ok_or_else(|| format!("`{field}` must be a positive integer"))
+}
+
+fn hold_expiry_range() -> String {
+    format!("`hold_expiry_seconds` must be a whole number of seconds from 1 to {MAX_HOLD_EXPIRY_SECONDS}")
 }
 
 fn parse_card(value: &Value, keyring: &HmacKeyring) -> Result<(Card, Pan), String> {
@@ -150,6 +154,16 @@ impl AccountSeeder {
                         None | Some(Value::Null) => false,
                         Some(Value::Bool(on)) => *on,
                         Some(_) => return Err("`force_original_authorization` must be true or false".into()),
+                    },
+                    hold_expiry_seconds: match o.get("hold_expiry_seconds") {
+                        None | Some(Value::Null) => None,
+                        Some(Value::Number(n)) => Some(
+                            n.as_u64()
+                                .and_then(|s| u32::try_from(s).ok())
+                                .filter(|s| (1..=MAX_HOLD_EXPIRY_SECONDS).contains(s))
+                                .ok_or_else(hold_expiry_range)?,
+                        ),
+                        Some(_) => return Err(hold_expiry_range()),
                     },
                 };
                 let account = Account {

@@ -83,7 +83,7 @@ mod tests {
             bank: None,
             cards: vec![card(1, &old), card(2, &other)],
         };
-        let settings = AccountSettings { force_original_authorization: true };
+        let settings = AccountSettings { force_original_authorization: true, ..AccountSettings::default() };
         let body = encode_account(&account, &settings).unwrap();
         let (rekeyed, target) = rekeyed_account_body(&body, 1, &old, &new).unwrap().unwrap();
         assert_eq!(target, LookupTarget { account_id: account.id, program_id: 3, card_id: Some(1) });

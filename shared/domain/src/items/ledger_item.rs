@@ -5,7 +5,8 @@
 
 use super::credential_item::partition_key;
 use crate::authorizations::{
-    Account, AccountSettings, AuthorizationRecord, LedgerItem, LedgerKey, LookupKey, LookupTarget,
+    Account, AccountSettings, AuthorizationId, AuthorizationRecord, DueHold, LedgerItem, LedgerKey, LookupKey,
+    LookupTarget, due_ms,
 };
 use crate::store::StoreError;
 use crate::tenant::TenantId;
@@ -14,6 +15,41 @@ use crate::tenant::TenantId;
 /// while a settlement can act on it (see [`LedgerKey::AuthorizationOf`]). Beside the body, not in it,
 /// so that a commit changing the authorization can replace it without reading the record.
 pub const TRACKED_AUTHORIZATION: &str = "authorization";
+
+/// The DynamoDB global secondary index of due holds (`docs/hold-expiry.md`): sparse, only authorization
+/// items that hold something that expires carry its keys, [`HOLD_SHARD`] and [`HOLD_DUE`].
+pub const DUE_HOLDS_INDEX: &str = "due-holds";
+/// The due index's partition key: one of [`DUE_HOLD_SHARDS`] shards, so that no one partition of the
+/// index takes every hold's writes.
+pub const HOLD_SHARD: &str = "hold_shard";
+/// The due index's sort key: the due instant in milliseconds, zero-padded, then the id (see
+/// [`hold_due_key`]): sorted as [`DueHold`]s are, and comparable with a bound.
+pub const HOLD_DUE: &str = "hold_due";
+/// How many shards the due index spreads holds over (by id: its low bits are random).
+pub const DUE_HOLD_SHARDS: u64 = 4;
+
+/// The due index's keys for `record` while its hold can expire: `(shard, sort key)`.
+pub fn due_hold_attributes(record: &AuthorizationRecord) -> Option<(String, String)> {
+    let due = record.hold_due()?;
+    Some(((record.id.0 % DUE_HOLD_SHARDS).to_string(), hold_due_key(due_ms(due), record.id.0)))
+}
+
+/// The sort key of a hold due at `due_ms` (the shards' bound for "due by": the id `u64::MAX`, past every id).
+pub fn hold_due_key(due_ms: i64, id: u64) -> String {
+    format!("{due_ms:015}#{id:020}")
+}
+
+/// The due hold an index entry names: its item's `pk` (the tenant's partition) and [`HOLD_DUE`].
+pub fn parse_due_hold(pk: &str, hold_due: &str) -> Result<DueHold, StoreError> {
+    let bad = || StoreError::Corrupt(format!("due index entry {pk} {hold_due}"));
+    let tenant = pk.strip_prefix("TENANT#").and_then(|t| TenantId::parse(t).ok()).ok_or_else(bad)?;
+    let (due, id) = hold_due.split_once('#').ok_or_else(bad)?;
+    Ok(DueHold {
+        due_ms: due.parse().map_err(|_| bad())?,
+        authorization_id: AuthorizationId(id.parse().map_err(|_| bad())?),
+        tenant,
+    })
+}
 
 /// The `(pk, sk)` of a ledger key.
 pub fn ledger_key(tenant: &TenantId, key: &LedgerKey) -> (String, String) {
@@ -97,6 +133,24 @@ mod tests {
     use crate::authorizations::{AccountId, AccountStatus, Currency};
 
     #[test]
+    fn due_index_keys_sort_as_due_holds_do_and_read_back_to_them() {
+        let tenant = TenantId::parse("t-1").unwrap();
+        let holds = [(999, 7_u64), (1_000, 3), (1_000, 12), (1_764_000_000_000, AuthorizationId::MAX)];
+        let keys: Vec<String> = holds.iter().map(|(due, id)| hold_due_key(*due, *id)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(sorted, keys, "as text in due, then id, order");
+        assert!(hold_due_key(1_000, u64::MAX) > keys[2] && hold_due_key(1_000, u64::MAX) < hold_due_key(1_001, 0));
+        for ((due, id), key) in holds.iter().zip(&keys) {
+            let hold = parse_due_hold(&partition_key(&tenant), key).unwrap();
+            assert_eq!(hold, DueHold { due_ms: *due, authorization_id: AuthorizationId(*id), tenant: tenant.clone() });
+        }
+        for (pk, key) in [("TENANT#t-1", "x#1"), ("ACCOUNT#1", &keys[0]), ("TENANT#t-1", "1000")] {
+            assert!(matches!(parse_due_hold(pk, key), Err(StoreError::Corrupt(_))), "{pk} {key}");
+        }
+    }
+
+    #[test]
     fn an_account_s_settings_live_in_its_body_and_are_off_where_absent() {
         let account = Account {
             tenant: TenantId::parse("t").unwrap(),
@@ -112,7 +166,7 @@ mod tests {
             cards: vec![],
         };
         let off = AccountSettings::default();
-        let on = AccountSettings { force_original_authorization: true };
+        let on = AccountSettings { force_original_authorization: true, ..AccountSettings::default() };
         // Off: byte for byte the body an account had before settings existed.
         assert_eq!(encode_account(&account, &off).unwrap(), encode(&account).unwrap());
         let body = encode_account(&account, &on).unwrap();
