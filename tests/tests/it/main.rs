@@ -21,3 +21,4 @@ mod patch_merchant_connection;
 mod request_authorization;
 mod round_trips;
 mod seed;
+mod webhooks;
