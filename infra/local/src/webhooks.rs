@@ -230,11 +230,14 @@ struct Delivery {
 impl Delivery {
     async fn run(self) {
         let (tenant, url) = (&self.webhook.tenant, self.webhook.url.as_str());
-        let mut delivered = self.retrying("read the webhook's cursor", || self.store.webhook_cursor(tenant, url)).await;
+        // Where the next read starts: the cursor, then past what was read (in memory: after a
+        // restart, the first read starts from the cursor again).
+        let mut read_from = self.retrying("read the webhook's cursor", || self.store.webhook_cursor(tenant, url)).await;
         loop {
-            let page =
-                self.retrying("read the events", || self.store.tenant_events_after(tenant, delivered, PAGE)).await;
+            let (page, read_to) =
+                self.retrying("read the events", || self.store.tenant_events_after(tenant, read_from, PAGE)).await;
             if page.is_empty() {
+                read_from = read_to;
                 tokio::time::sleep(self.options.idle_poll).await;
                 continue;
             }
@@ -244,8 +247,8 @@ impl Delivery {
                     tracing::warn!(tenant = %tenant, error = %e, "cannot record a delivery; retrying");
                     tokio::time::sleep(self.options.first_retry).await;
                 }
-                delivered = event.seq;
             }
+            read_from = read_to;
         }
     }
 

@@ -248,7 +248,7 @@ async fn a_receiver_down_for_a_while_gets_everything_when_it_comes_back_and_a_re
     // Stopped once its cursor has caught up, events go on being committed; started again, it sends
     // only those.
     let caught_up = Instant::now() + Duration::from_secs(10);
-    let last = store.tenant_events_after(&tenant, 0, 100).unwrap().last().unwrap().seq;
+    let last = store.tenant_events_after(&tenant, 0, 100).unwrap().0.last().unwrap().seq;
     while store.webhook_cursor(&tenant, &url).unwrap() < last && Instant::now() < caught_up {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
