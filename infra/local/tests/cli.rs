@@ -254,6 +254,16 @@ async fn a_bad_webhook_is_refused_by_seed_and_serve_without_quoting_its_secret_a
         );
         assert!(!store.exists(), "{args:?}: wrote to the data directory");
     }
+    // Good webhooks, but on AWS the event bus delivers: refused before anything is opened.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../seed.example.json");
+    let output = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--backend", "aws", "--webhooks", example])
+        .env("COFRE_DATA_DIR", &store)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("webhooks: delivered from the local store only"), "{stderr}");
 }
 
 /// The README's webhook: the server started with `--webhooks` POSTs an authorization's two events,
