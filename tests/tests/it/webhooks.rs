@@ -30,6 +30,11 @@ const FAST: DeliveryOptions = DeliveryOptions {
     idle_poll: Duration::from_millis(10),
 };
 
+/// The tests of this module run one at a time: the log test captures with a subscriber of its own
+/// thread, and a delivery callsite first reached on another test's thread (no subscriber there) can
+/// keep a cached "not wanted" that hides its lines from the capture.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// What a receiver answers to one request.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Answer {
@@ -157,6 +162,7 @@ async fn authorize(server: &TestServer, tenant: &str, account: i64, tracking_id:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_tenants_events_reach_its_webhook_signed_in_order_and_only_failed_attempts_are_retried() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let (stack, server) = authorization_world(cofre_tests::Backend::Local).await;
     // Tenant A's receiver fails its first three requests: a 500, no answer in time, a 503.
     let (receiver_a, url_a) = Receiver::start(vec![Answer::Fail(500), Answer::Hang, Answer::Fail(503)]).await;
@@ -226,6 +232,7 @@ async fn each_tenants_events_reach_its_webhook_signed_in_order_and_only_failed_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_down_for_a_while_gets_everything_when_it_comes_back_and_a_restart_resumes_from_the_cursor() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let (stack, server) = authorization_world(cofre_tests::Backend::Local).await;
     let store = embedded(&stack);
     // A port nobody listens on yet: the receiver is down.
@@ -261,4 +268,42 @@ async fn a_receiver_down_for_a_while_gets_everything_when_it_comes_back_and_a_re
     let all = event_ids(&stack, "tenant-a").await;
     assert_eq!(all.len(), ids.len() + 4);
     assert_eq!(receiver.wait_for(&all).await, all, "the new events only, after the old ones");
+}
+
+/// No webhook secret, URL query (it may carry a token) or event body reaches a log line,
+/// at TRACE for every crate (reqwest and hyper included), through a failed attempt and its retry.
+#[tokio::test(flavor = "current_thread")]
+async fn deliveries_log_no_secret_no_url_query_and_no_event() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let capture = cofre_tests::LogCapture::default();
+    let filter = cofre_http::telemetry::log_filter(Some("trace"));
+    // One thread: the deliveries, the client and the receiver all log through this subscriber.
+    let subscriber = tracing_subscriber::registry().with(cofre_http::telemetry::json_layer(capture.clone(), filter));
+    let _one = ONE_AT_A_TIME.lock().await;
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+
+    let (stack, server) = authorization_world(cofre_tests::Backend::Local).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks?token=CAPABILITY-Zq7pL2", listener.local_addr().unwrap());
+    let receiver = Receiver::new(vec![Answer::Fail(500)]);
+    receiver.serve(listener);
+    let _deliveries =
+        cofre_local::webhooks::start(&embedded(&stack), webhooks(&[("tenant-a", &url, SECRET_A)]), FAST).unwrap();
+    authorize(&server, "tenant-a", 1001, "logged-1").await;
+    let ids = event_ids(&stack, "tenant-a").await;
+    assert_eq!(receiver.wait_for(&ids).await, ids);
+
+    let logs = capture.text();
+    assert!(
+        logs.contains("webhook answered 500; retrying"),
+        "the failed attempt is logged: {}",
+        logs.lines().filter(|l| l.contains("webhook")).collect::<Vec<_>>().join("\n")
+    );
+    let key = SECRET_A.trim_start_matches("whsec_");
+    let leaked: Vec<&str> = ["CAPABILITY-Zq7pL2", SECRET_A, key, "4111111111111111", "\"data\":"]
+        .into_iter()
+        .filter(|w| logs.contains(w))
+        .collect();
+    assert!(leaked.is_empty(), "in the logs: {leaked:?}");
 }
