@@ -147,6 +147,12 @@ class Receivers:
         self.servers[tenant] = server
         threading.Thread(target=server.serve_forever, daemon=True).start()
 
+    def back_up(self, tenant):
+        """Up again after a while down (nothing if it is up)."""
+        if tenant not in self.servers:
+            time.sleep(1.0)
+            self.up(tenant)
+
     def down(self, tenant):
         server = self.servers.pop(tenant)
         server.shutdown()
@@ -196,8 +202,7 @@ def main():
             if kill == down_round:
                 receivers.down("tenant-b")   # down across this kill and the next start
             if kill == down_round + 1:
-                time.sleep(1.0)
-                receivers.up("tenant-b")
+                receivers.back_up("tenant-b")
             served = local_server.start(args.bin, data, serve_args=serve_args)
             server, address = served.process, served.address
             threading.Thread(target=server.stdout.read, daemon=True).start()
@@ -235,6 +240,7 @@ def main():
             for thread in threads:
                 thread.join()
 
+        receivers.back_up("tenant-b")  # with fewer than 3 kills, it went down at the last one
         # The last start: everything stored must arrive.
         served = local_server.start(args.bin, data, serve_args=serve_args)
         threading.Thread(target=served.process.stdout.read, daemon=True).start()
