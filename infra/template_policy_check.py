@@ -31,6 +31,7 @@ Usage: python3 infra/template_policy_check.py [TEMPLATE]   (default: template.ya
 
 import copy
 import fnmatch
+import json
 import re
 import shlex
 import sys
@@ -51,7 +52,15 @@ ROLES = {
     "RequestAuthorizationFunction": "RequestAuthorizationRole",
     "UseCredentialFunction": "UseCredentialRole",
     "ExpireHoldsFunction": "ExpireHoldsRole",
+    "EventsEnrichmentFunction": "EventsEnrichmentRole",
 }
+# Roles no function runs as, and who may assume each role.
+PIPE_ROLE = "EventsPipeRole"
+LAMBDA_TRUST = [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+TRUST = {PIPE_ROLE: [{"Effect": "Allow", "Principal": {"Service": "pipes.amazonaws.com"}, "Action": "sts:AssumeRole",
+                      "Condition": {"StringEquals": {"aws:SourceAccount": "Ref:AWS::AccountId"}}}]}
+# Principals of the KMS evaluation besides the four functions (what `intended` calls them).
+OTHER_PRINCIPALS = {"events-pipe": PIPE_ROLE, "events-enrichment": "EventsEnrichmentRole"}
 FUNCTION_OF_ROLE = {
     "CreateCredentialRole": "create-credential", "UseCredentialRole": "use-credential",
     "PatchMerchantConnectionRole": "patch-merchant-connection", "RequestAuthorizationRole": "request-authorization",
@@ -113,6 +122,16 @@ EXPECTED_ACTIONS = {
         "GetAtt:LedgerTable.Arn": {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         "GetAtt:EventsTable.Arn": {"dynamodb:PutItem"},
         "GetAtt:TableKey.Arn": TABLE_KEY_USE,
+    },
+    # The enrichment reads and calls nothing: the pipe hands it the records.
+    "EventsEnrichmentRole": {"GetAtt:EventsEnrichmentLogGroup.Arn": LOGS, "*": XRAY},
+    PIPE_ROLE: {
+        "GetAtt:EventsTable.StreamArn": {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                                         "dynamodb:ListStreams"},
+        "GetAtt:TableKey.Arn": {"kms:Decrypt"},
+        "GetAtt:EventsEnrichmentFunction.Arn": {"lambda:InvokeFunction"},
+        "GetAtt:EventBus.Arn": {"events:PutEvents"},
+        "GetAtt:EventsDeadLetterQueue.Arn": {"sqs:SendMessage"},
     },
 }
 # The secrets each role reads, hence may have Secrets Manager decrypt for it.
@@ -227,6 +246,9 @@ def resolver(template):
             "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{STACK}-{name}:*",
             "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf",
+            "AWS::Serverless::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-{name}",
+            "AWS::Events::EventBus": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{STACK}-events",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-{name}",
         }.get(kind)
 
     def by_ref(name):
@@ -258,6 +280,8 @@ def resolver(template):
                 return by_ref(str(arg))
             if name == "Fn::GetAtt":
                 resource, attribute = arg if isinstance(arg, list) else str(arg).split(".", 1)
+                if attribute == "StreamArn" and resources.get(resource, {}).get("Type") == "AWS::DynamoDB::Table":
+                    return f"{arn_of(resource)}/stream/2026-01-01T00:00:00.000"
                 if attribute != "Arn" or arn_of(resource) is None:
                     raise Unresolvable(f"GetAtt {resource}.{attribute}")
                 return arn_of(resource)
@@ -432,7 +456,8 @@ def intended(key, who, action, ctx, allows_only=False):
         if ctx != "via dynamodb":
             return False
         if action in ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"):
-            return iam_allows_kms or base in FUNCTIONS
+            # The pipe reads the events stream, which DynamoDB decrypts for it; it writes nothing.
+            return iam_allows_kms or base in FUNCTIONS or (base == "events-pipe" and action == "kms:Decrypt")
         return iam_allows_kms  # CreateGrant (DynamoDB's, for the table), ReEncryptFrom
     if key == "SecretsKey":
         if not ctx.startswith("via secretsmanager:"):
@@ -457,7 +482,8 @@ def run(template, samconfig, report):
     functions = of_type("AWS::Serverless::Function") | of_type("AWS::Lambda::Function")
     report.check(set(functions) == set(ROLES), "functions are exactly " + ", ".join(sorted(ROLES)), sorted(functions))
     roles = of_type("AWS::IAM::Role")
-    report.check(set(roles) == set(ROLES.values()), "IAM roles are exactly one per function", sorted(roles))
+    report.check(set(roles) == set(ROLES.values()) | {PIPE_ROLE}, "IAM roles are exactly one per function and the "
+                 "events pipe's", sorted(roles))
     others = {n: r["Type"] for n, r in resources.items()
               if r["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group",
                                "AWS::KMS::Grant", "AWS::Lambda::Permission"}}
@@ -476,8 +502,9 @@ def run(template, samconfig, report):
     for role, expected in EXPECTED_ACTIONS.items():
         props = roles.get(role, {}).get("Properties", {})
         trust = props.get("AssumeRolePolicyDocument", {}).get("Statement", [])
-        report.check(trust == [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-                     f"{role} is assumable by Lambda only", trust)
+        wanted_trust = TRUST.get(role, LAMBDA_TRUST)
+        report.check(ref(trust) == wanted_trust, f"{role} is assumable by {wanted_trust[0]['Principal']['Service']} only"
+                     + (", from this account" if "Condition" in wanted_trust[0] else ""), trust)
         report.check(not props.get("ManagedPolicyArns"), f"{role} has no managed policies", props.get("ManagedPolicyArns"))
         actual, problems, statements = {}, [], []
         for policy in listed(props.get("Policies")):
@@ -498,7 +525,7 @@ def run(template, samconfig, report):
                     wanted = {"GetAtt:TableKey.Arn": {"StringEquals": {"kms:ViaService": "Sub:dynamodb.${AWS::Region}.amazonaws.com"}},
                               "GetAtt:SecretsKey.Arn": {"StringEquals": {
                                   "kms:ViaService": "Sub:secretsmanager.${AWS::Region}.amazonaws.com",
-                                  "kms:EncryptionContext:SecretARN": sorted(f"Ref:{s}" for s in SECRETS_OF[role])}}}
+                                  "kms:EncryptionContext:SecretARN": sorted(f"Ref:{s}" for s in SECRETS_OF.get(role, ()))}}}
                     condition = ref(statement.get("Condition"))
                     if isinstance(condition, dict):
                         for pairs in condition.values():
@@ -560,6 +587,8 @@ def run(template, samconfig, report):
         }
         for role, function in FUNCTION_OF_ROLE.items():
             principals[function] = {"arn": arn_of(role), "root": False, "iam": role_iam.get(role, [])}
+        for who, role in OTHER_PRINCIPALS.items():
+            principals[who] = {"arn": arn_of(role), "root": False, "iam": role_iam.get(role, [])}
         principals["use-credential + IAM kms:*"] = dict(principals["use-credential"],
                                                        iam=principals["use-credential"]["iam"] + [ALLOW_ALL])
         for layer, allows_only in (("the key policies", False), ("their Allow statements alone", True)):
@@ -657,6 +686,8 @@ def run(template, samconfig, report):
             problems.append(f"role_arn {deploy.get('role_arn')!r} is not the key admin (KMS's lock-out check)")
         report.check(not problems, f"samconfig [{env}]: parameters pass the template's patterns, deployed as the key admin", problems)
 
+    check_events_wiring(resources, conditions, report)
+
     # routes
     api = of_type("AWS::Serverless::HttpApi").get("HttpApi", {}).get("Properties", {})
     auth = api.get("Auth", {})
@@ -682,6 +713,112 @@ def run(template, samconfig, report):
             routes.add(f"{str(props.get('Method', '')).upper()} {props.get('Path')}")
         report.check(routes == expected and not problems, f"{function}: routes exactly {sorted(expected)}, all behind CofreJwt",
                      f"{sorted(routes)} {problems}")
+
+
+# --- events to tenants (docs/events.md) -----------------------------------------------------------
+# An events-table item as the ledger writes it (shared/aws/src/dynamodb/ledger.rs), as the stream's
+# NEW_IMAGE carries it to the pipe.
+def stream_record(tenant, event):
+    return {"eventName": "INSERT", "dynamodb": {"NewImage": {
+        "pk": {"S": f"TENANT#{tenant}"}, "sk": {"S": f"EVENT#{event['timestamp']}#{event['event_id']}"},
+        "body": {"S": json.dumps(event, separators=(",", ":"))}, "event_type": {"S": event["event_type"]}}}}
+
+
+SAMPLE_EVENTS = [
+    {"event_id": "e1", "domain": "platform-authorization", "event_type": "platform-authorization", "schema_version": 1,
+     "org_id": "tenant-a", "cid": "order-42", "timestamp": "2026-01-01T00:00:00Z",
+     "data": {"authorization_id": 7, "contract_amount": 10.50, "metadata": {"nested": [1, {"x": "y"}]}}},
+    {"event_id": "e2", "domain": "payment-methods", "event_type": "authorization", "schema_version": 1,
+     "org_id": "tenant-a", "cid": "order-42", "timestamp": "2026-01-01T00:00:00Z",
+     "data": {"tracking_id": "order-42", "account_id": 1001}},
+    {"event_id": "e4", "domain": "payment-methods", "event_type": "authorization-expired", "schema_version": 1,
+     "org_id": "tenant-b", "cid": "order-43", "timestamp": "2026-01-08T00:00:00Z",
+     "data": {"authorization_id": 8, "released": 10.50, "metadata": {"order": 43}}},
+    {"event_id": "e3", "domain": "payment-methods", "event_type": "some-later-event", "schema_version": 1,
+     "org_id": "tenant-b", "cid": "c", "timestamp": "2026-01-01T00:00:01Z", "data": {}},
+]
+# What each sample must become on the bus: detail-type, and the event (as stored) plus tenant_id.
+SAMPLE_DETAIL_TYPES = [
+    "Platform authorization created", "Payment methods authorization created", "Authorization expired", "some-later-event",
+]
+
+
+def run_enrichment(code, records):
+    scope = {}
+    exec(compile(code, "EventsEnrichmentFunction", "exec"), scope)  # the template's own code
+    return scope["handler"](records, None)
+
+
+def check_events_wiring(resources, conditions, report):
+    get = lambda name: resources.get(name, {}).get("Properties", {})
+    table = get("EventsTable")
+    report.check(table.get("StreamSpecification") == {"StreamViewType": "NEW_IMAGE"},
+                 "EventsTable streams new images", table.get("StreamSpecification"))
+    bus = resources.get("EventBus", {})
+    report.check(bus.get("Type") == "AWS::Events::EventBus", "an EventBus", bus.get("Type"))
+    pipe = get("EventsPipe")
+    stream = pipe.get("SourceParameters", {}).get("DynamoDBStreamParameters", {})
+    filters = [json.loads(f.get("Pattern", "null")) for f in pipe.get("SourceParameters", {}).get("FilterCriteria", {}).get("Filters", [])]
+    target = pipe.get("TargetParameters", {})
+    wanted = {
+        "role": (ref(pipe.get("RoleArn")), f"GetAtt:{PIPE_ROLE}.Arn"),
+        "source": (ref(pipe.get("Source")), "GetAtt:EventsTable.StreamArn"),
+        "inserts only": (filters, [{"eventName": ["INSERT"]}]),
+        "from the stream's start": (stream.get("StartingPosition"), "TRIM_HORIZON"),
+        "one batch per shard at a time": (str(stream.get("ParallelizationFactor", 1)), "1"),
+        "dead letters": (ref(stream.get("DeadLetterConfig", {}).get("Arn")), "GetAtt:EventsDeadLetterQueue.Arn"),
+        "enrichment": (ref(pipe.get("Enrichment")), "GetAtt:EventsEnrichmentFunction.Arn"),
+        "target": (ref(pipe.get("Target")), "GetAtt:EventBus.Arn"),
+        "detail": (target.get("InputTemplate"), "<$.detail>"),
+        "source cofre": (target.get("EventBridgeEventBusParameters", {}).get("Source"), "cofre"),
+        "detail-type": (target.get("EventBridgeEventBusParameters", {}).get("DetailType"), "$.detail_type"),
+    }
+    wrong = {what: actual for what, (actual, expected) in wanted.items() if actual != expected}
+    retries = int(stream.get("MaximumRetryAttempts", -1))
+    if not 0 <= retries <= 185:
+        wrong["finite retries (else nothing ever reaches the dead-letter queue)"] = retries
+    report.check(not wrong, "EventsPipe: the events stream's inserts, enriched, to EventBus (source cofre, detail-type "
+                 "from the enrichment), finite retries, failures to EventsDeadLetterQueue", wrong)
+
+    queue = get("EventsDeadLetterQueue")
+    report.check(str(queue.get("MessageRetentionPeriod")) == "1209600"
+                 and (str(queue.get("SqsManagedSseEnabled")).lower() == "true" or "KmsMasterKeyId" in queue),
+                 "EventsDeadLetterQueue: encrypted, kept 14 days", queue)
+    alarm = get("EventsDeadLetterAlarm")
+    dims = ref(alarm.get("Dimensions"))
+    report.check(alarm.get("Namespace") == "AWS/SQS" and alarm.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+                 and dims == [{"Name": "QueueName", "Value": "GetAtt:EventsDeadLetterQueue.QueueName"}]
+                 and str(alarm.get("Threshold")) == "0" and alarm.get("ComparisonOperator") == "GreaterThanThreshold"
+                 and alarm.get("TreatMissingData") == "notBreaching"
+                 and ref(alarm.get("AlarmActions")) == {"Fn::If": ["HasAlarmTopic", ["Ref:AlarmTopicArn"], "Ref:AWS::NoValue"]}
+                 and conditions.get("HasAlarmTopic") == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]},
+                 "EventsDeadLetterAlarm: fires on one message in the dead-letter queue, notifies AlarmTopicArn if set", alarm)
+    archive = get("EventsArchive")
+    report.check(ref(archive.get("SourceArn")) == "GetAtt:EventBus.Arn" and archive.get("EventPattern") == {"source": ["cofre"]}
+                 and ref(archive.get("RetentionDays")) == "Ref:EventArchiveRetentionDays",
+                 "EventsArchive: every cofre event of the bus, for a set number of days", archive)
+    unkept = [n for n, r in resources.items() if r.get("Type") == "AWS::Logs::LogGroup" and "RetentionInDays" not in r.get("Properties", {})]
+    report.check(not unkept, "every log group has a retention", unkept)
+
+    # The enrichment, run: each stream record becomes its stored event plus tenant_id, under the
+    # reference's name for it; a batch keeps its order.
+    code = get("EventsEnrichmentFunction").get("InlineCode", "")
+    try:
+        out = run_enrichment(code, [stream_record(e["org_id"], e) for e in SAMPLE_EVENTS])
+        expected = [{"detail_type": t, "detail": {**e, "tenant_id": e["org_id"]}} for e, t in zip(SAMPLE_EVENTS, SAMPLE_DETAIL_TYPES)]
+        problem = None if json.loads(json.dumps(out)) == expected else out
+    except Exception as e:  # the code is the template's: any failure is a finding
+        problem = repr(e)
+    report.check(problem is None, "EventsEnrichmentFunction: each record becomes its event (as stored) plus tenant_id, "
+                 "detail-type the reference's name, in order", problem)
+
+
+def pipe_props(t):
+    return t["Resources"]["EventsPipe"]["Properties"]
+
+
+def stream_params(t):
+    return pipe_props(t)["SourceParameters"]["DynamoDBStreamParameters"]
 
 
 # --- breakages: each must make the check fail ----------------------------------------------------
@@ -781,6 +918,34 @@ BREAKAGES = {
     ).update(Resource={"Fn::GetAtt": ["LedgerTable", "Arn"]}),
     "expire-holds runs on a timer of its own making (no schedule)": lambda t: t["Resources"]["ExpireHoldsFunction"][
         "Properties"].pop("Events"),
+    "the pipe has no dead-letter queue": lambda t: stream_params(t).pop("DeadLetterConfig"),
+    "the pipe retries forever (nothing reaches the dead-letter queue)": lambda t: stream_params(t).update(MaximumRetryAttempts=-1),
+    "the pipe forwards modifications and removals too": lambda t: pipe_props(t)["SourceParameters"].pop("FilterCriteria"),
+    "the pipe's events have another source": lambda t: pipe_props(t)["TargetParameters"]["EventBridgeEventBusParameters"].update(
+        Source="cofre.events"),
+    "the pipe sends the enrichment's whole answer as detail": lambda t: pipe_props(t)["TargetParameters"].pop("InputTemplate"),
+    "the pipe skips the enrichment": lambda t: pipe_props(t).pop("Enrichment"),
+    "the dead-letter queue is not encrypted": lambda t: t["Resources"]["EventsDeadLetterQueue"]["Properties"].pop("SqsManagedSseEnabled"),
+    "the dead-letter queue keeps messages 4 days": lambda t: t["Resources"]["EventsDeadLetterQueue"]["Properties"].update(
+        MessageRetentionPeriod=345600),
+    "the alarm waits for 10 dead letters": lambda t: t["Resources"]["EventsDeadLetterAlarm"]["Properties"].update(Threshold=10),
+    "the enrichment's log group keeps logs forever": lambda t: t["Resources"]["EventsEnrichmentLogGroup"]["Properties"].pop(
+        "RetentionInDays"),
+    "the enrichment leaves tenant_id out": lambda t: t["Resources"]["EventsEnrichmentFunction"]["Properties"].update(
+        InlineCode=t["Resources"]["EventsEnrichmentFunction"]["Properties"]["InlineCode"].replace(', "tenant_id": tenant', "")),
+    "the enrichment names events by their type": lambda t: t["Resources"]["EventsEnrichmentFunction"]["Properties"].update(
+        InlineCode=t["Resources"]["EventsEnrichmentFunction"]["Properties"]["InlineCode"].replace(
+            "DETAIL_TYPES.get(event_type, event_type)", "event_type")),
+    "the pipe may put events on any bus": lambda t: next(
+        s for s in iam_statements(t, PIPE_ROLE) if s.get("Action") == "events:PutEvents").update(Resource="*"),
+    "the pipe may write the events table": lambda t: iam_statements(t, PIPE_ROLE)[0]["Action"].append("dynamodb:PutItem"),
+    "the pipe may encrypt with the table key": lambda t: next(
+        s for s in iam_statements(t, PIPE_ROLE) if ref(s.get("Resource")) == "GetAtt:TableKey.Arn").update(
+        Action=["kms:Decrypt", "kms:GenerateDataKey"]),
+    "the pipe role is assumable from any account": lambda t: t["Resources"][PIPE_ROLE]["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"][0].pop("Condition"),
+    "the enrichment may read the ledger": lambda t: iam_statements(t, "EventsEnrichmentRole").append(
+        {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": {"Fn::GetAtt": ["LedgerTable", "Arn"]}}),
 }
 
 

@@ -11,6 +11,7 @@ CFN_LINT_VERSION=1.51.0
 SCHEMATHESIS_VERSION=4.32.5
 CARGO_LAMBDA_VERSION=1.9.2
 SAM_CLI_VERSION=1.170.0
+STANDARDWEBHOOKS_VERSION=1.1.0
 TOOLS_VENV="${COFRE_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/cofre/venv}"
 
 if ! "$PYTHON" -c "import moto.moto_server.werkzeug_app, werkzeug" >/dev/null 2>&1; then
@@ -57,10 +58,12 @@ echo "cfn-lint: template.yaml passed"
 # and fails on any 5xx, undocumented status, response outside its schema, or invalid request accepted.
 if [ ! -x "$TOOLS_VENV/bin/schemathesis" ] || [ "$("$TOOLS_VENV/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ] \
   || ! "$TOOLS_VENV/bin/pip" show cargo-lambda 2>/dev/null | grep -q "^Version: ${CARGO_LAMBDA_VERSION}$" \
-  || ! "$TOOLS_VENV/bin/pip" show aws-sam-cli 2>/dev/null | grep -q "^Version: ${SAM_CLI_VERSION}$"; then
+  || ! "$TOOLS_VENV/bin/pip" show aws-sam-cli 2>/dev/null | grep -q "^Version: ${SAM_CLI_VERSION}$" \
+  || ! "$TOOLS_VENV/bin/pip" show standardwebhooks 2>/dev/null | grep -q "^Version: ${STANDARDWEBHOOKS_VERSION}$"; then
   "$PYTHON" -m venv "$TOOLS_VENV"
   "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check \
-    "schemathesis==${SCHEMATHESIS_VERSION}" "cargo-lambda==${CARGO_LAMBDA_VERSION}" "aws-sam-cli==${SAM_CLI_VERSION}"
+    "schemathesis==${SCHEMATHESIS_VERSION}" "cargo-lambda==${CARGO_LAMBDA_VERSION}" "aws-sam-cli==${SAM_CLI_VERSION}" \
+    "standardwebhooks==${STANDARDWEBHOOKS_VERSION}"
 fi
 SAM_CLI_TELEMETRY=0 "$TOOLS_VENV/bin/sam" validate --lint
 SAM_CLI_TELEMETRY=0 "$TOOLS_VENV/bin/sam" validate --region us-east-1
@@ -131,6 +134,15 @@ PATH="$TOOLS_VENV/bin:$PATH" "$PYTHON" infra/lambda_events.py "$api_dir/lambda.e
 # unanswered one reads back whole or not at all, and the balance is the limit less what reads back.
 # The full run is 20 kills under 8 clients (the script's defaults).
 "$PYTHON" infra/attacks/kill_loop.py --bin "$local_bin" --kills 3 --concurrency 4
+# ---------------------------------------------------------------------------------------------------
+
+# ---- kill -9 mid-delivery of webhooks, reduced (infra/attacks/webhook_kills.py, docs/events.md) ----
+# 3 kills of the server inside a receiver's request while 2 clients authorize for two tenants; the
+# receivers refuse some requests, answer two too late and one is down across a kill. Every stored
+# event must reach its tenant's receiver at least once, first deliveries in commit order per account,
+# every signature verified by the `standardwebhooks` package (and not with the other tenant's secret),
+# no secret or PAN in a payload. The full run is 10 kills under 4 clients (the script's defaults).
+"$TOOLS_VENV/bin/python" infra/attacks/webhook_kills.py --bin "$local_bin" --kills 3 --concurrency 2
 # ---------------------------------------------------------------------------------------------------
 
 # The deployable artifacts: sam build (cargo-lambda, release, arm64) of all five functions, and the

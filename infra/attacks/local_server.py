@@ -21,23 +21,23 @@ def default_binary():
     return os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "debug", "cofre-local")
 
 
-def seed(binary, data_dir):
-    """Loads the example fixtures into `data_dir` (before any server holds it)."""
-    seeded = subprocess.run([binary, "--data-dir", data_dir, "seed", SEED], capture_output=True, text=True)
+def seed(binary, data_dir, fixtures=SEED):
+    """Loads the fixtures (the example's by default) into `data_dir` (before any server holds it)."""
+    seeded = subprocess.run([binary, "--data-dir", data_dir, "seed", fixtures], capture_output=True, text=True)
     if seeded.returncode != 0:
         raise SystemExit(f"seeding failed: {seeded.stdout}{seeded.stderr}")
 
 
-def start(binary, data_dir, nofile=None, rust_log="error"):
-    """The server on a free loopback port, `ulimit -n nofile` if given, once it printed its address
-    and its bearer token (60 s at most). Its output stays on `process.stdout`: a caller that lets it
-    run long must read it."""
+def start(binary, data_dir, nofile=None, rust_log="error", serve_args=()):
+    """The server on a free loopback port, `ulimit -n nofile` if given, with `serve_args` added, once
+    it printed its address and its bearer token (60 s at most). Its output stays on `process.stdout`:
+    a caller that lets it run long must read it."""
 
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
     process = subprocess.Popen(
-        [binary, "--data-dir", data_dir, "serve", "--addr", "127.0.0.1:0"],
+        [binary, "--data-dir", data_dir, "serve", "--addr", "127.0.0.1:0", *serve_args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -82,6 +82,8 @@ async fn the_aws_backend_is_configured_from_the_environment() {
         backend: Backend::Aws,
         partners_file: None,
         processors_file: None,
+        webhooks: Vec::new(),
+        delivery: cofre_local::webhooks::DeliveryOptions::DEFAULT,
     })
     .await
     .unwrap();

@@ -230,6 +230,8 @@ async fn main() -> Result<(), Failure> {
         backend: Backend::Local,
         partners_file: None,
         processors_file: None,
+        webhooks: Vec::new(),
+        delivery: cofre_local::webhooks::DeliveryOptions::DEFAULT,
     };
     let app = build(&options).await?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;

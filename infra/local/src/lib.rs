@@ -8,6 +8,7 @@
 //! | `KeyService`, `HmacKeySource` | [`LocalKeyring`] (file) |
 //! | `EndpointSettingsSource` | `EndpointSettings` read from a file |
 //! | partners and processors | `cofre-aws`'s HTTP clients against the [`sandbox`] |
+//! | the EventBridge bus (events to tenants) | [`webhooks`]: the events table as an outbox, signed POSTs |
 
 mod embedded;
 pub mod hold_sweeper;
@@ -15,6 +16,7 @@ mod keyring;
 pub mod sandbox;
 pub mod server;
 mod tokens;
+pub mod webhooks;
 
 pub use embedded::EmbeddedStore;
 pub use keyring::{KeyringError, LocalKeyring};

@@ -45,7 +45,8 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: u64,
     },
-    /// Load fixtures (`{"merchants": [...], "accounts": [...]}`) into the store the server uses. Idempotent.
+    /// Load fixtures (`{"merchants": [...], "accounts": [...], "webhooks": [...]}`) into the store the
+    /// server uses (webhooks are checked, and delivered by `serve --webhooks FILE`). Idempotent.
     Seed {
         /// The seed file.
         file: PathBuf,
@@ -120,6 +121,10 @@ struct ServeArgs {
     /// Time to answer a request, once its headers are in (503 `REQUEST_TIMEOUT` after it).
     #[arg(long, env = "COFRE_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration)]
     request_timeout: Duration,
+    /// A fixtures file (as `seed` reads it) whose `webhooks` get their tenants' events, signed
+    /// (docs/events.md). The file is read, not copied: secrets stay where you put them.
+    #[arg(long, env = "COFRE_WEBHOOKS")]
+    webhooks: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -204,11 +209,25 @@ struct SeedFile {
     merchants: Vec<serde_json::Value>,
     #[serde(default)]
     accounts: Vec<serde_json::Value>,
+    /// Where tenants' events go: read by `serve --webhooks`, checked by `seed`, stored nowhere.
+    #[serde(default)]
+    webhooks: Vec<serde_json::Value>,
+}
+
+impl SeedFile {
+    fn read(file: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))
+    }
+
+    fn webhooks(&self, file: &std::path::Path) -> Result<Vec<cofre_local::webhooks::Webhook>, String> {
+        cofre_local::webhooks::parse_webhooks(&self.webhooks).map_err(|e| format!("{}: {e}", file.display()))
+    }
 }
 
 async fn seed(data_dir: &std::path::Path, file: &std::path::Path, backend: Backend) -> Result<(), String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let seed: SeedFile = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let seed = SeedFile::read(file)?;
+    let webhooks = seed.webhooks(file)?;
     let (merchants, accounts) = match backend {
         Backend::Local => (
             local_merchant_seeder(data_dir).map_err(|e| e.to_string())?,
@@ -233,6 +252,13 @@ async fn seed(data_dir: &std::path::Path, file: &std::path::Path, backend: Backe
         if report.rehashed > 0 {
             println!("cards re-hashed under the current HMAC key: {}", report.rehashed);
         }
+    }
+    match (webhooks.len(), backend) {
+        (0, _) => {}
+        (n, Backend::Local) => {
+            println!("webhooks: {n} (delivered by `cofre-local serve --webhooks {}`)", file.display())
+        }
+        (n, Backend::Aws) => println!("webhooks: {n} (local only: on AWS the event bus carries the events)"),
     }
     Ok(())
 }
@@ -303,11 +329,17 @@ async fn hmac_key(data_dir: &std::path::Path, step: HmacKeyStep, backend: Backen
 }
 
 async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
+    let webhooks = match &args.webhooks {
+        Some(file) => SeedFile::read(file)?.webhooks(file)?,
+        None => Vec::new(),
+    };
     let options = LocalOptions {
         data_dir,
         backend: args.backend,
         partners_file: args.partners.clone(),
         processors_file: args.processors.clone(),
+        webhooks,
+        delivery: cofre_local::webhooks::DeliveryOptions::DEFAULT,
     };
     let app = build(&options).await.map_err(|e| e.to_string())?;
     let addr = args.addr;
@@ -329,6 +361,9 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
         human(limits.body_timeout),
         human(limits.request_timeout)
     );
+    for webhook in &options.webhooks {
+        println!("Webhook: {}'s events to {}", webhook.tenant, webhook.origin());
+    }
     println!("Bearer token for tenant {DEMO_TENANT} ({}):", human(args.token_ttl));
     println!("{demo_token}");
     // Stopped with the process: each expiry is its own atomic write, so nothing is lost mid-sweep.

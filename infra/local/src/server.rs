@@ -60,6 +60,9 @@ pub enum StartError {
     /// A socket or file operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// Webhooks cannot be delivered as configured.
+    #[error("webhooks: {0}")]
+    Webhooks(String),
 }
 
 /// How to build the local application.
@@ -74,6 +77,10 @@ pub struct LocalOptions {
     pub partners_file: Option<PathBuf>,
     /// A processor settings file, likewise.
     pub processors_file: Option<PathBuf>,
+    /// Where each tenant's events are POSTed (the fixtures' `webhooks`; local backend only).
+    pub webhooks: Vec<crate::webhooks::Webhook>,
+    /// How those deliveries are paced.
+    pub delivery: crate::webhooks::DeliveryOptions,
 }
 
 /// The application and what the caller needs to talk to it.
@@ -90,6 +97,8 @@ pub struct LocalApp {
     /// The hold-expiry sweep over the embedded store, for the server to run on its own schedule
     /// ([`crate::hold_sweeper`]); `None` on the AWS backend, whose `expire-holds` function does it.
     pub hold_expirer: Option<Arc<HoldExpirer>>,
+    /// The webhook deliveries, running until this is dropped.
+    pub deliveries: crate::webhooks::Deliveries,
 }
 
 /// The token issuer of a data directory (creating its keyring on first use).
@@ -155,15 +164,24 @@ pub fn local_merchant_seeder(data_dir: &Path) -> Result<MerchantSeeder, StartErr
 pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
     let data_dir_lock = match options.backend {
         Backend::Local => Some(EmbeddedStore::lock_data_dir(&options.data_dir)?),
-        Backend::Aws => None,
+        Backend::Aws if options.webhooks.is_empty() => None,
+        Backend::Aws => {
+            return Err(StartError::Webhooks(
+                "delivered from the local store only; on AWS the stack's event bus carries the events \
+                 (docs/events.md)"
+                    .into(),
+            ));
+        }
     };
     let keyring = Arc::new(LocalKeyring::open_or_create(&options.data_dir)?);
     let tokens = Arc::new(LocalTokens::new(keyring.token_signing_key().clone()));
     let sandbox_url = crate::sandbox::start().await?;
-    let (vault, gateway, connections, authorizer, hold_expirer) = match options.backend {
+    let (vault, gateway, connections, authorizer, hold_expirer, deliveries) = match options.backend {
         Backend::Local => {
             let store = Arc::new(EmbeddedStore::open(&options.data_dir)?);
             let hold_expirer = Arc::new(HoldExpirer::new(Arc::clone(&store) as _, Arc::new(SystemClock)));
+            let deliveries = crate::webhooks::start(&store, options.webhooks.clone(), options.delivery)
+                .map_err(StartError::Webhooks)?;
             let partners = HttpPartnerClient::new(Duration::from_secs(2)).map_err(http_client_error)?;
             let processors = HttpProcessorClient::new(Duration::from_secs(2)).map_err(http_client_error)?;
             let partners = Arc::new(partners);
@@ -199,12 +217,19 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
                 Arc::new(endpoint_settings(options.processors_file.as_deref(), SANDBOX_PROCESSORS, &sandbox_url)?),
                 Arc::new(SystemClock),
             );
-            (vault, gateway, connections, authorizer, Some(hold_expirer))
+            (vault, gateway, connections, authorizer, Some(hold_expirer), deliveries)
         }
         Backend::Aws => {
             // Configured as the stack's functions are: their settings, parsed once, and their wiring.
             let stack = cofre_aws::wiring::whole_stack().await?;
-            (stack.vault, stack.gateway, stack.connections, stack.authorizer, None)
+            (
+                stack.vault,
+                stack.gateway,
+                stack.connections,
+                stack.authorizer,
+                None,
+                crate::webhooks::Deliveries::default(),
+            )
         }
     };
     let authenticator = Authenticator::Bearer(tokens.clone());
@@ -217,7 +242,7 @@ pub async fn build(options: &LocalOptions) -> Result<LocalApp, StartError> {
     });
     let gateway = gateway_router(GatewayApi { gateway: Arc::new(gateway), authenticator: authenticator.clone() });
     let router = with_json_fallbacks(credentials.merge(gateway).merge(merchants).merge(authorizations));
-    Ok(LocalApp { router, tokens, sandbox_url, data_dir_lock, hold_expirer })
+    Ok(LocalApp { router, tokens, sandbox_url, data_dir_lock, hold_expirer, deliveries })
 }
 
 // ---- Serving: the HTTP/1 loop and its limits ------------------------------------------------------

@@ -20,8 +20,14 @@ struct Served {
 
 /// Starts `cofre-local serve` on an ephemeral port and reads its banner.
 async fn serve(data_dir: &std::path::Path) -> Served {
+    serve_with(data_dir, &[]).await
+}
+
+/// Starts `cofre-local serve` with `extra` arguments on an ephemeral port and reads its banner.
+async fn serve_with(data_dir: &std::path::Path, extra: &[&str]) -> Served {
     let mut child = Command::new(BIN)
         .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(extra)
         .env("COFRE_DATA_DIR", data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -122,9 +128,10 @@ async fn token_refuses_a_malformed_tenant() {
 async fn seed_the_example_then_set_and_rotate_through_the_sandbox() {
     let data = tempfile::tempdir().unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../seed.example.json");
+    let webhooks = format!("webhooks: 1 (delivered by `cofre-local serve --webhooks {example}`)");
     for expected in [
-        "merchants: 1 inserted, 0 unchanged\naccounts: 2 inserted, 0 unchanged",
-        "merchants: 0 inserted, 1 unchanged\naccounts: 0 inserted, 2 unchanged",
+        format!("merchants: 1 inserted, 0 unchanged\naccounts: 2 inserted, 0 unchanged\n{webhooks}"),
+        format!("merchants: 0 inserted, 1 unchanged\naccounts: 0 inserted, 2 unchanged\n{webhooks}"),
     ] {
         let output =
             Command::new(BIN).args(["seed", example]).env("COFRE_DATA_DIR", data.path()).output().await.unwrap();
@@ -223,4 +230,104 @@ async fn accounts_seed_authorize_and_events_print_as_json_lines() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", output.status);
+}
+
+#[tokio::test]
+async fn a_bad_webhook_is_refused_by_seed_and_serve_without_quoting_its_secret_and_nothing_is_written() {
+    let data = tempfile::tempdir().unwrap();
+    let fixtures = data.path().join("fixtures.json");
+    let raw = "not-a-whsec-secret-0123456789";
+    let file = serde_json::json!({ "accounts": [], "webhooks": [{ "tenant_id": "demo-tenant", "url": "http://127.0.0.1:9/", "secret": raw }] });
+    std::fs::write(&fixtures, file.to_string()).unwrap();
+    let store = data.path().join("store");
+    for args in [
+        vec!["seed", fixtures.to_str().unwrap()],
+        vec!["serve", "--addr", "127.0.0.1:0", "--webhooks", fixtures.to_str().unwrap()],
+    ] {
+        let output = Command::new(BIN).args(&args).env("COFRE_DATA_DIR", &store).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr.contains("webhooks[0]: secret must be `whsec_`"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains(raw) && !String::from_utf8_lossy(&output.stdout).contains(raw),
+            "{args:?}: the secret quoted"
+        );
+        assert!(!store.exists(), "{args:?}: wrote to the data directory");
+    }
+    // Good webhooks, but on AWS the event bus delivers: refused before anything is opened.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../seed.example.json");
+    let output = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--backend", "aws", "--webhooks", example])
+        .env("COFRE_DATA_DIR", &store)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("webhooks: delivered from the local store only"), "{stderr}");
+}
+
+/// The README's webhook: the server started with `--webhooks` POSTs an authorization's two events,
+/// signed, to the tenant's receiver; `cofre-local events` prints the same events.
+#[tokio::test]
+async fn serve_with_webhooks_posts_an_authorizations_events_signed_and_events_still_prints_them() {
+    use base64::Engine as _;
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel::<(axum::http::HeaderMap, String)>();
+    let receiver = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let sender = sender.clone();
+            async move {
+                sender.send((headers, body)).unwrap();
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let data = tempfile::tempdir().unwrap();
+    let mut fixtures: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../seed.example.json")).unwrap(),
+    )
+    .unwrap();
+    fixtures["webhooks"][0]["url"] = url.into();
+    let secret = fixtures["webhooks"][0]["secret"].as_str().unwrap().to_owned();
+    let file = data.path().join("fixtures.json");
+    std::fs::write(&file, fixtures.to_string()).unwrap();
+    let store = data.path().join("store");
+    let seeded =
+        Command::new(BIN).args(["seed", file.to_str().unwrap()]).env("COFRE_DATA_DIR", &store).output().await.unwrap();
+    assert!(
+        String::from_utf8(seeded.stdout).unwrap().contains("webhooks: 1 (delivered by `cofre-local serve --webhooks")
+    );
+    let served = serve_with(&store, &["--webhooks", file.to_str().unwrap()]).await;
+    let body = serde_json::json!({ "mti": "0100", "amount": 10.5, "currency": "BRL", "network": "VISA", "card": { "pan": "4111111111111111" },
+        "mode": "CREDIT", "entry_mode": "051", "processing_code": "003000", "tracking_id": "order-42" });
+    let response = reqwest::Client::new()
+        .post(format!("{}/payment-methods/v1/authorization", served.base_url))
+        .bearer_auth(&served.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let key = base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key);
+    let mut posted = Vec::new();
+    for _ in 0..2 {
+        let (headers, body) = tokio::time::timeout(Duration::from_secs(30), received.recv()).await.unwrap().unwrap();
+        let header = |name: &str| headers[name].to_str().unwrap().to_owned();
+        let signed = format!("{}.{}.{body}", header("webhook-id"), header("webhook-timestamp"));
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(aws_lc_rs::hmac::sign(&key, signed.as_bytes()));
+        assert_eq!(header("webhook-signature"), format!("v1,{signature}"));
+        assert!(!body.contains("4111111111111111") && !body.contains(&secret[6..]), "{body}");
+        posted.push(body);
+    }
+    let listed = Command::new(BIN).arg("events").env("COFRE_DATA_DIR", &store).output().await.unwrap();
+    let listed: Vec<String> = String::from_utf8(listed.stdout).unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(listed, posted, "the events POSTed are the ones `cofre-local events` prints, in its order");
+    drop(served);
 }

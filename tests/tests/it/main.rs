@@ -22,3 +22,4 @@ mod patch_merchant_connection;
 mod request_authorization;
 mod round_trips;
 mod seed;
+mod webhooks;

@@ -47,8 +47,10 @@ mod card_hashes;
 mod credentials;
 mod ledger;
 mod merchants;
+mod webhook_cursors;
 
 use cofre_domain::store::{ScanCursor, StoreError};
+pub use webhook_cursors::OutboxEvent;
 
 /// How long a connection waits for a lock another process holds (the admin CLI seeding).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,6 +85,15 @@ const DUE_HOLDS: &str = "CREATE TABLE IF NOT EXISTS due_holds (
                              PRIMARY KEY (tenant, authorization_id)
                          );
                          CREATE INDEX IF NOT EXISTS due_holds_by_due ON due_holds (due_ms, authorization_id, tenant)";
+/// How far each webhook has been delivered: the `seq` of the last event its receiver accepted
+/// (`infra/local/src/webhooks.rs`). Keyed by tenant and URL, so a webhook keeps its place across
+/// restarts and a changed secret; a new URL starts from the tenant's first event.
+const WEBHOOK_CURSORS: &str = "CREATE TABLE IF NOT EXISTS webhook_cursors (
+                                   tenant TEXT NOT NULL,
+                                   url TEXT NOT NULL,
+                                   delivered INTEGER NOT NULL,
+                                   PRIMARY KEY (tenant, url)
+                               )";
 
 /// A file-backed store; cheap to clone (clones share the connections and the writer).
 #[derive(Clone)]
@@ -285,11 +296,11 @@ fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
     let current = |sql: &Option<String>| sql.as_deref().is_some_and(|sql| !sql.contains("WITHOUT ROWID"));
     let events = |c: &Connection| -> Result<bool, StoreError> {
         c.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('events', 'due_holds')",
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('events', 'due_holds', 'webhook_cursors')",
             [],
             |row| row.get::<_, i64>(0),
         )
-        .map(|n| n == 2)
+        .map(|n| n == 3)
         .map_err(unavailable)
     };
     if current(&items_sql(connection)?) && events(connection)? {
@@ -312,6 +323,7 @@ fn prepare_schema(connection: &mut Connection) -> Result<(), StoreError> {
     }
     tx.execute_batch(EVENTS).map_err(unavailable)?;
     tx.execute_batch(DUE_HOLDS).map_err(unavailable)?;
+    tx.execute_batch(WEBHOOK_CURSORS).map_err(unavailable)?;
     tx.commit().map_err(unavailable)
 }
 
