@@ -141,7 +141,11 @@ async fn concurrent_first_sets(backend: Backend) {
     let replies = tasks.join_all().await;
     let winners: Vec<_> = replies.iter().filter(|(_, s)| *s == 200).map(|(i, _)| *i).collect();
     assert_eq!(winners.len(), 1, "{backend:?}: {replies:?}");
-    assert!(replies.iter().all(|(_, s)| *s == 200 || *s == 409 || *s == 400), "{backend:?}: {replies:?}");
+    // A loser that read before the winner committed: 409. One that read after finds credentials on
+    // file: its set is compared with them (a retry of the winner's would be answered as done), fails,
+    // and is counted, so from then on concurrent comparisons get one per count and the rest 429, as in
+    // the rotations above.
+    assert!(replies.iter().all(|(_, s)| matches!(*s, 200 | 400 | 409 | 429)), "{backend:?}: {replies:?}");
     let (stored, version, _) = stack.stored_connection("tenant-a", "mid_test_a", "midCon_affinipay").await;
     assert_eq!((stored, version), (Some(serde_json::json!({ "secret": format!("first_{:02}", winners[0]) })), 1));
 }
