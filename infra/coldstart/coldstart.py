@@ -1,4 +1,4 @@
-"""Cold start of Cofre's four Lambda functions, measured side by side with two floors built with the
+"""Cold start of Cofre's five Lambda functions, measured side by side with two floors built with the
 same profile (a hello-world lambda_http function, and one that makes one DynamoDB GetItem) and a
 Python peer of the second.
 
@@ -19,7 +19,7 @@ It builds what it measures unless --no-build: the functions as `sam build` does 
 --bin X` from the workspace root, so features resolve over the whole workspace, as cargo-lambda's
 do), the floors from infra/coldstart/floors (own workspace: never part of Cofre's builds; Cofre's
 Cargo.lock and [profile.*] are handed to it, so versions and profile match), and cofre-local (debug)
-for the sandbox and seeding. --compare adds the four functions found in DIR (e.g. a copy of an
+for the sandbox and seeding. --compare adds the five functions found in DIR (e.g. a copy of an
 earlier build; LABEL goes into tenant ids: letters, digits, `.`, `_`, `-`) as more subjects, so
 before and after are measured in the same run. --only keeps the subjects whose label starts so;
 --attach runs a profiler on each subject just before its first event (perf on the first invocation
@@ -57,6 +57,7 @@ FUNCTION_SETTINGS = {
     "use-credential": ["CREDENTIALS_TABLE", "DATA_KEY_ID", "PARTNER_CONFIG_SECRET"],
     "patch-merchant-connection": ["MERCHANTS_TABLE", "DATA_KEY_ID", "PROCESSOR_CONFIG_SECRET", "HMAC_KEY_SECRET"],
     "request-authorization": ["LEDGER_TABLE", "EVENTS_TABLE", "HMAC_KEY_SECRET"],
+    "expire-holds": ["LEDGER_TABLE", "EVENTS_TABLE"],
 }
 FUNCTIONS = list(FUNCTION_SETTINGS)
 # The event each function is started with, and the status it must answer.
@@ -65,6 +66,8 @@ FUNCTION_EVENTS = {
     "use-credential": ("use-credential.transfer", 201),
     "patch-merchant-connection": ("patch-merchant-connection.rotated", 200),
     "request-authorization": ("request-authorization.approved", 200),
+    # Not an HTTP function: its scheduled event gets the sweep's report (nothing is due here).
+    "expire-holds": ("expire-holds.scheduled", "sweep"),
 }
 PROXY_PLACEHOLDER = "cfp_PLACEHOLDERPLACEHOLDERPLACEHOLDERPLACEHOLDE"
 
@@ -148,6 +151,8 @@ def lambda_env(name, runtime_api, aws):
 
 def with_tenant(event, tenant):
     event = copy.deepcopy(event)
+    if "requestContext" not in event:
+        return event  # a scheduled event names no tenant
     event["requestContext"]["authorizer"]["jwt"]["claims"]["tenant_id"] = tenant
     return event
 
@@ -311,7 +316,11 @@ class Harness:
         invocation = run.invocations[0]
         if "response" not in invocation:
             return {"error": f"{label}: no response"}
-        status, body = api_gateway_answer(invocation["response"])
+        if expected == "sweep":
+            report = json.loads(invocation["response"])
+            status, body = ("sweep", report) if isinstance(report, dict) and "expired" in report else (None, report)
+        else:
+            status, body = api_gateway_answer(invocation["response"])
         if expected is not None and status != expected:
             tail = output.read_text(errors="replace")[-800:]
             return {"error": f"{label}: answered {status}, expected {expected}: {str(body)[:300]}; output: {tail}"}
@@ -379,7 +388,7 @@ def main():
     parser.add_argument("--profile", choices=["release", "debug"], default="release")
     parser.add_argument("--no-build", dest="build", action="store_false")
     parser.add_argument("--compare", action="append", default=[], type=lambda s: tuple(s.split("=", 1)),
-                        metavar="LABEL=DIR", help="also measure the four functions in DIR")
+                        metavar="LABEL=DIR", help="also measure the five functions in DIR")
     parser.add_argument("--no-python-peer", dest="python_peer", action="store_false")
     parser.add_argument("--runtime-port", type=int, default=0, help="the fake Runtime API's port (0: any)")
     parser.add_argument("--sandbox-port", type=int, default=0, help="the sandbox server's port (0: any)")
