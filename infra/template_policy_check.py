@@ -701,6 +701,15 @@ def run(template, samconfig, report):
     report.check([(e.get("Type"), e.get("Properties", {}).get("ScheduleExpression")) for e in sweep_events.values()]
                  == [("ScheduleV2", "rate(1 minute)")],
                  "ExpireHoldsFunction: invoked by one EventBridge Scheduler rate(1 minute) schedule, nothing else", sweep_events)
+    sweep = functions.get("ExpireHoldsFunction", {}).get("Properties", {})
+    report.check(sweep.get("ReservedConcurrentExecutions") == 1
+                 and sweep.get("EventInvokeConfig", {}).get("MaximumRetryAttempts") == 0,
+                 "ExpireHoldsFunction: one sweep at a time, no Lambda retries",
+                 (sweep.get("ReservedConcurrentExecutions"), sweep.get("EventInvokeConfig")))
+    alarm = resources.get("ExpireHoldsErrorsAlarm", {}).get("Properties", {})
+    report.check(alarm.get("MetricName") == "Errors" and alarm.get("Dimensions") == [
+                     {"Name": "FunctionName", "Value": {"Ref": "ExpireHoldsFunction"}}] and alarm.get("Threshold") == 0,
+                 "ExpireHoldsErrorsAlarm: fires on the sweep's first error", alarm)
     for function, expected in ROUTES.items():
         events = functions.get(function, {}).get("Properties", {}).get("Events", {})
         routes, problems = set(), []
@@ -916,6 +925,9 @@ BREAKAGES = {
     "expire-holds may Query the whole ledger, not just its due-holds index": lambda t: next(
         s for s in iam_statements(t, "ExpireHoldsRole") if s.get("Action") == "dynamodb:Query"
     ).update(Resource={"Fn::GetAtt": ["LedgerTable", "Arn"]}),
+    "two sweeps may run at once": lambda t: t["Resources"]["ExpireHoldsFunction"]["Properties"].pop(
+        "ReservedConcurrentExecutions"),
+    "nothing alarms on a failing sweep": lambda t: t["Resources"].pop("ExpireHoldsErrorsAlarm"),
     "expire-holds runs on a timer of its own making (no schedule)": lambda t: t["Resources"]["ExpireHoldsFunction"][
         "Properties"].pop("Events"),
     "the pipe has no dead-letter queue": lambda t: stream_params(t).pop("DeadLetterConfig"),

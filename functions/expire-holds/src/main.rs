@@ -14,7 +14,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let expirer = cofre_aws::wiring::expire_holds().await?;
     let expirer = &expirer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        cofre_aws::wiring::sweep_holds(expirer, &event.payload).await.map_err(lambda_runtime::Error::from)
+        let deadline = Some(event.context.deadline);
+        cofre_aws::wiring::sweep_holds(expirer, &event.payload, deadline).await.map_err(lambda_runtime::Error::from)
     }))
     .await
 }

@@ -938,19 +938,35 @@ pub async fn expire_holds() -> Result<HoldExpirer, WiringError> {
 }
 
 #[cfg(feature = "authorizations")]
-/// The most holds one invocation of expire-holds releases: about 200 s of one transaction after
-/// another, inside its 300 s timeout; more wait for the next invocation, a minute later.
+/// The most holds one invocation of expire-holds releases (up to 32 accounts' at once); a backlog on
+/// a few accounts is cut by the deadline instead; more wait for the next invocation, a minute later.
 pub const SWEEP_MAX_HOLDS_PER_INVOCATION: usize = 20_000;
+
+#[cfg(feature = "authorizations")]
+/// How long before the invocation's deadline the sweep starts nothing new: one batch of
+/// transactions (a few seconds at the slowest) and the answer fit in it.
+pub const SWEEP_STOP_BEFORE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[cfg(feature = "authorizations")]
 /// One invocation of expire-holds: the scheduler's event says nothing the sweep needs (what is due is
 /// read from the index, at the clock's time), so any event sweeps. Answers what it did, as JSON (in the
 /// function's result and logs); a store failure is the invocation's error, and what it had not
 /// reached is still due.
-pub async fn sweep_holds(expirer: &HoldExpirer, event: &serde_json::Value) -> Result<serde_json::Value, StoreError> {
+///
+/// `deadline_ms` is the invocation's deadline (Lambda's context, Unix milliseconds): no new batch
+/// starts within [`SWEEP_STOP_BEFORE_DEADLINE`] of it, so the invocation ends with its report
+/// instead of a timeout.
+pub async fn sweep_holds(
+    expirer: &HoldExpirer,
+    event: &serde_json::Value,
+    deadline_ms: Option<u64>,
+) -> Result<serde_json::Value, StoreError> {
     let field = |name: &str| event.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
     let (scheduled_time, execution_id) = (field("scheduled_time"), field("execution_id"));
-    let report = expirer.sweep(SWEEP_MAX_HOLDS_PER_INVOCATION).await?;
+    let stop_at = deadline_ms
+        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
+        .map(|deadline| deadline - SWEEP_STOP_BEFORE_DEADLINE);
+    let report = expirer.sweep_until(SWEEP_MAX_HOLDS_PER_INVOCATION, stop_at).await?;
     tracing::info!(scheduled_time, execution_id, expired = report.expired, "sweep done");
     Ok(serde_json::json!({
         "due": report.due,

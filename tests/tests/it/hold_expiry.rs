@@ -371,10 +371,12 @@ async fn a_confirmation_racing_the_expiry_settles_exactly_once_in_either_order()
 }
 
 /// A ledger that fails every write after the first `writes` releases: a sweep stopped halfway (a
-/// crash, a timeout, a lost store).
+/// crash, a timeout, a lost store); and that always refuses the release of the hold `refused` names
+/// by tracking_id (one hold the store keeps refusing).
 struct Failing {
     inner: Arc<dyn Ledger>,
     writes: AtomicUsize,
+    refused: Option<&'static str>,
 }
 
 #[async_trait]
@@ -405,6 +407,9 @@ impl Ledger for Failing {
     }
 
     async fn release_hold(&self, release: &HoldRelease) -> Result<(), CommitError> {
+        if self.refused == Some(release.authorization.tracking_id.as_str()) {
+            return Err(CommitError::Store(StoreError::Unavailable("ValidationException".into())));
+        }
         let left = self.writes.load(Ordering::SeqCst);
         if left == 0 {
             return Err(CommitError::Store(StoreError::Unavailable("the process died".into())));
@@ -424,7 +429,8 @@ async fn a_sweep_cut_short_loses_nothing_and_the_next_finishes_it() {
             decide(&server, &hold(HOURLY, "2.00", &format!("cut-{n}"))).await;
         }
         clock.advance(HOUR * 2);
-        let failing = Arc::new(Failing { inner: Arc::clone(&stack.ledger), writes: AtomicUsize::new(12) });
+        let failing =
+            Arc::new(Failing { inner: Arc::clone(&stack.ledger), writes: AtomicUsize::new(12), refused: None });
         let cut = HoldExpirer::new(failing, Arc::new(clock.clone()));
         assert!(cut.sweep(usize::MAX).await.is_err(), "{backend:?}: the sweep stops at the failure");
         assert_eq!(balance(&stack, HOURLY).await, (10_000_000 - 18 * 200, 18 * 200), "{backend:?}: 12 released");
@@ -448,6 +454,55 @@ async fn a_sweep_cut_short_loses_nothing_and_the_next_finishes_it() {
         clock.advance(HOUR * 2);
         assert_eq!(restarted.sweep(3).await.unwrap().expired, 3);
         assert_eq!(restarted.sweep(3).await.unwrap().expired, 2);
+    }
+}
+
+#[tokio::test]
+async fn a_hold_the_store_refuses_is_left_due_and_the_sweep_releases_the_others() {
+    for backend in Backend::ALL {
+        let stack = seeded(backend).await;
+        let clock = TestClock::default();
+        let (server, _) = world_over(&stack, Arc::clone(&stack.ledger), &clock).await;
+        // The refused hold is the first due: every sweep meets it before the others.
+        decide(&server, &hold(HOURLY, "3.00", "poison")).await;
+        clock.advance(Duration::from_secs(1));
+        for n in 0..4 {
+            decide(&server, &hold(HOURLY, "1.00", &format!("after-poison-{n}"))).await;
+        }
+        clock.advance(HOUR * 2);
+        let refusing = Arc::new(Failing {
+            inner: Arc::clone(&stack.ledger),
+            writes: AtomicUsize::new(usize::MAX),
+            refused: Some("poison"),
+        });
+        let sweep = HoldExpirer::new(refusing, Arc::new(clock.clone()));
+        let report = sweep.sweep(usize::MAX).await.unwrap();
+        assert_eq!((report.due, report.expired, report.left), (5, 4, 1), "{backend:?}: {report:?}");
+        assert_eq!(balance(&stack, HOURLY).await, (10_000_000 - 300, 300), "{backend:?}: only the refused one holds");
+        assert_eq!(read_back(&server, "poison").await.body["status"], "APPROVED", "{backend:?}: still held");
+        // Still due: a later sweep that the store lets through releases it.
+        let report =
+            HoldExpirer::new(Arc::clone(&stack.ledger), Arc::new(clock.clone())).sweep(usize::MAX).await.unwrap();
+        assert_eq!((report.due, report.expired), (1, 1), "{backend:?}: {report:?}");
+        assert_eq!(balance(&stack, HOURLY).await, (10_000_000, 0), "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_sweep_past_its_deadline_starts_nothing_and_leaves_every_hold_due() {
+    for backend in Backend::ALL {
+        let stack = seeded(backend).await;
+        let clock = TestClock::default();
+        let (server, sweep) = world_over(&stack, Arc::clone(&stack.ledger), &clock).await;
+        for n in 0..3 {
+            decide(&server, &hold(HOURLY, "1.00", &format!("late-{n}"))).await;
+        }
+        clock.advance(HOUR * 2);
+        let deadline = cofre_domain::clock::Clock::now(&clock);
+        let report = sweep.sweep_until(usize::MAX, Some(deadline)).await.unwrap();
+        assert_eq!(report, SweepReport::default(), "{backend:?}: nothing started");
+        assert_eq!(balance(&stack, HOURLY).await, (10_000_000 - 300, 300), "{backend:?}");
+        assert_eq!(sweep.sweep(usize::MAX).await.unwrap().expired, 3, "{backend:?}");
     }
 }
 

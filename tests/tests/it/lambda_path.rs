@@ -268,7 +268,7 @@ async fn every_event_file_gets_its_documented_answer_from_its_functions_router()
         if function == "expire-holds" {
             let expirer = stack.hold_expirer(Arc::new(cofre_domain::clock::SystemClock));
             let event: Value = serde_json::from_str(&event).unwrap();
-            let report = cofre_aws::wiring::sweep_holds(&expirer, &event).await.unwrap();
+            let report = cofre_aws::wiring::sweep_holds(&expirer, &event, None).await.unwrap();
             // The holds placed above expire in a week: nothing is due.
             assert_eq!(report, json!({ "due": 0, "expired": 0, "settled_first": 0, "retried": 0, "left": 0 }));
             assert_eq!(status, 200);

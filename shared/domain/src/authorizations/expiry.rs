@@ -176,7 +176,14 @@ enum Outcome {
     Expired,
     SettledFirst,
     Left,
+    /// The store refused this hold's release: it is left due, and the sweep goes on to the others
+    /// (one hold the store keeps refusing must not stop every later one), unless too many fail.
+    Failed(StoreError),
 }
+
+/// Releases the store refuses in one sweep before the sweep stops: more is the store down, not one
+/// bad hold.
+const MAX_FAILED_RELEASES: usize = 16;
 
 impl HoldExpirer {
     /// Wires the use case to the ledger and the clock that says what is due.
@@ -189,13 +196,27 @@ impl HoldExpirer {
     /// Round trips: one query of the index per [`SWEEP_PAGE`] holds, one read per
     /// [`MAX_KEYS_PER_READ`] of a tenant's, then one conditional transaction per hold, up to
     /// [`MAX_CONCURRENT_ACCOUNTS`] accounts' at once; a race costs one read and one transaction more.
-    /// A store failure ends the sweep: what it had not reached is still due, and the next sweep takes
-    /// it.
+    /// A failed read of the index or of the holds ends the sweep, as do [`MAX_FAILED_RELEASES`]
+    /// refused releases; a hold whose release alone is refused is left due and the sweep goes on.
+    /// Whatever a sweep did not release is still due, and the next sweep takes it.
     pub async fn sweep(&self, max_holds: usize) -> Result<SweepReport, StoreError> {
+        self.sweep_until(max_holds, None).await
+    }
+
+    /// [`Self::sweep`], starting no page of the index and no batch of holds at or after `stop_at`
+    /// (by the clock): an invocation with a time limit ends its sweep in time, and holds it did not
+    /// start are counted `left` (still due, for the next sweep).
+    pub async fn sweep_until(
+        &self,
+        max_holds: usize,
+        stop_at: Option<OffsetDateTime>,
+    ) -> Result<SweepReport, StoreError> {
         let now = self.clock.now();
+        let out_of_time = || stop_at.is_some_and(|stop| self.clock.now() >= stop);
         let mut report = SweepReport::default();
+        let mut failed_releases = 0;
         let mut after: Option<DueHold> = None;
-        while report.due < max_holds {
+        while report.due < max_holds && !out_of_time() {
             let limit = SWEEP_PAGE.min(max_holds - report.due);
             let page = self.ledger.due_holds(now, after.as_ref(), limit).await?;
             let full = page.len() == limit;
@@ -206,6 +227,10 @@ impl HoldExpirer {
             page.sort_by(|a, b| (&a.tenant, a.authorization_id).cmp(&(&b.tenant, b.authorization_id)));
             for chunk in page.chunk_by(|a, b| a.tenant == b.tenant) {
                 for reads in chunk.chunks(MAX_KEYS_PER_READ) {
+                    if out_of_time() {
+                        report.left += reads.len();
+                        continue;
+                    }
                     let tenant = &reads[0].tenant;
                     let keys: Vec<LedgerKey> =
                         reads.iter().map(|h| LedgerKey::Authorization(h.authorization_id)).collect();
@@ -261,6 +286,13 @@ impl HoldExpirer {
                                 Outcome::Expired => report.expired += 1,
                                 Outcome::SettledFirst => report.settled_first += 1,
                                 Outcome::Left => report.left += 1,
+                                Outcome::Failed(e) => {
+                                    report.left += 1;
+                                    failed_releases += 1;
+                                    if failed_releases >= MAX_FAILED_RELEASES {
+                                        failed.get_or_insert(e);
+                                    }
+                                }
                             }
                         }
                     }
@@ -321,7 +353,10 @@ async fn expire(
                 tracing::error!(authorization_id = record.id.0, error = %e, "a due hold cannot be released");
                 return Ok((Outcome::Left, retried));
             }
-            Err(CommitError::Store(e)) => return Err(e),
+            Err(CommitError::Store(e)) => {
+                tracing::error!(authorization_id = record.id.0, error = %e, "a due hold's release was refused");
+                return Ok((Outcome::Failed(e), retried));
+            }
         }
     }
     Ok((Outcome::Left, retried))
