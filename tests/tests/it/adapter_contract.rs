@@ -937,6 +937,66 @@ mod ledger {
         accounts_stored_before_holds_were_counted(Backend::Aws).await;
     }
 
+    /// `due_holds` pages through every tenant's due holds in `DueHold` order, each page starting after
+    /// the last of the one before, however many share a due instant (on DynamoDB: across its shards),
+    /// and lists none before it is due.
+    #[tokio::test]
+    async fn due_holds_page_in_order_across_tenants_and_equal_due_instants() {
+        use cofre_domain::authorizations::{Authorizer, DueHold};
+        use std::sync::Arc;
+        for backend in Backend::ALL {
+            let stack = Stack::new(backend).await;
+            let account = |tenant: &str, id: i64| {
+                serde_json::json!({ "tenant_id": tenant, "account_id": id, "program_id": 1,
+                    "document_number": format!("{id}0000000"), "status": "NORMAL", "currency": "BRL",
+                    "limit": "1000.00", "hold_expiry_seconds": 60 })
+            };
+            stack.seed_accounts(&[account("tenant-a", 8001), account("tenant-b", 8002)]).await;
+            // A whole millisecond, and a clock that moves a microsecond a reading: every hold falls due
+            // in the same millisecond.
+            let start = time::OffsetDateTime::from_unix_timestamp(1_900_000_000).unwrap();
+            let clock = cofre_tests::TestClock::at(start);
+            let authorizer = Authorizer::new(
+                Arc::clone(&stack.ledger),
+                Arc::clone(&stack.hmac),
+                Arc::new(clock.clone()),
+                Arc::new(cofre_domain::ids::RandomIds::default()),
+            );
+            for (tenant, account, n) in [("tenant-a", 8001, 5), ("tenant-b", 8002, 4)] {
+                for i in 0..n {
+                    let mut body = cofre_tests::authorization_body(account, "1.00");
+                    body["tracking_id"] = serde_json::json!(format!("due-{tenant}-{i}"));
+                    let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
+                    let caller = cofre_domain::tenant::Identity {
+                        tenant: TenantId::parse(tenant).unwrap(),
+                        principal: "p".into(),
+                        subject: "p".into(),
+                        scopes: vec![],
+                    };
+                    let decision = authorizer.authorize(&caller, &TrackingId::generate(), request).await.unwrap();
+                    assert!(decision.response.get().contains("APPROVED"), "{backend:?}: {}", decision.response.get());
+                }
+            }
+            let before = start + std::time::Duration::from_secs(59);
+            assert!(stack.ledger.due_holds(before, None, 100).await.unwrap().is_empty(), "{backend:?}: none due yet");
+            let by = start + std::time::Duration::from_secs(61);
+            let all = stack.ledger.due_holds(by, None, 100).await.unwrap();
+            assert_eq!(all.len(), 9, "{backend:?}: {all:?}");
+            assert!(all.windows(2).all(|w| w[0] < w[1]), "{backend:?}: in order: {all:?}");
+            assert!(all.iter().all(|h| h.due_ms == all[0].due_ms), "{backend:?}: one due instant: {all:?}");
+            let mut paged: Vec<DueHold> = Vec::new();
+            loop {
+                let page = stack.ledger.due_holds(by, paged.last(), 2).await.unwrap();
+                assert!(page.len() <= 2, "{backend:?}");
+                paged.extend(page.iter().cloned());
+                if page.len() < 2 {
+                    break;
+                }
+            }
+            assert_eq!(paged, all, "{backend:?}: the pages, one after another, are the whole list");
+        }
+    }
+
     #[tokio::test]
     async fn embedded_store_honours_the_ledger_contract() {
         contract(Backend::Local).await;
