@@ -892,6 +892,29 @@ pub fn credential_body(key: &str, provider: &str, credential_type: &str) -> Stri
 #[derive(Clone, Default)]
 pub struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
 
+/// While it lives, the production JSON layer writes to a [`LogCapture`], at `directives`, for
+/// everything this thread does (a current-thread runtime's server, client and SDK).
+#[must_use = "the capture stops when this is dropped"]
+pub struct ScopedLogCapture {
+    _default: tracing::subscriber::DefaultGuard,
+    /// A second dispatcher, alive as long as the capture. With only one registered, tracing-core
+    /// decides a callsite's interest by the *registering thread's* default: a callsite first reached
+    /// on another thread (another test, a blocking pool or the store's writer) would be cached as
+    /// never enabled, and its lines lost here. With two, it asks every live dispatcher, this one too.
+    _second: tracing::Dispatch,
+}
+
+impl LogCapture {
+    /// Captures this thread's logs at `directives` (`RUST_LOG` syntax) until the guard is dropped.
+    pub fn scoped(&self, directives: &str) -> ScopedLogCapture {
+        use tracing_subscriber::layer::SubscriberExt;
+        let second = tracing::Dispatch::new(tracing_subscriber::registry());
+        let filter = cofre_http::telemetry::log_filter(Some(directives));
+        let subscriber = tracing_subscriber::registry().with(cofre_http::telemetry::json_layer(self.clone(), filter));
+        ScopedLogCapture { _default: tracing::subscriber::set_default(subscriber), _second: second }
+    }
+}
+
 impl LogCapture {
     /// Everything written so far.
     pub fn text(&self) -> String {

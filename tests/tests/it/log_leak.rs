@@ -8,7 +8,6 @@ use base64::Engine;
 use cofre_tests::wiremock::matchers::{method, path};
 use cofre_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use cofre_tests::{Backend, LogCapture, Stack, TestServer, credential_body, partners_at};
-use tracing_subscriber::layer::SubscriberExt;
 
 /// A key unique to a scenario, so a leak names where it happened.
 fn key(scenario: &str) -> String {
@@ -25,11 +24,9 @@ async fn no_key_reaches_any_log_line_on_any_path() {
     let capture = LogCapture::default();
     // The production layer (payload guard included), at TRACE for everything but the fake partner,
     // whose own logs are the partner's business: it legitimately sees keys.
-    let filter = cofre_http::telemetry::log_filter(Some("trace,wiremock=off"));
     // This test's runtime is one thread, so a thread-local subscriber sees every request it drives
     // (server, client, SDK), and none of the other tests running beside it in this binary.
-    let subscriber = tracing_subscriber::registry().with(cofre_http::telemetry::json_layer(capture.clone(), filter));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _capturing = capture.scoped("trace,wiremock=off");
 
     let mut scenarios: Vec<(String, String)> = Vec::new();
     for backend in Backend::ALL {

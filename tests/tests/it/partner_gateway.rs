@@ -658,11 +658,8 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 /// every crate), the audit or the disk, on any path of the gateway, on either backend.
 #[tokio::test(flavor = "current_thread")]
 async fn neither_the_key_nor_the_partner_token_leaves_cofre() {
-    use tracing_subscriber::layer::SubscriberExt;
     let capture = cofre_tests::LogCapture::default();
-    let filter = cofre_http::telemetry::log_filter(Some("trace,wiremock=off"));
-    let subscriber = tracing_subscriber::registry().with(cofre_http::telemetry::json_layer(capture.clone(), filter));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _capturing = capture.scoped("trace,wiremock=off");
 
     let (key, token) = ("CANARY-KEY-5f3a9c", "CANARY-TOKEN-8d21e7");
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("client-123:{key}"));

@@ -274,14 +274,10 @@ async fn a_receiver_down_for_a_while_gets_everything_when_it_comes_back_and_a_re
 /// at TRACE for every crate (reqwest and hyper included), through a failed attempt and its retry.
 #[tokio::test(flavor = "current_thread")]
 async fn deliveries_log_no_secret_no_url_query_and_no_event() {
-    use tracing_subscriber::layer::SubscriberExt;
     let capture = cofre_tests::LogCapture::default();
-    let filter = cofre_http::telemetry::log_filter(Some("trace"));
-    // One thread: the deliveries, the client and the receiver all log through this subscriber.
-    let subscriber = tracing_subscriber::registry().with(cofre_http::telemetry::json_layer(capture.clone(), filter));
     let _one = ONE_AT_A_TIME.lock().await;
-    let _guard = tracing::subscriber::set_default(subscriber);
-    tracing::callsite::rebuild_interest_cache();
+    // One thread: the deliveries, the client and the receiver all log through this subscriber.
+    let _capturing = capture.scoped("trace");
 
     let (stack, server) = authorization_world(cofre_tests::Backend::Local).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
