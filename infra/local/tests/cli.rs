@@ -18,6 +18,19 @@ struct Served {
     token: String,
 }
 
+impl Served {
+    /// `POST /payment-methods/v1/authorization` with `body`, as `token`'s holder.
+    async fn authorize(&self, token: &str, body: &serde_json::Value) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/payment-methods/v1/authorization", self.base_url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
 /// Starts `cofre-local serve` on an ephemeral port and reads its banner.
 async fn serve(data_dir: &std::path::Path) -> Served {
     serve_with(data_dir, &[]).await
@@ -180,13 +193,7 @@ async fn accounts_seed_authorize_and_events_print_as_json_lines() {
     let served = serve(data.path()).await;
     let body = serde_json::json!({ "mti": "0100", "amount": 10.5, "currency": "BRL", "network": "VISA", "card": { "stored_id": "tok_card_501" },
         "mode": "CREDIT", "entry_mode": "051", "processing_code": "003000", "tracking_id": "cli-1" });
-    let response = reqwest::Client::new()
-        .post(format!("{}/payment-methods/v1/authorization", served.base_url))
-        .bearer_auth(&served.token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = served.authorize(&served.token, &body).await;
     let text = response.text().await.unwrap();
     assert!(text.contains(r#""status":"APPROVED""#) && text.contains(r#""amount":10.50"#), "{text}");
     // A token with the override scope, minted by the CLI, may force a rule.
@@ -200,13 +207,7 @@ async fn accounts_seed_authorize_and_events_print_as_json_lines() {
     let forced = serde_json::json!({ "mti": "0100", "amount": 5000, "currency": "BRL", "network": "VISA", "account_id": 1001,
         "entry_mode": "01", "processing_code": "003000", "validation_rules": { "LEDGER": { "force": true } } });
     for (token, status) in [(&served.token, 403), (&scoped, 200)] {
-        let response = reqwest::Client::new()
-            .post(format!("{}/payment-methods/v1/authorization", served.base_url))
-            .bearer_auth(token)
-            .json(&forced)
-            .send()
-            .await
-            .unwrap();
+        let response = served.authorize(token, &forced).await;
         assert_eq!(response.status().as_u16(), status);
     }
     let output = Command::new(BIN).arg("events").env("COFRE_DATA_DIR", data.path()).output().await.unwrap();
@@ -304,13 +305,7 @@ async fn serve_with_webhooks_posts_an_authorizations_events_signed_and_events_st
     let served = serve_with(&store, &["--webhooks", file.to_str().unwrap()]).await;
     let body = serde_json::json!({ "mti": "0100", "amount": 10.5, "currency": "BRL", "network": "VISA", "card": { "pan": "4111111111111111" },
         "mode": "CREDIT", "entry_mode": "051", "processing_code": "003000", "tracking_id": "order-42" });
-    let response = reqwest::Client::new()
-        .post(format!("{}/payment-methods/v1/authorization", served.base_url))
-        .bearer_auth(&served.token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = served.authorize(&served.token, &body).await;
     assert_eq!(response.status(), 200);
 
     let key = base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();

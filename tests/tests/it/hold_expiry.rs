@@ -241,10 +241,65 @@ enum First {
     Confirmation,
 }
 
+/// What a test does to the stack's ledger's writes: by default, nothing.
+#[async_trait]
+trait Interception: Send + Sync {
+    async fn commit(&self, inner: &dyn Ledger, commit: &Commit) -> Result<(), CommitError> {
+        inner.commit(commit).await
+    }
+
+    async fn release_hold(&self, inner: &dyn Ledger, release: &HoldRelease) -> Result<(), CommitError> {
+        inner.release_hold(release).await
+    }
+}
+
+/// The stack's ledger, its writes going through an [`Interception`] first.
+struct Intercepted {
+    inner: Arc<dyn Ledger>,
+    with: Arc<dyn Interception>,
+}
+
+impl Intercepted {
+    fn over(stack: &Stack, with: Arc<dyn Interception>) -> Arc<dyn Ledger> {
+        Arc::new(Self { inner: Arc::clone(&stack.ledger), with })
+    }
+}
+
+#[async_trait]
+impl Ledger for Intercepted {
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        keys: &[LedgerKey],
+    ) -> Result<Vec<Option<Result<LedgerItem, StoreError>>>, StoreError> {
+        self.inner.get(tenant, keys).await
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<(), CommitError> {
+        self.with.commit(self.inner.as_ref(), commit).await
+    }
+
+    async fn insert_account(&self, account: &Account, settings: &AccountSettings) -> Result<bool, StoreError> {
+        self.inner.insert_account(account, settings).await
+    }
+
+    async fn due_holds(
+        &self,
+        by: OffsetDateTime,
+        after: Option<&DueHold>,
+        limit: usize,
+    ) -> Result<Vec<DueHold>, StoreError> {
+        self.inner.due_holds(by, after, limit).await
+    }
+
+    async fn release_hold(&self, release: &HoldRelease) -> Result<(), CommitError> {
+        self.with.release_hold(self.inner.as_ref(), release).await
+    }
+}
+
 /// A ledger that makes the first confirmation and the first expiry after [`Gate::arm`] race: each has
 /// read before either writes, and `first` writes first; the other then writes on what it read.
 struct Gate {
-    inner: Arc<dyn Ledger>,
     first: std::sync::Mutex<First>,
     commit_armed: AtomicBool,
     release_armed: AtomicBool,
@@ -253,9 +308,8 @@ struct Gate {
 }
 
 impl Gate {
-    fn new(inner: Arc<dyn Ledger>) -> Arc<Self> {
+    fn new() -> Arc<Self> {
         Arc::new(Self {
-            inner,
             first: std::sync::Mutex::new(First::Expiry),
             commit_armed: AtomicBool::new(false),
             release_armed: AtomicBool::new(false),
@@ -285,40 +339,19 @@ impl Gate {
 }
 
 #[async_trait]
-impl Ledger for Gate {
-    async fn get(
-        &self,
-        tenant: &TenantId,
-        keys: &[LedgerKey],
-    ) -> Result<Vec<Option<Result<LedgerItem, StoreError>>>, StoreError> {
-        self.inner.get(tenant, keys).await
-    }
-
-    async fn commit(&self, commit: &Commit) -> Result<(), CommitError> {
+impl Interception for Gate {
+    async fn commit(&self, inner: &dyn Ledger, commit: &Commit) -> Result<(), CommitError> {
         if self.commit_armed.swap(false, Ordering::SeqCst) {
-            return self.gated(First::Confirmation, self.inner.commit(commit)).await;
+            return self.gated(First::Confirmation, inner.commit(commit)).await;
         }
-        self.inner.commit(commit).await
+        inner.commit(commit).await
     }
 
-    async fn insert_account(&self, account: &Account, settings: &AccountSettings) -> Result<bool, StoreError> {
-        self.inner.insert_account(account, settings).await
-    }
-
-    async fn due_holds(
-        &self,
-        by: OffsetDateTime,
-        after: Option<&DueHold>,
-        limit: usize,
-    ) -> Result<Vec<DueHold>, StoreError> {
-        self.inner.due_holds(by, after, limit).await
-    }
-
-    async fn release_hold(&self, release: &HoldRelease) -> Result<(), CommitError> {
+    async fn release_hold(&self, inner: &dyn Ledger, release: &HoldRelease) -> Result<(), CommitError> {
         if self.release_armed.swap(false, Ordering::SeqCst) {
-            return self.gated(First::Expiry, self.inner.release_hold(release)).await;
+            return self.gated(First::Expiry, inner.release_hold(release)).await;
         }
-        self.inner.release_hold(release).await
+        inner.release_hold(release).await
     }
 }
 
@@ -330,8 +363,9 @@ async fn a_confirmation_racing_the_expiry_settles_exactly_once_in_either_order()
     for backend in Backend::ALL {
         let stack = seeded(backend).await;
         let clock = TestClock::default();
-        let gate = Gate::new(Arc::clone(&stack.ledger));
-        let (server, sweep) = world_over(&stack, Arc::clone(&gate) as Arc<dyn Ledger>, &clock).await;
+        let gate = Gate::new();
+        let gated = Intercepted::over(&stack, Arc::clone(&gate) as Arc<dyn Interception>);
+        let (server, sweep) = world_over(&stack, gated, &clock).await;
         let mut confirmed = 0;
         for first in [First::Expiry, First::Confirmation] {
             for pair in 0..PAIRS {
@@ -370,43 +404,17 @@ async fn a_confirmation_racing_the_expiry_settles_exactly_once_in_either_order()
     }
 }
 
-/// A ledger that fails every write after the first `writes` releases: a sweep stopped halfway (a
-/// crash, a timeout, a lost store); and that always refuses the release of the hold `refused` names
-/// by tracking_id (one hold the store keeps refusing).
+/// Fails every release after the first `writes`: a sweep stopped halfway (a crash, a timeout, a lost
+/// store); and always refuses the release of the hold `refused` names by tracking_id (one hold the
+/// store keeps refusing).
 struct Failing {
-    inner: Arc<dyn Ledger>,
     writes: AtomicUsize,
     refused: Option<&'static str>,
 }
 
 #[async_trait]
-impl Ledger for Failing {
-    async fn get(
-        &self,
-        tenant: &TenantId,
-        keys: &[LedgerKey],
-    ) -> Result<Vec<Option<Result<LedgerItem, StoreError>>>, StoreError> {
-        self.inner.get(tenant, keys).await
-    }
-
-    async fn commit(&self, commit: &Commit) -> Result<(), CommitError> {
-        self.inner.commit(commit).await
-    }
-
-    async fn insert_account(&self, account: &Account, settings: &AccountSettings) -> Result<bool, StoreError> {
-        self.inner.insert_account(account, settings).await
-    }
-
-    async fn due_holds(
-        &self,
-        by: OffsetDateTime,
-        after: Option<&DueHold>,
-        limit: usize,
-    ) -> Result<Vec<DueHold>, StoreError> {
-        self.inner.due_holds(by, after, limit).await
-    }
-
-    async fn release_hold(&self, release: &HoldRelease) -> Result<(), CommitError> {
+impl Interception for Failing {
+    async fn release_hold(&self, inner: &dyn Ledger, release: &HoldRelease) -> Result<(), CommitError> {
         if self.refused == Some(release.authorization.tracking_id.as_str()) {
             return Err(CommitError::Store(StoreError::Unavailable("ValidationException".into())));
         }
@@ -415,7 +423,7 @@ impl Ledger for Failing {
             return Err(CommitError::Store(StoreError::Unavailable("the process died".into())));
         }
         self.writes.store(left - 1, Ordering::SeqCst);
-        self.inner.release_hold(release).await
+        inner.release_hold(release).await
     }
 }
 
@@ -429,8 +437,7 @@ async fn a_sweep_cut_short_loses_nothing_and_the_next_finishes_it() {
             decide(&server, &hold(HOURLY, "2.00", &format!("cut-{n}"))).await;
         }
         clock.advance(HOUR * 2);
-        let failing =
-            Arc::new(Failing { inner: Arc::clone(&stack.ledger), writes: AtomicUsize::new(12), refused: None });
+        let failing = Intercepted::over(&stack, Arc::new(Failing { writes: AtomicUsize::new(12), refused: None }));
         let cut = HoldExpirer::new(failing, Arc::new(clock.clone()));
         assert!(cut.sweep(usize::MAX).await.is_err(), "{backend:?}: the sweep stops at the failure");
         assert_eq!(balance(&stack, HOURLY).await, (10_000_000 - 18 * 200, 18 * 200), "{backend:?}: 12 released");
@@ -470,11 +477,10 @@ async fn a_hold_the_store_refuses_is_left_due_and_the_sweep_releases_the_others(
             decide(&server, &hold(HOURLY, "1.00", &format!("after-poison-{n}"))).await;
         }
         clock.advance(HOUR * 2);
-        let refusing = Arc::new(Failing {
-            inner: Arc::clone(&stack.ledger),
-            writes: AtomicUsize::new(usize::MAX),
-            refused: Some("poison"),
-        });
+        let refusing = Intercepted::over(
+            &stack,
+            Arc::new(Failing { writes: AtomicUsize::new(usize::MAX), refused: Some("poison") }),
+        );
         let sweep = HoldExpirer::new(refusing, Arc::new(clock.clone()));
         let report = sweep.sweep(usize::MAX).await.unwrap();
         assert_eq!((report.due, report.expired, report.left), (5, 4, 1), "{backend:?}: {report:?}");

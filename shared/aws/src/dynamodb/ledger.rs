@@ -42,6 +42,17 @@ type Item = HashMap<String, AttributeValue>;
 /// Cancellation reasons a fresh decision can get past.
 const RETRYABLE_CANCELLATIONS: [&str; 3] = ["ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"];
 
+/// A cancelled transaction none of whose own conditions says more: a condition relied on no longer
+/// holds, or a concurrent transaction or throttling got in the way (act again on a fresh read), or
+/// something retrying cannot help (ValidationError, ItemCollectionSizeLimitExceeded…).
+fn other_cancellation(codes: &[&str]) -> CommitError {
+    if codes.iter().all(|c| RETRYABLE_CANCELLATIONS.contains(c)) {
+        CommitError::Conflict
+    } else {
+        CommitError::Store(StoreError::Unavailable(format!("transaction cancelled: {}", codes.join(", "))))
+    }
+}
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -318,16 +329,8 @@ impl Ledger for DynamoLedger {
                 } else if failed(copy_index) {
                     // Every authorization is written with its tracking record: deciding again cannot help.
                     Err(CommitError::Store(StoreError::Corrupt("the original's tracking record is missing".into())))
-                } else if codes.iter().all(|c| RETRYABLE_CANCELLATIONS.contains(c)) {
-                    // A condition the decision relied on no longer holds, or a concurrent transaction or
-                    // throttling got in the way: decide again on a fresh read.
-                    Err(CommitError::Conflict)
                 } else {
-                    // ValidationError, ItemCollectionSizeLimitExceeded…: retrying cannot help.
-                    Err(CommitError::Store(StoreError::Unavailable(format!(
-                        "transaction cancelled: {}",
-                        codes.join(", ")
-                    ))))
+                    Err(other_cancellation(&codes))
                 }
             }
             Err(TransactWriteItemsError::TransactionInProgressException(_)) => Err(CommitError::Conflict),
@@ -411,13 +414,8 @@ impl Ledger for DynamoLedger {
                     Err(CommitError::Store(StoreError::Corrupt(
                         "the authorization's tracking record is missing".into(),
                     )))
-                } else if codes.iter().all(|c| RETRYABLE_CANCELLATIONS.contains(c)) {
-                    Err(CommitError::Conflict)
                 } else {
-                    Err(CommitError::Store(StoreError::Unavailable(format!(
-                        "transaction cancelled: {}",
-                        codes.join(", ")
-                    ))))
+                    Err(other_cancellation(&codes))
                 }
             }
             Err(TransactWriteItemsError::TransactionInProgressException(_)) => Err(CommitError::Conflict),
