@@ -97,10 +97,7 @@ def main():
         failed.append(f"{other} unexpected statuses, server {'running' if alive else 'STOPPED'}")
     if right[0] != 429:
         failed.append("the right proof was answered while locked")
-    if failed:
-        print("FAILED: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    return local_server.verdict(failed)
 
 
 if __name__ == "__main__":

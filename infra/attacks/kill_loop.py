@@ -127,10 +127,7 @@ def main():
         failed.append("the balance does not match what reads back")
     if refused:
         failed.append("answers other than 200 APPROVED")
-    if failed:
-        print("FAILED: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    return local_server.verdict(failed)
 
 
 if __name__ == "__main__":

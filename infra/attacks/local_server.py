@@ -3,6 +3,7 @@
 import os
 import resource
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -70,3 +71,11 @@ def stop(process):
     except subprocess.TimeoutExpired:
         process.kill()
     return process.stdout.read() if process.stdout and not process.stdout.closed else ""
+
+
+def verdict(failed):
+    """The script's exit status: 0, or 1 with every failed check on stderr."""
+    if failed:
+        print("FAILED: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return 0

@@ -888,6 +888,16 @@ pub fn credential_body(key: &str, provider: &str, credential_type: &str) -> Stri
         .to_string()
 }
 
+/// A caller of `tenant` with no scopes, as the use cases see one a token identified.
+pub fn caller(tenant: &str) -> cofre_domain::tenant::Identity {
+    cofre_domain::tenant::Identity {
+        tenant: cofre_domain::tenant::TenantId::parse(tenant).unwrap(),
+        principal: "p".into(),
+        subject: "p".into(),
+        scopes: vec![],
+    }
+}
+
 /// An in-memory log sink for tests that read what was logged.
 #[derive(Clone, Default)]
 pub struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);

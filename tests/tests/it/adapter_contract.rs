@@ -617,12 +617,7 @@ mod ledger {
         let mut body = cofre_tests::authorization_body(1001, amount);
         body["tracking_id"] = serde_json::json!(tracking);
         let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
-        let caller = cofre_domain::tenant::Identity {
-            tenant: tenant(),
-            principal: "p".into(),
-            subject: "p".into(),
-            scopes: vec![],
-        };
+        let caller = cofre_tests::caller("tenant-a");
         stack.authorizer().authorize(&caller, &TrackingId::generate(), request).await.unwrap();
         let keys = [LedgerKey::Recorded(TrackingId::parse(tracking).unwrap())];
         let Some(Ok(LedgerItem::Recorded(recorded))) =
@@ -659,12 +654,7 @@ mod ledger {
             // A decision first: on DynamoDB the balance lives beside the body, which re-keying rewrites.
             let body = cofre_tests::authorization_body(1001, "60.00");
             let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
-            let caller = cofre_domain::tenant::Identity {
-                tenant: tenant(),
-                principal: "p".into(),
-                subject: "p".into(),
-                scopes: vec![],
-            };
+            let caller = cofre_tests::caller("tenant-a");
             stack.authorizer().authorize(&caller, &TrackingId::generate(), request).await.unwrap();
             let before = stack.account("tenant-a", 1001).await;
             assert_eq!(before.available, 94_000, "{backend:?}");
@@ -967,12 +957,7 @@ mod ledger {
                     let mut body = cofre_tests::authorization_body(account, "1.00");
                     body["tracking_id"] = serde_json::json!(format!("due-{tenant}-{i}"));
                     let request = parse_authorization_request(body.to_string().as_bytes()).unwrap();
-                    let caller = cofre_domain::tenant::Identity {
-                        tenant: TenantId::parse(tenant).unwrap(),
-                        principal: "p".into(),
-                        subject: "p".into(),
-                        scopes: vec![],
-                    };
+                    let caller = cofre_tests::caller(tenant);
                     let decision = authorizer.authorize(&caller, &TrackingId::generate(), request).await.unwrap();
                     assert!(decision.response.get().contains("APPROVED"), "{backend:?}: {}", decision.response.get());
                 }

@@ -5,7 +5,7 @@
 
 use cofre_domain::authorizations::{AuthorizationError, Decision, Replay, parse_authorization_request};
 use cofre_domain::crypto::{HmacKeyId, KeyedHash};
-use cofre_domain::hmac_rotation::{HashCount, RotationError};
+use cofre_domain::hmac_rotation::{HashCount, HmacRotation, RotationError};
 use cofre_domain::merchants::{ConnectionError, ConnectionId, MerchantId, parse_connection_patch};
 use cofre_domain::secret::SecretBytes;
 use cofre_domain::tenant::{Identity, TenantId};
@@ -19,7 +19,7 @@ const TENANT: &str = "tenant-a";
 const MERCHANT: &str = "mid_test_a";
 
 fn caller() -> Identity {
-    Identity { tenant: TenantId::parse(TENANT).unwrap(), principal: "p".into(), subject: "p".into(), scopes: vec![] }
+    cofre_tests::caller(TENANT)
 }
 
 /// The fixture's accounts and one more, whose card is seeded (and so hashed) mid-rotation.
@@ -115,6 +115,17 @@ async fn processor() -> MockServer {
     processor
 }
 
+/// A processor that accepts every key, and a stack seeded with the merchant and account fixtures, and
+/// the rotation use case over it: where each rotation test starts.
+async fn rotation_world(backend: Backend) -> (MockServer, Stack, HmacRotation) {
+    let processor = processor().await;
+    let stack = Stack::new(backend).await;
+    let rotation = stack.hmac_rotation();
+    stack.seeder().seed(&merchant_fixture()).await.unwrap();
+    stack.seed_accounts(&account_fixture()).await;
+    (processor, stack, rotation)
+}
+
 /// A fresh reader of the keyring: a new execution environment, or a server started again.
 fn new_environment(stack: &mut Stack) {
     stack.hmac = stack.fresh_hmac();
@@ -123,11 +134,7 @@ fn new_environment(stack: &mut Stack) {
 #[tokio::test]
 async fn a_rotation_keeps_every_hash_comparable_moves_them_to_the_new_key_then_retires_the_old_one() {
     for backend in Backend::ALL {
-        let processor = processor().await;
-        let mut stack = Stack::new(backend).await;
-        let rotation = stack.hmac_rotation();
-        stack.seeder().seed(&merchant_fixture()).await.unwrap();
-        stack.seed_accounts(&account_fixture()).await;
+        let (processor, mut stack, rotation) = rotation_world(backend).await;
         let old = rotation.keyring().await.unwrap().current().clone();
         assert_eq!(old.as_str(), if backend == Backend::Aws { "legacy" } else { "k1" }, "{backend:?}");
         let trips = stack.dynamodb_trips.clone();
@@ -254,11 +261,7 @@ async fn a_rotation_keeps_every_hash_comparable_moves_them_to_the_new_key_then_r
 #[tokio::test]
 async fn a_key_retired_too_early_is_refused_clearly_and_rehashing_or_restoring_it_recovers() {
     for backend in Backend::ALL {
-        let processor = processor().await;
-        let mut stack = Stack::new(backend).await;
-        let rotation = stack.hmac_rotation();
-        stack.seeder().seed(&merchant_fixture()).await.unwrap();
-        stack.seed_accounts(&account_fixture()).await;
+        let (processor, mut stack, rotation) = rotation_world(backend).await;
         let first = rotation.keyring().await.unwrap();
         let old = first.current().clone();
         let new = rotation.add(SecretBytes::new(vec![0xCD; 32])).await.unwrap();

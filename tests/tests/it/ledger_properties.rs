@@ -141,7 +141,7 @@ fn run(ops: Vec<Op>, backend: Backend) {
                 "status": "NORMAL", "currency": "BRL", "limit": "100.00", "cards": [] })])
             .await;
         let authorizer = stack.authorizer();
-        let caller = Identity { tenant: TenantId::parse("tenant-a").unwrap(), principal: "p".into(), subject: "p".into(), scopes: vec!["authorizations:override".into()] };
+        let caller = Identity { scopes: vec!["authorizations:override".into()], ..cofre_tests::caller("tenant-a") };
         let mut run = Run { stack, authorizer, caller, sent: Vec::new(), authorizations: Vec::new(), settled: Default::default(), decisions: 0, overdraft_allowed: false };
         for (step, op) in ops.into_iter().enumerate() {
             let tracking = format!("op-{step}");
