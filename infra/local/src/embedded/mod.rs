@@ -24,7 +24,9 @@
 //!   A job is answered `Ok` only once the batch's commit is on disk (`synchronous = FULL`); if the
 //!   commit fails, every job of the batch fails and nothing of it is written.
 //! - **Checkpoints** (copying the log back into the database file) run on a thread of their own, so
-//!   no batch waits for one.
+//!   no batch waits for one. Past a thousand frames the writer copies what is left between two
+//!   batches, so that the log starts again from its beginning even under writes that never pause
+//!   (otherwise it grows without bound, and each commit's sync also writes the file's metadata).
 //!
 //! Items live in a rowid table with a unique `(pk, sk)` index: bodies of a kilobyte or two fit in
 //! their table page, and the index holds only the keys. (Stores created as a `WITHOUT ROWID` table,
@@ -35,7 +37,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -60,6 +62,9 @@ const IDLE_READERS: usize = 16;
 const MAX_BATCH: usize = 1024;
 /// How often the checkpointer copies the log back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// The log's length, in frames (pages), past which the writer finishes a checkpoint itself so that the
+/// log starts again from its beginning: SQLite's own automatic checkpoint threshold.
+const RESTART_LOG_AFTER: i64 = 1000;
 /// The writer's page cache, in KiB: its pages stay valid (nobody else writes), so it keeps the
 /// index pages it keeps coming back to. (A much larger cache costs more at every commit than it saves.)
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
@@ -375,14 +380,16 @@ impl EmbeddedStore {
         let (jobs, queue) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&commits);
+        let log_to_restart = Arc::new(AtomicBool::new(false));
+        let restart_asked = Arc::clone(&log_to_restart);
         let writer = std::thread::Builder::new()
             .name("cofre-store-writer".into())
-            .spawn(move || write_loop(writer, &queue, &counter))
+            .spawn(move || write_loop(writer, &queue, &counter, &log_to_restart))
             .map_err(unavailable)?;
         let (checkpoints, stop) = mpsc::channel();
         let checkpointer = std::thread::Builder::new()
             .name("cofre-store-checkpointer".into())
-            .spawn(move || checkpoint_loop(&checkpointing, &stop))
+            .spawn(move || checkpoint_loop(&checkpointing, &stop, &restart_asked))
             .map_err(unavailable);
         // Dropping what exists so far stops the writer if the checkpointer cannot start.
         let mut shared = Shared {
@@ -562,16 +569,35 @@ where
 
 /// The checkpointer thread: a passive checkpoint (it never blocks the writer or a reader) every
 /// [`CHECKPOINT_EVERY`], until the store is dropped.
-fn checkpoint_loop(connection: &Connection, stop: &mpsc::Receiver<()>) {
+///
+/// Under writes that never pause, its checkpoints never catch up: commits land while it copies, so
+/// the log is never wholly copied when the next write begins, and SQLite starts the log again from
+/// its beginning only then. The log would grow without bound, every commit appending to blocks the
+/// file system must allocate, which makes each commit's sync write the file's metadata too (about
+/// twice the sync, measured in `docs/gateway-overhead.md`). So past [`RESTART_LOG_AFTER`] frames it
+/// asks the writer to copy the rest between two batches, when nothing can land meanwhile.
+fn checkpoint_loop(connection: &Connection, stop: &mpsc::Receiver<()>, restart_log: &AtomicBool) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries");
+        match checkpoint(connection) {
+            Ok(log) if log >= RESTART_LOG_AFTER => restart_log.store(true, Ordering::Relaxed),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries"),
         }
     }
 }
 
+/// A passive checkpoint; the log's length in frames.
+fn checkpoint(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+}
+
 /// The writer thread: batches until the queue closes.
-fn write_loop(mut connection: Connection, queue: &mpsc::Receiver<Box<dyn Job>>, commits: &AtomicU64) {
+fn write_loop(
+    mut connection: Connection,
+    queue: &mpsc::Receiver<Box<dyn Job>>,
+    commits: &AtomicU64,
+    restart_log: &AtomicBool,
+) {
     let mut synced = true;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -597,6 +623,13 @@ fn write_loop(mut connection: Connection, queue: &mpsc::Receiver<Box<dyn Job>>, 
         }
         for job in batch {
             job.answer(failure.as_deref());
+        }
+        // The checkpointer has copied most of the log; what landed since is copied here, where no
+        // commit can land meanwhile, so that the next batch starts the log again (see `checkpoint_loop`).
+        if restart_log.swap(false, Ordering::Relaxed)
+            && let Err(e) = checkpoint(&connection)
+        {
+            tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries");
         }
     }
 }
@@ -856,6 +889,45 @@ mod tests {
         }
         let _store = EmbeddedStore::open(&dir).unwrap();
         assert_eq!((mode(&dir), mode(&dir.join(EmbeddedStore::FILE_NAME))), (0o700, 0o600));
+    }
+
+    /// The log's checkpoint sequence number (its header's bytes 12 to 16), which SQLite advances each
+    /// time it starts the log again from its beginning.
+    fn log_restarts(dir: &Path) -> u32 {
+        let header = std::fs::read(dir.join("cofre.db-wal")).unwrap();
+        u32::from_be_bytes(header[12..16].try_into().unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_that_never_pause_still_let_the_log_start_again() {
+        const WRITERS: u32 = 8;
+        const WRITES: u32 = 500;
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store.transaction(|tx| write_body(tx, "P", "FIRST", 0, "first")).await.unwrap();
+        let before = log_restarts(dir.path());
+        // Eight writers keep the writer busy: a checkpoint on another connection never finds the log
+        // still once it has copied it. (Without the writer's own checkpoint the log grew to ~39 MB
+        // here and never started again.)
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for n in 0..WRITES {
+                        let body = "x".repeat(2048);
+                        store.transaction(move |tx| write_body(tx, "P", &format!("{w}-{n:04}"), 0, &body)).await?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        assert_ne!(log_restarts(dir.path()), before, "the log never started again");
+        let count = store
+            .read(|tx| tx.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, u32>(0)).map_err(unavailable));
+        assert_eq!(count.unwrap(), WRITERS * WRITES + 1, "every write kept across the restarts");
     }
 
     #[tokio::test]
