@@ -1,19 +1,27 @@
-"""Checks infra/moto_transactions.py against a running infra/moto_serial.py: a TransactWriteItems
-that fails leaves its tables as they were (items, their Scan order, partitions, stream records),
-whichever way it fails; one that succeeds writes and streams; a table backup is still a copy. Two of
-the failures are ones moto's own rollback leaves partly applied, so this fails on moto without it.
+"""Checks infra/moto_scaling.py against a running infra/moto_serial.py: a TransactWriteItems that
+fails leaves its tables as they were (items and stream records), whichever way it fails; one that
+succeeds writes and streams; a table backup is still a copy. Two of the failures are ones moto's own
+rollback leaves partly applied, so this fails on moto without it. And moto's items come out of
+Query and Scan in the order moto's own sort gives: compared item for item on tables of string,
+number and binary keys, and read back through the API.
 
 The Rust suite asserts the data left after a cancelled transaction through the adapters; this also
-reads what they cannot: the stream records and the order of a Scan.
+reads what they cannot: the stream records.
 
 Usage: python3 infra/moto_transactions_check.py ENDPOINT
 """
 
+import base64
+import random
 import sys
 import uuid
+from decimal import Decimal
 
 import boto3
 import botocore.exceptions
+from moto.dynamodb.models.table import Table
+
+import moto_scaling
 
 endpoint = sys.argv[1]
 session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
@@ -90,14 +98,14 @@ before = state()
 for case, items in failures.items():
     try:
         dynamodb.transact_write_items(TransactItems=items)
-        sys.exit(f"moto_transactions: {case}: the transaction was applied")
+        sys.exit(f"moto_scaling: {case}: the transaction was applied")
     except botocore.exceptions.ClientError as error:
         code = error.response["Error"]["Code"]
     after = state()
     for table in before:
         if after[table] != before[table]:
-            sys.exit(f"moto_transactions: {case} ({code}): {table} changed:\n{before[table]}\n{after[table]}")
-    print(f"moto_transactions: {case}: {code}, tables and streams unchanged")
+            sys.exit(f"moto_scaling: {case} ({code}): {table} changed:\n{before[table]}\n{after[table]}")
+    print(f"moto_scaling: {case}: {code}, tables and streams unchanged")
 
 backup = dynamodb.create_backup(TableName=ranged, BackupName=f"before-{suffix}")["BackupDetails"]["BackupArn"]
 dynamodb.transact_write_items(TransactItems=writes)
@@ -111,13 +119,55 @@ expected = {
     hashed: [("k1", "0"), ("k3", "1"), ("k4", "0"), ("k9", "1")],
 }
 if applied != expected:
-    sys.exit(f"moto_transactions: the transaction applied {applied}, not {expected}")
+    sys.exit(f"moto_scaling: the transaction applied {applied}, not {expected}")
 # An update that creates its item streams an INSERT then a MODIFY (moto's way): 7 on the ranged table.
 streamed = {table: len(after[table][1]) - len(before[table][1]) for table in before}
 if streamed != {ranged: 7, hashed: 3}:
-    sys.exit(f"moto_transactions: the transaction streamed {streamed} records")
+    sys.exit(f"moto_scaling: the transaction streamed {streamed} records")
 restored = f"moto-transactions-restored-{suffix}"
 dynamodb.restore_table_from_backup(TargetTableName=restored, BackupArn=backup)
 if dynamodb.scan(TableName=restored)["Items"] != before[ranged][0]:
-    sys.exit("moto_transactions: a backup taken before the transaction holds its writes")
-print("moto_transactions: a transaction that succeeds writes and streams; a backup is a copy")
+    sys.exit("moto_scaling: a backup taken before the transaction holds its writes")
+print("moto_scaling: a transaction that succeeds writes and streams; a backup is a copy")
+
+# The sort: moto's own (Table.all_items, not replaced in this process) and moto_scaling's, on the
+# same tables of each key type, with and without a sort key, values of many lengths and signs.
+values = {
+    "S": lambda: {"S": "".join(random.choices("aAb0_#~", k=random.randint(1, 4)))},
+    "N": lambda: {"N": random.choice(["-", ""]) + str(random.randint(0, 120)) + random.choice(["", ".5", ".0", "e1", "e-2"])},
+    "B": lambda: {"B": base64.b64encode(random.randbytes(random.randint(1, 3))).decode()},
+}
+random.seed(5)
+for hash_type in values:
+    for range_type in [None, *values]:
+        schema = [{"AttributeName": "pk", "KeyType": "HASH"}] + ([{"AttributeName": "sk", "KeyType": "RANGE"}] if range_type else [])
+        attributes = [{"AttributeName": "pk", "AttributeType": hash_type}] + ([{"AttributeName": "sk", "AttributeType": range_type}] if range_type else [])
+        table = Table("sorted", "123456789012", "us-east-1", schema, attributes)
+        for _ in range(400):
+            table.put_item({"pk": values[hash_type](), **({"sk": values[range_type]()} if range_type else {})})
+        if [id(item) for item in moto_scaling._all_items(table)] != [id(item) for item in table.all_items()]:
+            sys.exit(f"moto_scaling: keys {hash_type}/{range_type} sort otherwise than moto's own")
+numbered = dynamodb.create_table(
+    TableName=f"moto-scaling-numbered-{suffix}",
+    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    BillingMode="PAY_PER_REQUEST",
+)["TableDescription"]["TableName"]
+keys = [(pk, sk) for pk in ["b", "a", "B"] for sk in ["10", "9", "-1", "1.5", "0.5e1", "100", "-20"]]
+for pk, sk in keys:
+    dynamodb.put_item(TableName=numbered, Item={"pk": S(pk), "sk": {"N": sk}})
+order = lambda items: [(i["pk"]["S"], Decimal(i["sk"]["N"])) for i in items]
+expected = sorted((pk, Decimal(sk)) for pk, sk in keys)
+if order(dynamodb.scan(TableName=numbered)["Items"]) != expected:
+    sys.exit(f"moto_scaling: Scan reads {order(dynamodb.scan(TableName=numbered)['Items'])}")
+paged, start = [], {}
+while True:
+    page = dynamodb.query(TableName=numbered, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": S("a")},
+                          ScanIndexForward=False, Limit=2, **start)
+    paged += page["Items"]
+    if "LastEvaluatedKey" not in page:
+        break
+    start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+if order(paged) != [key for key in reversed(expected) if key[0] == "a"]:
+    sys.exit(f"moto_scaling: a Query in pages of 2, descending, reads {order(paged)}")
+print("moto_scaling: Query and Scan read items in moto's own order")
