@@ -49,7 +49,7 @@ class _Snapshot:
         self.items: dict[tuple[int, DynamoType, DynamoType | None], tuple[Table, Any]] = {}
         self.streams: dict[int, tuple[Table, Any, list, int]] = {}
         for entry in transact_items:
-            for op_type, op in entry.items():
+            for op_type, op in entry.items() if isinstance(entry, dict) else ():
                 try:
                     table = backend.get_table(op["TableName"])
                     hash_key, range_key = backend.get_keys_value(table, op["Item"] if op_type == "Put" else op["Key"])
