@@ -43,6 +43,7 @@ sys.exit("moto_server did not start")
 PY
 
 export COFRE_TEST_AWS_ENDPOINT="http://127.0.0.1:${port}"
+"$PYTHON" infra/moto_scaling_check.py "$COFRE_TEST_AWS_ENDPOINT"
 cargo_log=$(mktemp -t cofre-tests.XXXXXX)
 trap 'kill "$moto_pid" 2>/dev/null || true; rm -f "$moto_log" "$cargo_log"' EXIT
 cargo test --workspace --all-targets 2>&1 | tee "$cargo_log"

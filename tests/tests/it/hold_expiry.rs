@@ -538,8 +538,8 @@ async fn a_sweep_costs_one_transaction_per_hold_and_batched_reads() {
 
 /// 10,000 due holds on each store: time and round trips per hold (`docs/hold-expiry.md` has the
 /// figures). Run with `cargo test -p cofre-tests --test it -- --ignored ten_thousand --nocapture`.
-/// `COFRE_MOTO_HOLDS` sets how many on moto (default 10,000): moto copies every table a transaction
-/// touches, per item, before applying it, so its time per hold grows with the table.
+/// `COFRE_MOTO_HOLDS` sets how many on moto (default 10,000; ~7 minutes on `infra/moto_serial.py`,
+/// whose rollback copies what a transaction names, not, as moto's own, every table it touches).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: minutes on moto"]
 async fn ten_thousand_due_holds_are_released() {
