@@ -6,6 +6,11 @@ conditional writes can both pass their condition: the stand-in would be weaker t
 service, and race tests would test moto's races instead of ours. This serves moto's own WSGI
 application behind one lock, which is at least as strong as DynamoDB's per-item serialization.
 
+It serves it with waitress rather than werkzeug's development server, which answers every request
+with `Connection: close`: every AWS call then opened a TCP connection of its own, which the SDK
+keeps open against AWS. That made each call of a Lambda's first invocation cost a connect that
+AWS would not ask for (`docs/cold-start.md`), and every test pay one per call.
+
 It also removes most of the time moto spends in proportion to a table rather than to a request
 (infra/moto_scaling.py: a copy of each table per transaction item, and a Query's sort of every item),
 with the same results, so that a measurement on moto's tables of 20,000 items measures Cofre.
@@ -17,8 +22,8 @@ import os
 import sys
 import threading
 
+import waitress
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import run_simple
 
 import moto_scaling
 
@@ -35,7 +40,9 @@ def main() -> None:
             # Consume the whole response inside the lock: the request is over when its body is.
             return list(app(environ, start_response))
 
-    run_simple(host, port, serialized, threaded=True)
+    # Connections are many (a test opens dozens at once, each SDK client keeps its own); requests are
+    # served one at a time anyway.
+    waitress.serve(serialized, host=host, port=port, threads=4, connection_limit=1000, ident=None)
 
 
 if __name__ == "__main__":

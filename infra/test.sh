@@ -12,10 +12,15 @@ SCHEMATHESIS_VERSION=4.32.5
 CARGO_LAMBDA_VERSION=1.9.2
 SAM_CLI_VERSION=1.170.0
 STANDARDWEBHOOKS_VERSION=1.1.0
+WAITRESS_VERSION=3.0.2
 TOOLS_VENV="${COFRE_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/cofre/venv}"
 
 if ! "$PYTHON" -c "import moto.moto_server.werkzeug_app, werkzeug" >/dev/null 2>&1; then
   "$PYTHON" -m pip install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}"
+fi
+# moto's own server (werkzeug's) closes every connection; infra/moto_serial.py serves it with waitress.
+if ! "$PYTHON" -c "import waitress" >/dev/null 2>&1; then
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check "waitress==${WAITRESS_VERSION}"
 fi
 # infra/template_policy_check.py imports cfn-lint's YAML decoder, so it must be importable here too.
 if ! command -v cfn-lint >/dev/null 2>&1 || [ "$(cfn-lint --version 2>/dev/null | awk '{print $2}')" != "$CFN_LINT_VERSION" ] \
