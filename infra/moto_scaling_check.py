@@ -8,7 +8,7 @@ number and binary keys, and read back through the API.
 The Rust suite asserts the data left after a cancelled transaction through the adapters; this also
 reads what they cannot: the stream records.
 
-Usage: python3 infra/moto_transactions_check.py ENDPOINT
+Usage: python3 infra/moto_scaling_check.py ENDPOINT
 """
 
 import base64

@@ -18,6 +18,7 @@ with the same results, so that a measurement on moto's tables of 20,000 items me
 Usage: python3 infra/moto_serial.py HOST PORT
 """
 
+import logging
 import os
 import sys
 import threading
@@ -42,7 +43,12 @@ def main() -> None:
 
     # Connections are many (a test opens dozens at once, each SDK client keeps its own); requests are
     # served one at a time anyway.
-    waitress.serve(serialized, host=host, port=port, threads=4, connection_limit=1000, ident=None)
+    # poll(), not select(), which cannot watch a descriptor numbered 1024 or more. Requests wait in
+    # waitress's queue for the lock by design: its depth warnings say nothing.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    waitress.serve(
+        serialized, host=host, port=port, threads=4, connection_limit=1000, asyncore_use_poll=True, ident=None
+    )
 
 
 if __name__ == "__main__":
