@@ -41,10 +41,9 @@ def main() -> None:
             # Consume the whole response inside the lock: the request is over when its body is.
             return list(app(environ, start_response))
 
-    # Connections are many (a test opens dozens at once, each SDK client keeps its own); requests are
-    # served one at a time anyway.
-    # poll(), not select(), which cannot watch a descriptor numbered 1024 or more. Requests wait in
-    # waitress's queue for the lock by design: its depth warnings say nothing.
+    # Connections are many (a test opens dozens at once, each SDK client keeps its own), so poll(), not
+    # select(), which cannot watch a descriptor numbered 1024 or more. Requests wait in waitress's
+    # queue for the lock by design: its depth warnings say nothing.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     waitress.serve(
         serialized, host=host, port=port, threads=4, connection_limit=1000, asyncore_use_poll=True, ident=None

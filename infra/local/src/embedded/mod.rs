@@ -384,16 +384,16 @@ impl EmbeddedStore {
         let (jobs, queue) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&commits);
-        let log_to_restart = Arc::new(AtomicBool::new(false));
-        let restart_asked = Arc::clone(&log_to_restart);
+        let log_too_long = Arc::new(AtomicBool::new(false));
+        let log_found_too_long = Arc::clone(&log_too_long);
         let writer = std::thread::Builder::new()
             .name("cofre-store-writer".into())
-            .spawn(move || write_loop(writer, &queue, &counter, &log_to_restart))
+            .spawn(move || write_loop(writer, &queue, &counter, &log_too_long))
             .map_err(unavailable)?;
         let (checkpoints, stop) = mpsc::channel();
         let checkpointer = std::thread::Builder::new()
             .name("cofre-store-checkpointer".into())
-            .spawn(move || checkpoint_loop(&checkpointing, &stop, &restart_asked))
+            .spawn(move || checkpoint_loop(&checkpointing, &stop, &log_found_too_long))
             .map_err(unavailable);
         // Dropping what exists so far stops the writer if the checkpointer cannot start.
         let mut shared = Shared {
@@ -581,10 +581,10 @@ where
 /// metadata too (about twice the sync, measured in `docs/gateway-overhead.md`). So past
 /// [`RESTART_LOG_AFTER`] frames it asks the writer for a checkpoint that restarts the log (see
 /// `write_loop`).
-fn checkpoint_loop(connection: &Connection, stop: &mpsc::Receiver<()>, restart_log: &AtomicBool) {
+fn checkpoint_loop(connection: &Connection, stop: &mpsc::Receiver<()>, log_too_long: &AtomicBool) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         match connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1)) {
-            Ok(log) if log >= RESTART_LOG_AFTER => restart_log.store(true, Ordering::Relaxed),
+            Ok(log) if log >= RESTART_LOG_AFTER => log_too_long.store(true, Ordering::Relaxed),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries"),
         }
@@ -636,8 +636,8 @@ fn write_loop(
         for job in batch {
             job.answer(failure.as_deref());
         }
-        // After answering: the batch's callers do not wait for it. One attempt per request; readers
-        // that outlast it leave the flag down until the checkpointer finds the log long again.
+        // After answering: the batch's callers do not wait for it. One attempt each time the
+        // checkpointer asks; readers that outlast it leave the log as it is until it asks again.
         if log_too_long.swap(false, Ordering::Relaxed) {
             match restart_log(&connection) {
                 Ok(true) => {}
