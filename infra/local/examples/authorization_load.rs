@@ -2,8 +2,8 @@
 //! side by side with two floors, and the ledger checked afterwards.
 //!
 //! ```sh
-//! cargo build --release -p cofre-local --bins --examples
-//! "$CARGO_TARGET_DIR"/release/examples/authorization_load [--bin PATH] [--connections 8,64]
+//! cargo build --profile server -p cofre-local --bins --examples
+//! "$CARGO_TARGET_DIR"/server/examples/authorization_load [--bin PATH] [--connections 8,64]
 //!     [--seconds 10] [--warmup 2] [--rounds 3] [--port 47310] [--data-dir-in DIR]
 //! ```
 //!
