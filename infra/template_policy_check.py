@@ -97,7 +97,8 @@ EXPECTED_ACTIONS = {
     },
     "PatchMerchantConnectionRole": {
         "GetAtt:PatchMerchantConnectionLogGroup.Arn": LOGS,
-        "*": XRAY,
+        # BatchGetSecretValue has no resource-level permissions; each secret still needs GetSecretValue.
+        "*": XRAY | {"secretsmanager:BatchGetSecretValue"},
         "GetAtt:MerchantsTable.Arn": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "Ref:ProcessorConfigSecret": {"secretsmanager:GetSecretValue"},
         "Ref:HmacKeySecret": {"secretsmanager:GetSecretValue"},

@@ -39,11 +39,33 @@ async fn fetch(client: &Client, secret_id: &str) -> Result<SecretString, SecretE
         .ok_or_else(|| SecretError::Invalid("the secret has no string value".into()))
 }
 
-/// Secrets a function reads together: the first read of any of them fetches all of them at once,
-/// concurrently, since the first request that needs one needs the others too (patch-merchant-
-/// connection's needs the HMAC key and the processor settings): one round trip of latency instead
-/// of one per secret. Each outcome is handed to its secret once; a failure is not kept, so that
-/// secret is read again, on its own, when next needed, as an ungrouped one is.
+/// Reads `secret_ids` with one `BatchGetSecretValue`: the values returned, by the id asked for. A
+/// secret the answer does not hold (an error entry, an id in a form the answer does not name, or
+/// the whole call refused, say by a role without `secretsmanager:BatchGetSecretValue`) is absent,
+/// and its member reads it on its own, which says why it failed.
+async fn fetch_together(client: &Client, secret_ids: &[String]) -> HashMap<String, SecretString> {
+    let output = match client.batch_get_secret_value().set_secret_id_list(Some(secret_ids.to_vec())).send().await {
+        Ok(output) => output,
+        Err(e) => {
+            tracing::warn!(error = %describe(&e), "the secrets could not be read together: each is read on its own");
+            return HashMap::new();
+        }
+    };
+    let mut found = HashMap::new();
+    for entry in output.secret_values() {
+        let asked = secret_ids.iter().find(|id| [entry.arn(), entry.name()].contains(&Some(id.as_str())));
+        if let (Some(id), Some(value)) = (asked, entry.secret_string()) {
+            found.insert(id.clone(), SecretString::from(value));
+        }
+    }
+    found
+}
+
+/// Secrets a function reads together: the first read of any of them fetches all of them in one
+/// call, since the first request that needs one needs the others too (patch-merchant-connection's
+/// needs the HMAC key and the processor settings): one round trip on one connection, instead of a
+/// request per secret (and, made at once, a second connection). Each value is handed to its secret
+/// once; one the call did not return is read again, on its own, as an ungrouped one is.
 #[derive(Debug, Clone)]
 #[cfg_attr(not(feature = "merchants"), allow(dead_code))]
 pub struct SecretGroup(Arc<GroupState>);
@@ -53,8 +75,8 @@ struct GroupState {
     client: Client,
     secret_ids: Vec<String>,
     fetched_once: OnceCell<()>,
-    /// Outcomes of the joint fetch for members that have not taken theirs yet (each taken once).
-    waiting: Mutex<HashMap<String, Result<SecretString, SecretError>>>,
+    /// Values of the joint fetch for members that have not taken theirs yet (each taken once).
+    waiting: Mutex<HashMap<String, SecretString>>,
 }
 
 #[cfg_attr(not(feature = "merchants"), allow(dead_code))]
@@ -69,25 +91,17 @@ impl SecretGroup {
         }))
     }
 
-    /// `secret_id`'s outcome of the group's one joint fetch, unless already taken.
-    async fn take(&self, secret_id: &str) -> Option<Result<SecretString, SecretError>> {
+    /// `secret_id`'s value from the group's one joint fetch, unless already taken or not returned.
+    async fn take(&self, secret_id: &str) -> Option<SecretString> {
         let state = &self.0;
         state
             .fetched_once
             .get_or_init(|| async {
-                let mut fetches = tokio::task::JoinSet::new();
-                for id in &state.secret_ids {
-                    let (client, id) = (state.client.clone(), id.clone());
-                    fetches.spawn(async move { (fetch(&client, &id).await, id) });
-                }
-                while let Some(joined) = fetches.join_next().await {
-                    if let Ok((outcome, id)) = joined {
-                        state.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, outcome);
-                    }
-                }
+                let found = fetch_together(&state.client, &state.secret_ids).await;
+                *state.waiting.lock().unwrap_or_else(PoisonError::into_inner) = found;
             })
             .await;
-        state.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(secret_id)
+        state.waiting.lock().unwrap_or_else(PoisonError::into_inner).remove(secret_id)
     }
 }
 
@@ -153,7 +167,7 @@ impl<T> CachedSecret<T> {
             return Ok(value);
         }
         let prefetched = match &self.group {
-            Some(group) => group.take(&self.secret_id).await,
+            Some(group) => group.take(&self.secret_id).await.map(Ok),
             None => None,
         };
         let read = match prefetched {

@@ -786,7 +786,7 @@ pub fn partner_gateway(
 #[cfg(feature = "merchants")]
 /// The merchant-connection use case (patch-merchant-connection) over DynamoDB, KMS, Secrets Manager
 /// and processors. The processor settings and the HMAC key are one [`SecretGroup`]: a rotation
-/// needs both, so the first one fetches both at once.
+/// needs both, so the first one fetches both, in one call.
 pub fn merchant_connections(
     aws: impl Into<AwsClients>,
     settings: &MerchantSettings,

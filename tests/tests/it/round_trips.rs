@@ -14,9 +14,12 @@ use serde_json::{Value, json};
 fn secrets_read(trips: &RoundTrips, from: usize) -> Vec<String> {
     let mut ids: Vec<String> = trips.requests()[from..]
         .iter()
-        .map(|(operation, body)| {
-            assert_eq!(operation, "GetSecretValue", "secrets are only ever read");
-            body["SecretId"].as_str().unwrap_or_default().to_owned()
+        .flat_map(|(operation, body)| match operation.as_str() {
+            "GetSecretValue" => vec![body["SecretId"].as_str().unwrap_or_default().to_owned()],
+            "BatchGetSecretValue" => {
+                body["SecretIdList"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()).collect()
+            }
+            other => panic!("secrets are only ever read, not {other}"),
         })
         .collect();
     ids.sort();
@@ -85,10 +88,11 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
     assert_eq!(server.patch_connection("tenant-a", "mid_test_a", "midCon_stripe", rotate).await.status, 200);
     assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem", "UpdateItem"]);
     assert_eq!(operations(&stack.kms_trips, before.1), ["GenerateDataKey"], "no Decrypt: nothing on file is opened");
-    // An execution environment's first rotation reads its two secrets (fetched together), each once.
+    // An execution environment's first rotation reads its two secrets in one call, each once.
     let mut both = vec![settings.hmac_key_secret.clone(), processor_secret.clone()];
     both.sort();
     assert_eq!(secrets_read(&stack.secrets_trips, before.2), both, "the HMAC key and the processor config, once each");
+    assert_eq!(operations(&stack.secrets_trips, before.2), ["BatchGetSecretValue"], "together");
     assert_eq!(processor.received_requests().await.unwrap().len(), 1);
 
     let before = mark();
@@ -141,10 +145,41 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
     assert_eq!(operations(&stack.dynamodb_trips, before.0), ["GetItem"], "once re-keyed, the read alone again");
     assert_eq!(processor.received_requests().await.unwrap().len(), 3, "no processor call for any of them");
     println!(
-        "rotation: 1 GetItem + 1 processor call + 1 GenerateDataKey + 1 conditional UpdateItem (+ 2 GetSecretValue, \
-         one per secret, on the first); failed proof: 1 GetItem + 1 UpdateItem; after a failed proof, a \
+        "rotation: 1 GetItem + 1 processor call + 1 GenerateDataKey + 1 conditional UpdateItem (+ 1 \
+         BatchGetSecretValue of both secrets, on the first); failed proof: 1 GetItem + 1 UpdateItem; after a failed proof, a \
          rotation: + 2 UpdateItem (count, reset)"
     );
+}
+
+#[tokio::test]
+async fn a_secret_the_joint_read_does_not_return_is_read_on_its_own_until_it_exists() {
+    use cofre_tests::{merchant_fixture, processors_at};
+    let processor = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_string("{}")).mount(&processor).await;
+    let stack = Stack::new(Backend::Aws).await;
+    stack.seeder().seed(&merchant_fixture()).await.unwrap();
+    let missing = format!("cofre-test-{}", uuid::Uuid::new_v4().simple());
+    let settings = stack.merchant_settings(&missing);
+    let server =
+        TestServer::start_merchants(wiring::merchant_connections(stack.aws_clients(), &settings).unwrap()).await;
+    let stored = || stack.stored_connection("tenant-a", "mid_test_a", "midCon_affinipay");
+    let before_any = stored().await;
+    let secrets = |from: usize| stack.secrets_trips.operations()[from..].to_vec();
+
+    let from = stack.secrets_trips.count();
+    let refused = server.patch_connection("tenant-a", "mid_test_a", "midCon_affinipay", r#"{"secret":"s"}"#).await;
+    assert_eq!(refused.status, 500, "{}", refused.body);
+    assert_eq!(refused.body["message"], "Internal server error. No updates have been made.", "{}", refused.body);
+    assert_eq!(secrets(from), ["BatchGetSecretValue", "GetSecretValue"], "the missing one, again on its own");
+    assert_eq!(stored().await, before_any, "nothing written");
+    assert!(processor.received_requests().await.unwrap().is_empty());
+
+    let client = aws_sdk_secretsmanager::Client::new(&cofre_tests::moto_sdk_config());
+    client.create_secret().name(&missing).secret_string(processors_at(&processor.uri(), 2_000)).send().await.unwrap();
+    let from = stack.secrets_trips.count();
+    let rotated = server.patch_connection("tenant-a", "mid_test_a", "midCon_affinipay", r#"{"secret":"s"}"#).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    assert_eq!(secrets(from), ["GetSecretValue"], "the HMAC key was kept from the joint read; the other read now");
 }
 
 /// `body` as tenant-a: the reply, the DynamoDB operations it cost, and the secrets it read.
