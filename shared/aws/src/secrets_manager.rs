@@ -3,6 +3,8 @@
 //! secrets a function's first request needs together are fetched together.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -61,6 +63,12 @@ async fn fetch_together(client: &Client, secret_ids: &[String]) -> HashMap<Strin
     found
 }
 
+impl std::fmt::Debug for GroupState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupState").field("secret_ids", &self.secret_ids).finish_non_exhaustive()
+    }
+}
+
 /// Secrets a function reads together: the first read of any of them fetches all of them in one
 /// call, since the first request that needs one needs the others too (patch-merchant-connection's
 /// needs the HMAC key and the processor settings): one round trip on one connection, instead of a
@@ -70,9 +78,13 @@ async fn fetch_together(client: &Client, secret_ids: &[String]) -> HashMap<Strin
 #[cfg_attr(not(feature = "merchants"), allow(dead_code))]
 pub struct SecretGroup(Arc<GroupState>);
 
-#[derive(Debug)]
+/// [`fetch_together`], reached only through a group's constructor: a binary that makes no group
+/// (every function but patch-merchant-connection) then links no `BatchGetSecretValue` (~45 KB).
+type FetchTogether = fn(Client, Vec<String>) -> Pin<Box<dyn Future<Output = HashMap<String, SecretString>> + Send>>;
+
 struct GroupState {
     client: Client,
+    fetch_together: FetchTogether,
     secret_ids: Vec<String>,
     fetched_once: OnceCell<()>,
     /// Values of the joint fetch for members that have not taken theirs yet (each taken once).
@@ -85,6 +97,7 @@ impl SecretGroup {
     pub fn new(client: Client, secret_ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self(Arc::new(GroupState {
             client,
+            fetch_together: |client, ids| Box::pin(async move { fetch_together(&client, &ids).await }),
             secret_ids: secret_ids.into_iter().map(Into::into).collect(),
             fetched_once: OnceCell::new(),
             waiting: Mutex::new(HashMap::new()),
@@ -97,7 +110,7 @@ impl SecretGroup {
         state
             .fetched_once
             .get_or_init(|| async {
-                let found = fetch_together(&state.client, &state.secret_ids).await;
+                let found = (state.fetch_together)(state.client.clone(), state.secret_ids.clone()).await;
                 *state.waiting.lock().unwrap_or_else(PoisonError::into_inner) = found;
             })
             .await;
