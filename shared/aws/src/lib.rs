@@ -34,4 +34,4 @@ pub use partner_http::HttpPartnerClient;
 #[cfg(feature = "outbound-http")]
 pub use processor_http::HttpProcessorClient;
 #[cfg(feature = "secretsmanager")]
-pub use secrets_manager::{HMAC_KEYRING_REFRESH, SecretsManagerEndpointSettings, SecretsManagerHmacKey};
+pub use secrets_manager::{HMAC_KEYRING_REFRESH, SecretGroup, SecretsManagerEndpointSettings, SecretsManagerHmacKey};

@@ -87,8 +87,10 @@ struct GroupState {
     fetch_together: FetchTogether,
     secret_ids: Vec<String>,
     fetched_once: OnceCell<()>,
-    /// Values of the joint fetch for members that have not taken theirs yet (each taken once).
-    waiting: Mutex<HashMap<String, SecretString>>,
+    /// Values of the joint fetch for members that have not taken theirs yet (each taken once),
+    /// with when it was made: a member may take its value long after (the HMAC keyring, when the
+    /// first requests never needed it), and must count its age from the read.
+    waiting: Mutex<HashMap<String, (SecretString, Instant)>>,
 }
 
 #[cfg_attr(not(feature = "merchants"), allow(dead_code))]
@@ -104,14 +106,17 @@ impl SecretGroup {
         }))
     }
 
-    /// `secret_id`'s value from the group's one joint fetch, unless already taken or not returned.
-    async fn take(&self, secret_id: &str) -> Option<SecretString> {
+    /// `secret_id`'s value from the group's one joint fetch and when it was read, unless already
+    /// taken or not returned.
+    async fn take(&self, secret_id: &str) -> Option<(SecretString, Instant)> {
         let state = &self.0;
         state
             .fetched_once
             .get_or_init(|| async {
+                let read_at = Instant::now();
                 let found = (state.fetch_together)(state.client.clone(), state.secret_ids.clone()).await;
-                *state.waiting.lock().unwrap_or_else(PoisonError::into_inner) = found;
+                *state.waiting.lock().unwrap_or_else(PoisonError::into_inner) =
+                    found.into_iter().map(|(id, value)| (id, (value, read_at))).collect();
             })
             .await;
         state.waiting.lock().unwrap_or_else(PoisonError::into_inner).remove(secret_id)
@@ -163,7 +168,11 @@ impl<T> CachedSecret<T> {
     }
 
     fn hold(&self, value: Arc<T>) {
-        *self.cached.write().unwrap_or_else(PoisonError::into_inner) = Some((value, Instant::now()));
+        self.hold_from(value, Instant::now());
+    }
+
+    fn hold_from(&self, value: Arc<T>, read_at: Instant) {
+        *self.cached.write().unwrap_or_else(PoisonError::into_inner) = Some((value, read_at));
     }
 
     /// Forgets the value held: the next use reads the secret.
@@ -179,18 +188,20 @@ impl<T> CachedSecret<T> {
         if let Some(value) = self.fresh() {
             return Ok(value);
         }
+        // A value the group read too long ago for this secret's period is dropped, not held as new.
         let prefetched = match &self.group {
-            Some(group) => group.take(&self.secret_id).await.map(Ok),
+            Some(group) => group.take(&self.secret_id).await,
             None => None,
-        };
-        let read = match prefetched {
-            Some(outcome) => outcome,
-            None => fetch(&self.client, &self.secret_id).await,
+        }
+        .filter(|(_, read_at)| self.refresh_after.is_none_or(|period| read_at.elapsed() < period));
+        let (read, read_at) = match prefetched {
+            Some((value, read_at)) => (Ok(value), read_at),
+            None => (fetch(&self.client, &self.secret_id).await, Instant::now()),
         };
         match read.and_then(|value| parse(value).map_err(SecretError::Invalid)) {
             Ok(value) => {
                 let value = Arc::new(value);
-                self.hold(Arc::clone(&value));
+                self.hold_from(Arc::clone(&value), read_at);
                 Ok(value)
             }
             Err(e) => {

@@ -395,3 +395,34 @@ async fn the_cli_takes_each_step_on_a_local_data_directory() {
         assert!(!out.contains(&key) && !err.contains(&key));
     }
 }
+
+/// A grouped keyring's value waits from the group's joint read until a request needs it, which may
+/// be long after (a rotation's first requests can fail before they hash anything). Taken then, it
+/// must count its age from that read: held as new, a keyring older than a rotation step would be
+/// trusted for another refresh period, past the wait the rotation runbook counts on.
+#[tokio::test]
+async fn a_grouped_keyring_taken_after_its_period_is_read_again() {
+    use cofre_aws::{SecretGroup, SecretsManagerEndpointSettings, SecretsManagerHmacKey};
+    use cofre_domain::crypto::{HmacKeySource, HmacKeyring};
+    use cofre_domain::endpoints::EndpointSettingsSource;
+    use cofre_domain::secret::SecretString;
+    let client = aws_sdk_secretsmanager::Client::new(&cofre_tests::moto_sdk_config());
+    let (old, new) = ("o".repeat(48), "n".repeat(48));
+    let keyring_secret = cofre_tests::create_secret(&client, &old).await;
+    let settings_secret = cofre_tests::create_secret(&client, &processors_at("http://127.0.0.1:9", 1_000)).await;
+    let group = SecretGroup::new(client.clone(), [&keyring_secret, &settings_secret]);
+    let period = std::time::Duration::from_millis(200);
+    let keyring = SecretsManagerHmacKey::grouped(&group, &keyring_secret).refreshed_every(period);
+    let settings = SecretsManagerEndpointSettings::grouped(&group, &settings_secret);
+
+    settings.settings().await.unwrap();
+    client.put_secret_value().secret_id(&keyring_secret).secret_string(&new).send().await.unwrap();
+    tokio::time::sleep(period + std::time::Duration::from_millis(100)).await;
+
+    let hash = |keyring: &HmacKeyring| keyring.hash("d", b"m");
+    let expected = hash(&HmacKeyring::from_secret(&SecretString::from(new.as_str())).unwrap());
+    let stale = hash(&HmacKeyring::from_secret(&SecretString::from(old.as_str())).unwrap());
+    let taken = hash(&keyring.hmac_keyring().await.unwrap());
+    assert!(!taken.matches(&stale), "the joint read's keyring, older than its period, was trusted as new");
+    assert!(taken.matches(&expected));
+}
