@@ -76,6 +76,10 @@ async fn a_rotation_costs_one_read_one_processor_call_one_data_key_and_one_condi
     let stack = Stack::new(Backend::Aws).await;
     stack.seeder().seed(&merchant_fixture()).await.unwrap();
     let processor_secret = stack.secret(&processors_at(&processor.uri(), 2_000)).await;
+    // By ARN, as the template gives it (the batch's answer names each secret by ARN and by name).
+    let secrets_client = aws_sdk_secretsmanager::Client::new(&cofre_tests::moto_sdk_config());
+    let described = secrets_client.describe_secret().secret_id(&processor_secret).send().await.unwrap();
+    let processor_secret = described.arn().unwrap().to_owned();
     let settings = stack.merchant_settings(&processor_secret);
     let server =
         TestServer::start_merchants(wiring::merchant_connections(stack.aws_clients(), &settings).unwrap()).await;
@@ -171,6 +175,7 @@ async fn a_secret_the_joint_read_does_not_return_is_read_on_its_own_until_it_exi
     assert_eq!(refused.status, 500, "{}", refused.body);
     assert_eq!(refused.body["message"], "Internal server error. No updates have been made.", "{}", refused.body);
     assert_eq!(secrets(from), ["BatchGetSecretValue", "GetSecretValue"], "the missing one, again on its own");
+    assert_eq!(stack.secrets_trips.requests()[from + 1].1["SecretId"], missing.as_str());
     assert_eq!(stored().await, before_any, "nothing written");
     assert!(processor.received_requests().await.unwrap().is_empty());
 

@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::oneshot;
@@ -72,8 +72,8 @@ const RESTART_WAIT: Duration = Duration::from_millis(10);
 /// At most this many extra checkpoints before the writer is asked to restart the log, each copying
 /// what was committed while the one before ran.
 const CATCH_UP_PASSES: usize = 4;
-/// A checkpoint this short left little behind it: the writer can restart the log.
-const CAUGHT_UP: Duration = Duration::from_millis(1);
+/// So few frames landed during a catch-up pass that the writer can restart the log: a batch or two.
+const CAUGHT_UP_FRAMES: i64 = 64;
 /// The writer's page cache, in KiB: its pages stay valid (nobody else writes), so it keeps the
 /// index pages it keeps coming back to. (A much larger cache costs more at every commit than it saves.)
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
@@ -590,19 +590,28 @@ fn checkpoint_loop(connection: &Connection, stop: &mpsc::Receiver<()>, log_too_l
     let passive = || connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1));
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         match passive() {
-            Ok(log) if log >= RESTART_LOG_AFTER => {
+            Ok(mut log) if log >= RESTART_LOG_AFTER => {
                 // The writer's restart must copy, and sync into the database file, every frame
-                // committed since this pass began, with the writes queued behind it waiting: 8 to
-                // 15 ms at 64 connections of authorizations. Catch up first, each pass copying what
-                // landed during the one before, so that little is left for it (1 to 5 ms then,
-                // docs/local-throughput.md).
+                // committed since this pass began, with the writes queued behind it waiting. Catch
+                // up first: each pass copies what landed during the one before, until few did.
                 for _ in 0..CATCH_UP_PASSES {
-                    let started = Instant::now();
-                    if passive().is_err() || started.elapsed() < CAUGHT_UP {
-                        break;
+                    match passive() {
+                        Ok(now) => {
+                            let landed = now - log;
+                            log = now;
+                            if landed < CAUGHT_UP_FRAMES {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries");
+                            break;
+                        }
                     }
                 }
-                log_too_long.store(true, Ordering::Relaxed);
+                if log >= RESTART_LOG_AFTER {
+                    log_too_long.store(true, Ordering::Relaxed);
+                }
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries"),

@@ -96,7 +96,8 @@ impl KeyedHash {
 
     /// As hex: `<key id>$<hex>`, or the hex alone.
     pub fn encode_hex(&self) -> String {
-        // One allocation: `format!` per byte made 32 (1.3% of an authorization's CPU under load).
+        // Into one buffer: a `format!` per byte made 32 allocations (1.3% of an authorization's CPU
+        // under load).
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut hex = String::with_capacity(2 * self.digest.len());
         for b in self.digest {
@@ -165,11 +166,12 @@ mod tests {
         assert_eq!(legacy.encode_for_key(), URL_SAFE_NO_PAD.encode(legacy.as_bytes()));
         let expected_hex: String = legacy.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(legacy.encode_hex(), expected_hex);
-        let bytes: Vec<u8> = (0..32).map(|i| i * 8 + 7).collect();
+        let nibbles = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10];
+        let bytes: Vec<u8> = nibbles.iter().chain(&nibbles).copied().collect();
         let spread = KeyedHash::with_key_id(HmacKeyId::parse("k9").unwrap(), &bytes).unwrap();
         assert_eq!(
             spread.encode_hex(),
-            "k9$070f171f272f373f474f575f676f777f878f979fa7afb7bfc7cfd7dfe7eff7ff",
+            "k9$0123456789abcdeffedcba98765432100123456789abcdeffedcba9876543210",
             "every nibble, high and low"
         );
         let k2 = KeyedHash::compute(&key, &HmacKeyId::parse("k2").unwrap(), "d", b"m");
