@@ -63,12 +63,6 @@ async fn fetch_together(client: &Client, secret_ids: &[String]) -> HashMap<Strin
     found
 }
 
-impl std::fmt::Debug for GroupState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupState").field("secret_ids", &self.secret_ids).finish_non_exhaustive()
-    }
-}
-
 /// Secrets a function reads together: the first read of any of them fetches all of them in one
 /// call, since the first request that needs one needs the others too (patch-merchant-connection's
 /// needs the HMAC key and the processor settings): one round trip on one connection, instead of a
@@ -91,6 +85,12 @@ struct GroupState {
     /// with when it was made: a member may take its value long after (the HMAC keyring, when the
     /// first requests never needed it), and must count its age from the read.
     waiting: Mutex<HashMap<String, (SecretString, Instant)>>,
+}
+
+impl std::fmt::Debug for GroupState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupState").field("secret_ids", &self.secret_ids).finish_non_exhaustive()
+    }
 }
 
 #[cfg_attr(not(feature = "merchants"), allow(dead_code))]

@@ -587,34 +587,29 @@ where
 /// [`RESTART_LOG_AFTER`] frames it asks the writer for a checkpoint that restarts the log (see
 /// `write_loop`).
 fn checkpoint_loop(connection: &Connection, stop: &mpsc::Receiver<()>, log_too_long: &AtomicBool) {
-    let passive = || connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1));
+    // The log's length in frames, or `None` (logged) if the checkpoint failed.
+    let passive = || match connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1)) {
+        Ok(log) => Some(log),
+        Err(e) => {
+            tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries");
+            None
+        }
+    };
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        match passive() {
-            Ok(mut log) if log >= RESTART_LOG_AFTER => {
-                // The writer's restart must copy, and sync into the database file, every frame
-                // committed since this pass began, with the writes queued behind it waiting. Catch
-                // up first: each pass copies what landed during the one before, until few did.
-                for _ in 0..CATCH_UP_PASSES {
-                    match passive() {
-                        Ok(now) => {
-                            let landed = now - log;
-                            log = now;
-                            if landed < CAUGHT_UP_FRAMES {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries");
-                            break;
-                        }
-                    }
-                }
-                if log >= RESTART_LOG_AFTER {
-                    log_too_long.store(true, Ordering::Relaxed);
-                }
+        let Some(mut log) = passive().filter(|&log| log >= RESTART_LOG_AFTER) else { continue };
+        // The writer's restart must copy, and sync into the database file, every frame committed
+        // since this pass began, with the writes queued behind it waiting. Catch up first: each
+        // pass copies what landed during the one before, until few did.
+        for _ in 0..CATCH_UP_PASSES {
+            let Some(now) = passive() else { break };
+            let landed = now - log;
+            log = now;
+            if landed < CAUGHT_UP_FRAMES {
+                break;
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries"),
+        }
+        if log >= RESTART_LOG_AFTER {
+            log_too_long.store(true, Ordering::Relaxed);
         }
     }
 }
