@@ -136,15 +136,15 @@ impl CredentialStore for EmbeddedStore {
     async fn finish_use(&self, record: &CredentialUse) -> Result<(), StoreError> {
         let item = UseItem::from(record);
         let body = serde_json::to_string(&item).map_err(unavailable)?;
-        // Unsynced: the use was recorded (synced) before the partner call; losing its completion to a
-        // power cut leaves it PENDING, which the audit reads as "sent, answer not recorded".
-        self.transaction_unsynced(move |tx| {
+        // Queued, unsynced, not awaited: the use was recorded (synced) before the partner call, and
+        // losing its completion to a crash leaves it PENDING, which the audit reads as "sent, answer
+        // not recorded". The gateway answers without waiting for the writer; `uses` waits for it.
+        self.queue_unsynced(format!("credential use {} left pending", record.id), move |tx| {
             if read_body(tx, &item.pk, &item.sk)?.is_none() {
                 return Err(StoreError::Unavailable("the use was never begun".into()));
             }
             write_body(tx, &item.pk, &item.sk, 0, &body)
         })
-        .await
     }
 
     async fn uses(
@@ -157,6 +157,9 @@ impl CredentialStore for EmbeddedStore {
         let pk = partition_key(tenant);
         let prefix = use_prefix(proxy);
         let to = before.map_or_else(|| prefix_end(&prefix), |id| use_sort_key(proxy, id));
-        self.read(|tx| range(tx, &pk, &prefix, &to, true, limit)?.iter().map(|b| decode_use(b)).collect())
+        self.read_after_queued_writes(|tx| {
+            range(tx, &pk, &prefix, &to, true, limit)?.iter().map(|b| decode_use(b)).collect()
+        })
+        .await
     }
 }

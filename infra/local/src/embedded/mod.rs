@@ -510,6 +510,32 @@ impl EmbeddedStore {
         self.submit(false, work).await
     }
 
+    /// Queues `work` as an unsynced write ([`EmbeddedStore::transaction_unsynced`]) and returns without
+    /// waiting for it. The writer runs it after every write queued before it, and before any queued
+    /// after; a failure, of `work` or of its batch, is logged as `what`, since no caller waits for it.
+    /// [`EmbeddedStore::read_after_queued_writes`] sees it. Waiting would add nothing to its
+    /// durability: an unsynced commit is lost to a crash of the machine as a queued write is to a
+    /// crash of the process.
+    pub(super) fn queue_unsynced(
+        &self,
+        what: String,
+        work: impl FnOnce(&Transaction<'_>) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let job = Box::new(Unanswered { what, work: Some(work), failed: None });
+        let jobs = self.shared.jobs.as_ref().ok_or_else(|| StoreError::Unavailable(STOPPED.into()))?;
+        jobs.send(job).map_err(|_| StoreError::Unavailable(STOPPED.into()))
+    }
+
+    /// [`EmbeddedStore::read`], once every write queued before this call is committed (an empty write
+    /// queued behind them is answered), so that what [`EmbeddedStore::queue_unsynced`] took is seen.
+    pub(super) async fn read_after_queued_writes<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.transaction_unsynced(|_| Ok::<_, StoreError>(())).await?;
+        self.read(work)
+    }
+
     async fn submit<T, E>(
         &self,
         synced: bool,
@@ -573,6 +599,37 @@ where
         };
         // The caller may have gone (its request was cancelled); the write stands either way.
         let _ = self.reply.send(result);
+    }
+}
+
+/// A write nobody waits for ([`EmbeddedStore::queue_unsynced`]): its failure is logged, not answered.
+struct Unanswered<F> {
+    what: String,
+    work: Option<F>,
+    failed: Option<String>,
+}
+
+impl<F> Job for Unanswered<F>
+where
+    F: FnOnce(&Transaction<'_>) -> Result<(), StoreError> + Send,
+{
+    fn synced(&self) -> bool {
+        false
+    }
+
+    fn run(&mut self, tx: &Transaction<'_>) -> bool {
+        let Some(work) = self.work.take() else { return false };
+        // Stays if `work` panics (the writer catches it).
+        self.failed = Some("the write panicked".into());
+        let outcome = work(tx);
+        self.failed = outcome.as_ref().err().map(ToString::to_string);
+        outcome.is_ok()
+    }
+
+    fn answer(self: Box<Self>, failure: Option<&str>) {
+        if let Some(error) = failure.map(str::to_owned).or(self.failed) {
+            tracing::error!(%error, "{}", self.what);
+        }
     }
 }
 
@@ -987,6 +1044,35 @@ mod tests {
         let count = store
             .read(|tx| tx.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, u64>(0)).map_err(unavailable));
         assert_eq!(count.unwrap(), written.load(Ordering::Relaxed), "every write kept across the restarts");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_queued_write_is_not_awaited_and_a_later_listing_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let (release, held) = hold_writer(&store);
+        // Returns while the writer is held: nothing waits for the write.
+        store.queue_unsynced("queued".into(), |tx| write_body(tx, "P", "QUEUED", 0, "queued")).unwrap();
+        assert_eq!(store.read(|tx| Ok(item(tx, "QUEUED"))).unwrap(), None, "not yet written");
+        let reader = store.clone();
+        let read = tokio::spawn(async move { reader.read_after_queued_writes(|tx| Ok(item(tx, "QUEUED"))).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!read.is_finished(), "the read waits for the write queued before it");
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        assert_eq!(read.await.unwrap().unwrap().as_deref(), Some("queued"));
+
+        // A queued write that fails leaves nothing, alone, and the writer goes on.
+        store
+            .queue_unsynced("refused".into(), |tx| {
+                write_body(tx, "P", "REFUSED", 0, "never")?;
+                Err(StoreError::Unavailable("condition failed".into()))
+            })
+            .unwrap();
+        store.queue_unsynced("after".into(), |tx| write_body(tx, "P", "AFTER", 0, "after")).unwrap();
+        let (refused, after) =
+            store.read_after_queued_writes(|tx| Ok((item(tx, "REFUSED"), item(tx, "AFTER")))).await.unwrap();
+        assert_eq!((refused, after.as_deref()), (None, Some("after")));
     }
 
     #[tokio::test]

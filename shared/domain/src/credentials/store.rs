@@ -132,7 +132,11 @@ pub trait CredentialStore: Send + Sync {
     /// holds only while the credential is still at `record.credential_version` under its proxy.
     async fn begin_use(&self, record: &CredentialUse) -> Result<(), BeginUseError>;
 
-    /// Records how `record` ended.
+    /// Records how `record` ended, after every write of the use before it: a listing of uses that
+    /// starts after this returns shows it. A store whose completions are not durable either way may
+    /// return once it has queued the write in that order, and then logs a failure (a use never
+    /// begun) instead of returning it: the embedded store does, so the gateway does not wait for its
+    /// writer.
     async fn finish_use(&self, record: &CredentialUse) -> Result<(), StoreError>;
 
     /// Up to `limit` uses of the credential `proxy`, newest first, strictly older than `before`.
