@@ -371,11 +371,21 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
         println!("Holds expire: swept every {}", human(cofre_local::hold_sweeper::SWEEP_EVERY));
         cofre_local::hold_sweeper::spawn(expirer, cofre_local::hold_sweeper::SWEEP_EVERY)
     });
-    cofre_local::server::serve(listener, app.router, limits, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .map_err(|e| e.to_string())
+    cofre_local::server::serve(listener, app.router, limits, stop_requested()).await.map_err(|e| e.to_string())
+}
+
+/// Ctrl-C, or SIGTERM (what `kill`, systemd and container runtimes send): either stops the server
+/// gracefully, so requests in progress finish and the store's queued writes are written.
+async fn stop_requested() {
+    #[cfg(unix)]
+    if let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Logs as every binary writes them (JSON lines): on stdout for the server, on stderr for the other

@@ -435,3 +435,54 @@ async fn a_server_killed_mid_sweep_releases_the_rest_after_its_restart_each_once
         .unwrap();
     assert_eq!((&balance["available"], &balance["held"]), (&serde_json::json!(1000.0), &serde_json::json!(0.0)));
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_stops_the_server_gracefully_and_the_use_it_answered_is_listed_after_a_restart() {
+    use std::os::unix::process::ExitStatusExt;
+    let data = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let served = serve(data.path(), &[], None).await;
+    let stored: serde_json::Value = client
+        .post(format!("{}/banking-auth/v1/credentials", served.base_url))
+        .bearer_auth(&served.token)
+        .json(&serde_json::json!({
+            "key": "Tc84Hi3CRyAHFBNIvbc8CuSuvHuGibjf", "provider": "BTG", "type": "PIX",
+            "provider_data": {"client_id": "Jk10014812"}
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let proxy = stored["proxy"].as_str().unwrap_or_else(|| panic!("{stored}")).to_owned();
+    let transfer = client
+        .post(format!("{}/banking-auth/v1/proxy/{proxy}/pix/v1/transfers", served.base_url))
+        .bearer_auth(&served.token)
+        .json(&serde_json::json!({"amount": "10.00", "key": "12345678901"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(transfer.status(), 201);
+
+    let Served { mut child, token, .. } = served;
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "stopped by SIGTERM, not gracefully: {status:?} (signal {:?})", status.signal());
+
+    let restarted = serve(data.path(), &[], None).await;
+    let uses: serde_json::Value = client
+        .get(format!("{}/banking-auth/v1/credentials/{proxy}/uses", restarted.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(uses["uses"][0]["outcome"], "ANSWERED", "{uses}");
+    assert_eq!(uses["uses"][0]["partner_status"], 201, "{uses}");
+}

@@ -136,10 +136,10 @@ impl CredentialStore for EmbeddedStore {
     async fn finish_use(&self, record: &CredentialUse) -> Result<(), StoreError> {
         let item = UseItem::from(record);
         let body = serde_json::to_string(&item).map_err(unavailable)?;
-        // Queued, unsynced, not awaited: the use was recorded (synced) before the partner call, and
-        // losing its completion to a crash leaves it PENDING, which the audit reads as "sent, answer
-        // not recorded". The gateway answers without waiting for the writer; `uses` waits for it.
-        self.queue_unsynced(format!("credential use {} left pending", record.id), move |tx| {
+        // Queued, not awaited, as the port allows: the use was recorded, synced, before the partner
+        // call; a completion lost to a crash leaves it PENDING ("sent, answer not recorded").
+        let span = tracing::error_span!("use_completion", use_id = %record.id);
+        self.queue_unsynced(span, move |tx| {
             if read_body(tx, &item.pk, &item.sk)?.is_none() {
                 return Err(StoreError::Unavailable("the use was never begun".into()));
             }

@@ -126,6 +126,9 @@ struct Shared {
     checkpointer: Option<JoinHandle<()>>,
     /// Batches the writer has committed (for tests and measurements).
     commits: Arc<AtomicU64>,
+    /// Writes queued without a waiting caller whose batch has not ended yet
+    /// ([`EmbeddedStore::queue_unsynced`]).
+    queued_unanswered: Arc<AtomicU64>,
     /// The data directory's lock (`None` for a read-only store); dropped last, once every connection
     /// is closed.
     _lock: Option<Arc<DataDirLock>>,
@@ -409,6 +412,7 @@ impl EmbeddedStore {
             checkpoints: Some(checkpoints),
             checkpointer: None,
             commits,
+            queued_unanswered: Arc::default(),
             _lock: lock,
         };
         shared.checkpointer = Some(checkpointer?);
@@ -438,6 +442,7 @@ impl EmbeddedStore {
             checkpoints: None,
             checkpointer: None,
             commits: Arc::new(AtomicU64::new(0)),
+            queued_unanswered: Arc::default(),
             _lock: None,
         };
         Ok(Self { shared: Arc::new(shared) })
@@ -511,28 +516,35 @@ impl EmbeddedStore {
     }
 
     /// Queues `work` as an unsynced write ([`EmbeddedStore::transaction_unsynced`]) and returns without
-    /// waiting for it. The writer runs it after every write queued before it, and before any queued
-    /// after; a failure, of `work` or of its batch, is logged as `what`, since no caller waits for it.
-    /// [`EmbeddedStore::read_after_queued_writes`] sees it. Waiting would add nothing to its
-    /// durability: an unsynced commit is lost to a crash of the machine as a queued write is to a
-    /// crash of the process.
+    /// waiting for it. The writer runs it after every write queued before it and before any queued
+    /// after; a failure, of `work` or of its batch, is logged inside `span`, since no caller waits.
+    /// Unlike an unsynced commit, it is lost if the process dies before the writer gets to it; a
+    /// graceful stop drains the queue. [`EmbeddedStore::read_after_queued_writes`] sees it.
     pub(super) fn queue_unsynced(
         &self,
-        what: String,
+        span: tracing::Span,
         work: impl FnOnce(&Transaction<'_>) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<(), StoreError> {
-        let job = Box::new(Unanswered { what, work: Some(work), failed: None });
         let jobs = self.shared.jobs.as_ref().ok_or_else(|| StoreError::Unavailable(STOPPED.into()))?;
-        jobs.send(job).map_err(|_| StoreError::Unavailable(STOPPED.into()))
+        let queued = Arc::clone(&self.shared.queued_unanswered);
+        // Counted before it is sent, so that a read the caller makes afterwards sees the count.
+        queued.fetch_add(1, Ordering::AcqRel);
+        let job = Box::new(Unanswered { span, work: Some(work), failed: None, queued: Arc::clone(&queued) });
+        jobs.send(job).map_err(|_| {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            StoreError::Unavailable(STOPPED.into())
+        })
     }
 
-    /// [`EmbeddedStore::read`], once every write queued before this call is committed (an empty write
-    /// queued behind them is answered), so that what [`EmbeddedStore::queue_unsynced`] took is seen.
+    /// [`EmbeddedStore::read`], after every write [`EmbeddedStore::queue_unsynced`] took before this
+    /// call is committed: while any is waiting, an empty write is queued behind them and awaited.
     pub(super) async fn read_after_queued_writes<T>(
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.transaction_unsynced(|_| Ok::<_, StoreError>(())).await?;
+        if self.shared.queued_unanswered.load(Ordering::Acquire) > 0 {
+            self.transaction_unsynced(|_| Ok::<_, StoreError>(())).await?;
+        }
         self.read(work)
     }
 
@@ -604,9 +616,12 @@ where
 
 /// A write nobody waits for ([`EmbeddedStore::queue_unsynced`]): its failure is logged, not answered.
 struct Unanswered<F> {
-    what: String,
+    /// The caller's context (its request's span is the parent), for the failure's log line.
+    span: tracing::Span,
     work: Option<F>,
     failed: Option<String>,
+    /// [`Shared::queued_unanswered`], counted down once the write's batch has ended.
+    queued: Arc<AtomicU64>,
 }
 
 impl<F> Job for Unanswered<F>
@@ -628,8 +643,9 @@ where
 
     fn answer(self: Box<Self>, failure: Option<&str>) {
         if let Some(error) = failure.map(str::to_owned).or(self.failed) {
-            tracing::error!(%error, "{}", self.what);
+            self.span.in_scope(|| tracing::error!(%error, "queued write failed; nothing of it was kept"));
         }
+        self.queued.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -1051,8 +1067,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let (release, held) = hold_writer(&store);
+        // With nothing queued, a read does not wait for the writer, held as it is.
+        let none_queued = store.read_after_queued_writes(|tx| Ok(item(tx, "QUEUED")));
+        assert_eq!(tokio::time::timeout(Duration::from_secs(10), none_queued).await.unwrap().unwrap(), None);
         // Returns while the writer is held: nothing waits for the write.
-        store.queue_unsynced("queued".into(), |tx| write_body(tx, "P", "QUEUED", 0, "queued")).unwrap();
+        store.queue_unsynced(tracing::Span::none(), |tx| write_body(tx, "P", "QUEUED", 0, "queued")).unwrap();
         assert_eq!(store.read(|tx| Ok(item(tx, "QUEUED"))).unwrap(), None, "not yet written");
         let reader = store.clone();
         let read = tokio::spawn(async move { reader.read_after_queued_writes(|tx| Ok(item(tx, "QUEUED"))).await });
@@ -1064,15 +1083,66 @@ mod tests {
 
         // A queued write that fails leaves nothing, alone, and the writer goes on.
         store
-            .queue_unsynced("refused".into(), |tx| {
+            .queue_unsynced(tracing::Span::none(), |tx| {
                 write_body(tx, "P", "REFUSED", 0, "never")?;
                 Err(StoreError::Unavailable("condition failed".into()))
             })
             .unwrap();
-        store.queue_unsynced("after".into(), |tx| write_body(tx, "P", "AFTER", 0, "after")).unwrap();
+        store.queue_unsynced(tracing::Span::none(), |tx| write_body(tx, "P", "AFTER", 0, "after")).unwrap();
         let (refused, after) =
             store.read_after_queued_writes(|tx| Ok((item(tx, "REFUSED"), item(tx, "AFTER")))).await.unwrap();
         assert_eq!((refused, after.as_deref()), (None, Some("after")));
+        drop(store);
+        let read_only = EmbeddedStore::open_read_only(dir.path()).unwrap();
+        let listed = read_only.read_after_queued_writes(|tx| Ok(item(tx, "AFTER"))).await.unwrap();
+        assert_eq!(listed.as_deref(), Some("after"), "a store without a writer reads at once");
+    }
+
+    #[derive(Clone, Default)]
+    struct LogLines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for LogLines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_queued_write_that_fails_is_logged_in_its_callers_context() {
+        let logs = LogLines::default();
+        let sink = logs.clone();
+        let subscriber =
+            tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).without_time().finish();
+        let queued = Arc::new(AtomicU64::new(2));
+        tracing::subscriber::with_default(subscriber, || {
+            type Work = Box<dyn FnOnce(&Transaction<'_>) -> Result<(), StoreError> + Send>;
+            let job = |work: Work| {
+                let _request = tracing::info_span!("request", tracking_id = "trk-1").entered();
+                let span = tracing::error_span!("use_completion", use_id = "use-1");
+                Box::new(Unanswered { span, work: Some(work), failed: None, queued: Arc::clone(&queued) })
+            };
+            let mut connection = Connection::open_in_memory().unwrap();
+            let tx = connection.transaction().unwrap();
+            let mut refused = job(Box::new(|_| Err(StoreError::Unavailable("never begun".into()))));
+            assert!(!refused.run(&tx));
+            refused.answer(None);
+            let mut rolled_back = job(Box::new(|_| Ok(())));
+            assert!(rolled_back.run(&tx));
+            rolled_back.answer(Some("the batch's transaction was rolled back"));
+        });
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for (line, error) in lines.iter().zip(["never begun", "the batch's transaction was rolled back"]) {
+            assert!(line.contains("ERROR") && line.contains("queued write failed"), "{line}");
+            assert!(line.contains(r#"tracking_id="trk-1""#) && line.contains(r#"use_id="use-1""#), "{line}");
+            assert!(line.contains(error), "{line}");
+        }
+        assert_eq!(queued.load(Ordering::Acquire), 0, "each counted down once its batch ended");
     }
 
     #[tokio::test]

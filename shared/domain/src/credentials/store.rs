@@ -133,10 +133,10 @@ pub trait CredentialStore: Send + Sync {
     async fn begin_use(&self, record: &CredentialUse) -> Result<(), BeginUseError>;
 
     /// Records how `record` ended, after every write of the use before it: a listing of uses that
-    /// starts after this returns shows it. A store whose completions are not durable either way may
-    /// return once it has queued the write in that order, and then logs a failure (a use never
-    /// begun) instead of returning it: the embedded store does, so the gateway does not wait for its
-    /// writer.
+    /// starts after this returns shows it. A store that does not sync the completion may return
+    /// once the write is queued, in that order, rather than done: a failure (a use never begun) is
+    /// then logged, not returned, and a crash of the process before the write leaves the use
+    /// `PENDING`, as a crash before this call would.
     async fn finish_use(&self, record: &CredentialUse) -> Result<(), StoreError>;
 
     /// Up to `limit` uses of the credential `proxy`, newest first, strictly older than `before`.
