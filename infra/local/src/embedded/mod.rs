@@ -118,7 +118,7 @@ pub struct EmbeddedStore {
 struct Shared {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
-    /// `None` only while dropping.
+    /// `None` for a read-only store, and while dropping.
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     writer: Option<JoinHandle<()>>,
     /// Dropped to stop the checkpointer.
