@@ -94,6 +94,11 @@ async fn serve(data_dir: &Path, env: &[(&str, &str)], nofile: Option<u32>) -> Se
     Served { child, base_url: base_url.unwrap(), token: token.unwrap(), output }
 }
 
+/// The JSON body of the answer to `request`.
+async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// `GET /banking-auth/v1/credentials` with `token` on a fresh connection: the status.
 async fn list(served: &Served, token: &str) -> u16 {
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
@@ -424,15 +429,10 @@ async fn a_server_killed_mid_sweep_releases_the_rest_after_its_restart_each_once
     ids.dedup();
     assert_eq!(ids.len(), HOLDS, "no hold released twice");
     let client = reqwest::Client::new();
-    let balance: serde_json::Value = client
-        .get(format!("{}/payment-methods/v1/accounts/9001/balance", second.base_url))
-        .bearer_auth(&second.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let balance = json_of(
+        client.get(format!("{}/payment-methods/v1/accounts/9001/balance", second.base_url)).bearer_auth(&second.token),
+    )
+    .await;
     assert_eq!((&balance["available"], &balance["held"]), (&serde_json::json!(1000.0), &serde_json::json!(0.0)));
 }
 
@@ -443,19 +443,15 @@ async fn sigterm_stops_the_server_gracefully_and_the_use_it_answered_is_listed_a
     let data = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
     let served = serve(data.path(), &[], None).await;
-    let stored: serde_json::Value = client
-        .post(format!("{}/banking-auth/v1/credentials", served.base_url))
-        .bearer_auth(&served.token)
-        .json(&serde_json::json!({
-            "key": "Tc84Hi3CRyAHFBNIvbc8CuSuvHuGibjf", "provider": "BTG", "type": "PIX",
-            "provider_data": {"client_id": "Jk10014812"}
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored = json_of(
+        client.post(format!("{}/banking-auth/v1/credentials", served.base_url)).bearer_auth(&served.token).json(
+            &serde_json::json!({
+                "key": "Tc84Hi3CRyAHFBNIvbc8CuSuvHuGibjf", "provider": "BTG", "type": "PIX",
+                "provider_data": {"client_id": "Jk10014812"}
+            }),
+        ),
+    )
+    .await;
     let proxy = stored["proxy"].as_str().unwrap_or_else(|| panic!("{stored}")).to_owned();
     let transfer = client
         .post(format!("{}/banking-auth/v1/proxy/{proxy}/pix/v1/transfers", served.base_url))
@@ -474,15 +470,10 @@ async fn sigterm_stops_the_server_gracefully_and_the_use_it_answered_is_listed_a
     assert!(status.success(), "stopped by SIGTERM, not gracefully: {status:?} (signal {:?})", status.signal());
 
     let restarted = serve(data.path(), &[], None).await;
-    let uses: serde_json::Value = client
-        .get(format!("{}/banking-auth/v1/credentials/{proxy}/uses", restarted.base_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let uses = json_of(
+        client.get(format!("{}/banking-auth/v1/credentials/{proxy}/uses", restarted.base_url)).bearer_auth(&token),
+    )
+    .await;
     assert_eq!(uses["uses"][0]["outcome"], "ANSWERED", "{uses}");
     assert_eq!(uses["uses"][0]["partner_status"], 201, "{uses}");
 }
