@@ -21,5 +21,6 @@ mod partner_gateway;
 mod patch_merchant_connection;
 mod request_authorization;
 mod round_trips;
+mod secrets_joint_read_refused;
 mod seed;
 mod webhooks;
