@@ -29,6 +29,12 @@
 //!   from its beginning even under writes that never pause. Otherwise it grows without bound, and each
 //!   commit's sync also writes the file's metadata.
 //!
+//! Each job's savepoint keeps a copy of every page the job changes, so that the job alone can be
+//! undone. The writer keeps those copies in memory (`temp_store = MEMORY`). By default SQLite moves
+//! them to a temporary file once a job's copies pass 64 KiB, and the batch's later jobs then write
+//! there too: under load, a file created and deleted in many batches and half the writer's `pwrite`s
+//! (docs/local-throughput.md). The copies are dropped when the job ends.
+//!
 //! Items live in a rowid table with a unique `(pk, sk)` index: bodies of a kilobyte or two fit in
 //! their table page, and the index holds only the keys. (Stores created as a `WITHOUT ROWID` table,
 //! which keeps whole rows in index pages and spills such bodies to overflow pages, are converted
@@ -383,7 +389,8 @@ impl EmbeddedStore {
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
                  PRAGMA cache_size = -{WRITER_CACHE_KIB};
-                 PRAGMA wal_autocheckpoint = 0;"
+                 PRAGMA wal_autocheckpoint = 0;
+                 PRAGMA temp_store = MEMORY;"
             ))
             .map_err(unavailable)?;
         prepare_schema(&mut writer)?;
@@ -889,6 +896,54 @@ mod tests {
                     let kept = i % 3 != 0;
                     assert_eq!(item(tx, &format!("W{i:02}")).is_some(), kept, "W{i:02}");
                     assert_eq!(item(tx, &format!("X{i:02}")).is_some(), kept, "X{i:02}");
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_that_changed_hundreds_of_pages_is_undone_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let original = "o".repeat(2000);
+        let body = original.clone();
+        store
+            .transaction(move |tx| (0..300).try_for_each(|i| write_body(tx, "P", &format!("R{i:03}"), 0, &body)))
+            .await
+            .unwrap();
+        let (release, held) = hold_writer(&store);
+        // In one batch: a write before, one that rewrites every row (copies of ~150 pages kept for
+        // its savepoint, far past what SQLite keeps in memory by default) and then fails, one after.
+        let write = |sk: &'static str| {
+            let store = store.clone();
+            tokio::spawn(async move { store.transaction(move |tx| write_body(tx, "P", sk, 0, "kept")).await })
+        };
+        let before = write("BEFORE");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let rewriter = store.clone();
+        let failed = tokio::spawn(async move {
+            rewriter
+                .transaction(|tx| {
+                    (0..300).try_for_each(|i| write_body(tx, "P", &format!("R{i:03}"), 1, &"n".repeat(2000)))?;
+                    Err::<(), _>(StoreError::Unavailable("condition failed".into()))
+                })
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let after = write("AFTER");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        assert!(failed.await.unwrap().is_err());
+        before.await.unwrap().unwrap();
+        after.await.unwrap().unwrap();
+        store
+            .read(|tx| {
+                assert_eq!(item(tx, "BEFORE").as_deref(), Some("kept"));
+                assert_eq!(item(tx, "AFTER").as_deref(), Some("kept"));
+                for i in 0..300 {
+                    assert_eq!(item(tx, &format!("R{i:03}")).as_deref(), Some(original.as_str()), "R{i:03}");
                 }
                 Ok(())
             })
