@@ -29,11 +29,13 @@
 //!   from its beginning even under writes that never pause. Otherwise it grows without bound, and each
 //!   commit's sync also writes the file's metadata.
 //!
-//! Each job's savepoint keeps a copy of every page the job changes, so that the job alone can be
-//! undone. The writer keeps those copies in memory (`temp_store = MEMORY`). By default SQLite moves
-//! them to a temporary file once a job's copies pass 64 KiB, and the batch's later jobs then write
-//! there too: under load, a file created and deleted in many batches and half the writer's `pwrite`s
-//! (docs/local-throughput.md). The copies are dropped when the job ends.
+//! Each job's savepoint keeps a copy of every existing page the job changes, so that the job alone
+//! can be undone. The writer keeps those copies in memory (`temp_store = MEMORY`, set once the schema
+//! is in place). By default SQLite moves them to a temporary file once a job's copies pass 64 KiB
+//! (about 16 pages), and the batch's later jobs then write there too: under load, a file created and
+//! deleted in many batches and half the writer's `pwrite`s (docs/local-throughput.md). The copies are
+//! dropped when the job ends, and every job writes a few rows. (The setting also keeps the writer's
+//! sorts and temporary tables in memory; its jobs make none of any size.)
 //!
 //! Items live in a rowid table with a unique `(pk, sk)` index: bodies of a kilobyte or two fit in
 //! their table page, and the index holds only the keys. (Stores created as a `WITHOUT ROWID` table,
@@ -389,11 +391,11 @@ impl EmbeddedStore {
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
                  PRAGMA cache_size = -{WRITER_CACHE_KIB};
-                 PRAGMA wal_autocheckpoint = 0;
-                 PRAGMA temp_store = MEMORY;"
+                 PRAGMA wal_autocheckpoint = 0;"
             ))
             .map_err(unavailable)?;
         prepare_schema(&mut writer)?;
+        writer.execute_batch("PRAGMA temp_store = MEMORY;").map_err(unavailable)?;
         let reader = connect_reader(&path)?;
         let checkpointing = connect(&path)?;
         let (jobs, queue) = mpsc::channel();
@@ -938,6 +940,9 @@ mod tests {
         assert!(failed.await.unwrap().is_err());
         before.await.unwrap().unwrap();
         after.await.unwrap().unwrap();
+        let temp_store = store
+            .transaction(|tx| tx.query_row("PRAGMA temp_store", [], |row| row.get::<_, i64>(0)).map_err(unavailable));
+        assert_eq!(temp_store.await.unwrap(), 2, "the writer keeps the savepoints' copies in memory");
         store
             .read(|tx| {
                 assert_eq!(item(tx, "BEFORE").as_deref(), Some("kept"));
