@@ -51,6 +51,24 @@ from runtime_api import RuntimeApi, Run, api_gateway_answer, peak_rss_kib  # noq
 
 FLOORS_DIR = HERE / "floors"
 FLOOR = "floor-hello-dynamodb"
+# The requests each function's first invocation makes, one after the other (counted with strace;
+# the warm ones are asserted in tests/tests/it/round_trips.rs), and peers of the floor that read its
+# item as many times per request: what those requests cost in the SDK alone, whoever makes them.
+FIRST_INVOKE_REQUESTS = {
+    "request-authorization": 3,  # the HMAC key's secret, BatchGetItem, TransactWriteItems
+    "create-credential": 4,  # the partner settings' secret, the partner's token call, KMS, DynamoDB
+    "patch-merchant-connection": 5,  # GetItem, BatchGetSecretValue, the processor, KMS, UpdateItem
+    "use-credential": 7,  # Query, the partner settings' secret, TransactWriteItems, Decrypt, the
+    # partner's token call, the partner call, PutItem
+    "expire-holds": 4,  # a Query per shard of the due-holds index (empty here)
+}
+PEER_GETS = sorted(set(FIRST_INVOKE_REQUESTS.values()))
+
+
+def peer_label(gets):
+    return f"peer: hello + {gets} DynamoDB reads"
+
+
 # Each function's settings, as template.yaml sets them (Environment.Variables).
 FUNCTION_SETTINGS = {
     "create-credential": ["CREDENTIALS_TABLE", "DATA_KEY_ID", "PARTNER_CONFIG_SECRET"],
@@ -69,6 +87,9 @@ FUNCTION_EVENTS = {
     # Not an HTTP function: its scheduled event gets the sweep's report (nothing is due here).
     "expire-holds": ("expire-holds.scheduled", "sweep"),
 }
+# Each function's Timeout, as template.yaml sets it (Globals: 15 s): Lambda hands every event that
+# far a deadline, and expire-holds stops its sweep 30 s before its own.
+FUNCTION_TIMEOUT_S = {"expire-holds": 300}
 PROXY_PLACEHOLDER = "cfp_PLACEHOLDERPLACEHOLDERPLACEHOLDERPLACEHOLDE"
 
 
@@ -194,6 +215,8 @@ class Harness:
         ).stdout
         self.aws = dict(line.split("=", 1) for line in resources.splitlines() if "=" in line)
         self.aws["FLOOR_TABLE"] = self.floor_table()
+        for gets in PEER_GETS:
+            self.aws[f"FLOOR_GETS_{gets}"] = str(gets)
         seed = json.loads((ROOT / "infra" / "seed.example.json").read_text())
         fixtures = {"merchants": [], "accounts": []}
         for tenant in tenants:
@@ -233,6 +256,9 @@ class Harness:
             ("floor: hello", [out / "floor-hello"], [], None, out / "floor-hello", ""),
             ("floor: hello + DynamoDB", [out / FLOOR], ["FLOOR_TABLE"], None, out / FLOOR, ""),
         ]
+        for gets in PEER_GETS:
+            subjects.append((peer_label(gets), [out / FLOOR], ["FLOOR_TABLE", ("FLOOR_GETS", f"FLOOR_GETS_{gets}")],
+                             None, out / FLOOR, ""))
         for function in FUNCTIONS:
             subjects.append((function, [out / function], FUNCTION_SETTINGS[function], function, out / function, ""))
         for label, directory in self.args.compare:
@@ -271,10 +297,12 @@ class Harness:
             return {"error": "no proxy: create-credential did not answer in this round"}
         name = function or "floor"
         env = lambda_env(name, self.api.address, self.aws)
-        env.update({variable: self.aws[variable] for variable in variables})
+        for variable in variables:  # a name, or (the name it is given, the setting's name)
+            name_in_env, setting = variable if isinstance(variable, tuple) else (variable, variable)
+            env[name_in_env] = self.aws[setting]
         if command[0] == sys.executable:
             env["PATH"] = f"{pathlib.Path(sys.executable).parent}:{env['PATH']}"
-        run = Run([event])
+        run = Run([event], timeout_s=FUNCTION_TIMEOUT_S.get(function, 15))
         attached = []
         if self.args.attach:
             def attach(pid):
@@ -356,18 +384,21 @@ def table(results, subjects, rounds):
     floor_size = floor.get("size")
     f = {key: median(floor.get(key, [])) for key in ("init_ms", "invoke_cpu_ms", "peak_rss_mib")}
     lines = [
-        f"Medians of {rounds} cold starts per subject (interleaved); ratios to the hello + DynamoDB floor.",
+        f"Medians of {rounds} cold starts per subject (interleaved); ratios to the hello + DynamoDB floor, "
+        "and to the peer that makes as many requests as the function's first invocation.",
         "",
         "| subject | binary MB | init ms | init CPU ms | 1st invoke ms | 1st invoke CPU ms | peak RSS MiB "
-        "| binary × floor | init − floor ms | 1st CPU × floor | RSS × floor |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| binary × floor | init − floor ms | 1st CPU × floor | RSS × floor | 1st CPU × peer |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def num(value, digits=1):
         return "–" if value is None else f"{value:.{digits}f}"
 
-    for label, *_ in subjects:
+    for label, _, _, function, *_ in subjects:
         r = results.get(label, {})
+        requests = FIRST_INVOKE_REQUESTS.get(function)
+        peer = median(results.get(peer_label(requests), {}).get("invoke_cpu_ms", [])) if requests else None
         m = {key: median(r.get(key, [])) for key in ("init_ms", "init_cpu_ms", "invoke_ms", "invoke_cpu_ms", "peak_rss_mib")}
         size = r.get("size")
         ratio = lambda a, b: None if a is None or not b else a / b  # noqa: E731
@@ -376,7 +407,7 @@ def table(results, subjects, rounds):
             f"| {label} | {num(size / 1e6 if size else None, 2)} | {num(m['init_ms'])} | {num(m['init_cpu_ms'])} "
             f"| {num(m['invoke_ms'])} | {num(m['invoke_cpu_ms'])} | {num(m['peak_rss_mib'])} "
             f"| {num(ratio(size, floor_size), 2)} | {num(diff)} | {num(ratio(m['invoke_cpu_ms'], f['invoke_cpu_ms']), 2)} "
-            f"| {num(ratio(m['peak_rss_mib'], f['peak_rss_mib']), 2)} |"
+            f"| {num(ratio(m['peak_rss_mib'], f['peak_rss_mib']), 2)} | {num(ratio(m['invoke_cpu_ms'], peer), 2)} |"
         )
     return "\n".join(lines)
 

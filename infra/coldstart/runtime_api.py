@@ -48,9 +48,11 @@ def peak_rss_kib(pid):
 class Run:
     """One process's life: the events to hand it and what happened, in order."""
 
-    def __init__(self, events, function_arn="arn:aws:lambda:us-east-1:123456789012:function:coldstart"):
+    def __init__(self, events, function_arn="arn:aws:lambda:us-east-1:123456789012:function:coldstart",
+                 timeout_s=15):
         self.events = list(events)
         self.function_arn = function_arn
+        self.timeout_s = timeout_s      # the function's Timeout: each event's deadline is that far off
         self.pid = None
         self.started_ns = None
         self.init_done = None          # (wall_ns, cpu_ns) at the first GET next
@@ -114,7 +116,7 @@ class RuntimeApi:
                     run.before_first_event(run.pid)
                     mark = run.mark()
                 run.invocations.append({"id": request_id, "start": mark})
-                deadline = int(time.time() * 1000) + 15_000
+                deadline = int(time.time() * 1000) + run.timeout_s * 1000
                 self._reply(
                     200,
                     run.events[index],
