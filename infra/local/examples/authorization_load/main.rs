@@ -22,6 +22,9 @@
 //!      middleware, no store);
 //!    - `authorize`: `POST /payment-methods/v1/authorization`, a `0100` of 0.01 BRL on one of the
 //!      accounts by `account_id`, every request with its own `tracking_id`; only `APPROVED` counts;
+//!    - `store` (not by default): the same request to the store peer (`--serve-store-peer`, on
+//!      `{port + 2}`, see `store_peer.rs` beside this file): the embedded store's reads and write
+//!      for that decision, with Cofre's domain left out;
 //! 4. stops the server with SIGKILL and checks the data directory: every decision acknowledged is
 //!    recorded, with its two events, and the accounts' spent amounts add up to the approvals.
 //!
@@ -40,6 +43,12 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+mod store_peer;
+
+// The store peer serves from this process, as `cofre-local serve` does with this allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type Failure = Box<dyn Error + Send + Sync>;
 
@@ -79,18 +88,26 @@ struct Args {
     /// Threads of the load generator.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
-    /// Phases to run: any of floor, 404, authorize.
+    /// Phases to run: any of floor, 404, authorize, store.
     #[arg(long, value_delimiter = ',', default_value = "floor,404,authorize")]
     phases: Vec<String>,
     /// Internal: serve the axum floor on this address and never return.
     #[arg(long, hide = true)]
     serve_floor: Option<SocketAddr>,
+    /// Internal: serve the store peer on this address, over a store in `--store-peer-dir`.
+    #[arg(long, hide = true, requires = "store_peer_dir")]
+    serve_store_peer: Option<SocketAddr>,
+    #[arg(long, hide = true)]
+    store_peer_dir: Option<PathBuf>,
 }
 
 fn main() -> Result<(), Failure> {
     let args = Args::parse();
     if let Some(addr) = args.serve_floor {
         return serve_floor(addr);
+    }
+    if let (Some(addr), Some(dir)) = (args.serve_store_peer, &args.store_peer_dir) {
+        return store_peer::serve(addr, dir, args.accounts as u64);
     }
     let runtime = if args.client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()?
@@ -150,6 +167,7 @@ enum Phase {
     Floor,
     NotFound,
     Authorize,
+    StorePeer,
 }
 
 impl Phase {
@@ -158,6 +176,7 @@ impl Phase {
             "floor" => Ok(Self::Floor),
             "404" => Ok(Self::NotFound),
             "authorize" => Ok(Self::Authorize),
+            "store" => Ok(Self::StorePeer),
             other => Err(format!("unknown phase {other}").into()),
         }
     }
@@ -167,6 +186,7 @@ impl Phase {
             Self::Floor => "floor (axum)",
             Self::NotFound => "cofre 404",
             Self::Authorize => "authorize",
+            Self::StorePeer => "store peer",
         }
     }
 }
@@ -198,7 +218,7 @@ fn request(buf: &mut Vec<u8>, target: &Target, connection: usize, seq: u64) {
     buf.clear();
     let path = match target.phase {
         Phase::NotFound => NOT_FOUND,
-        Phase::Floor | Phase::Authorize => AUTHORIZE,
+        Phase::Floor | Phase::Authorize | Phase::StorePeer => AUTHORIZE,
     };
     let account = 1 + (connection + seq as usize) % target.accounts;
     let body = format!(
@@ -262,7 +282,7 @@ async fn connection(target: Target, index: usize, measure_from: Instant, end: In
         let body = &inb[body];
         let approved = body.windows(19).any(|w| w == br#""status":"APPROVED""#);
         let good = match target.phase {
-            Phase::Floor => status == 200,
+            Phase::Floor | Phase::StorePeer => status == 200,
             Phase::NotFound => status == 404,
             Phase::Authorize => status == 200 && approved,
         };
@@ -273,7 +293,7 @@ async fn connection(target: Target, index: usize, measure_from: Instant, end: In
             });
             continue;
         }
-        if target.phase == Phase::Authorize {
+        if matches!(target.phase, Phase::Authorize | Phase::StorePeer) {
             tally.approved += 1;
         }
         if started >= measure_from {
@@ -480,6 +500,23 @@ async fn run(args: Args) -> Result<(), Failure> {
     };
     wait_listening(cofre_addr).await?;
     wait_listening(floor_addr).await?;
+    let peer_addr = SocketAddr::from(([127, 0, 0, 1], args.port + 2));
+    let peer_dir = data.path().join("store-peer");
+    let peer = if phases.contains(&Phase::StorePeer) {
+        let peer = Process {
+            child: Command::new(std::env::current_exe()?)
+                .args(["--serve-store-peer", &peer_addr.to_string(), "--accounts", &args.accounts.to_string()])
+                .arg("--store-peer-dir")
+                .arg(&peer_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()?,
+        };
+        wait_listening(peer_addr).await?;
+        Some(peer)
+    } else {
+        None
+    };
 
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     println!("cofre-local authorizations under load: {}", bin.display());
@@ -495,7 +532,7 @@ async fn run(args: Args) -> Result<(), Failure> {
 
     let (warmup, measure) = (Duration::from_secs(args.warmup), Duration::from_secs(args.seconds));
     let mut run_id = 0;
-    let mut approved = 0;
+    let (mut approved, mut peer_acknowledged) = (0, 0);
     for &connections in &args.connections {
         let mut results: Vec<Vec<Measured>> = phases.iter().map(|_| Vec::new()).collect();
         for _ in 0..args.rounds {
@@ -504,10 +541,14 @@ async fn run(args: Args) -> Result<(), Failure> {
                 let (addr, pid) = match phase {
                     Phase::Floor => (floor_addr, floor.child.id()),
                     Phase::NotFound | Phase::Authorize => (cofre_addr, server.child.id()),
+                    Phase::StorePeer => (peer_addr, peer.as_ref().ok_or("no store peer")?.child.id()),
                 };
                 let target = Target { phase, addr, token: token.clone(), accounts: args.accounts, run: run_id };
                 let measured = self::phase(&target, connections, warmup, measure, Some(pid)).await?;
-                approved += measured.approved;
+                match phase {
+                    Phase::StorePeer => peer_acknowledged += measured.approved,
+                    _ => approved += measured.approved,
+                }
                 results[i].push(measured);
             }
         }
@@ -534,6 +575,14 @@ async fn run(args: Args) -> Result<(), Failure> {
             );
         }
         let find = |wanted: Phase| phases.iter().position(|p| *p == wanted).map(|i| &summaries[i]);
+        if let (Some(peer), Some(auth)) = (find(Phase::StorePeer), find(Phase::Authorize)) {
+            println!(
+                "authorize / store peer: throughput {:.3}x, p99 {:.1}x, server CPU per request {:.2}x",
+                auth.rps / peer.rps,
+                auth.p99 / peer.p99,
+                auth.cpu_us.zip(peer.cpu_us).map_or(f64::NAN, |(a, p)| a / p)
+            );
+        }
         if let (Some(floor), Some(auth)) = (find(Phase::Floor), find(Phase::Authorize)) {
             println!(
                 "authorize / floor: throughput {:.3}x ({:.1}x below), p50 {:.1}x, p99 {:.1}x",
@@ -544,11 +593,15 @@ async fn run(args: Args) -> Result<(), Failure> {
             );
         }
     }
+    drop(peer);
     drop(floor);
     drop(server);
     if phases.contains(&Phase::Authorize) {
         println!();
         println!("{}", check_ledger(&data.path().join("cofre.db"), approved)?);
+    }
+    if phases.contains(&Phase::StorePeer) {
+        println!("{}", store_peer::check(&peer_dir.join(cofre_local::EmbeddedStore::FILE_NAME), peer_acknowledged)?);
     }
     Ok(())
 }
