@@ -73,13 +73,13 @@ struct Args {
     /// Unmeasured seconds before each phase.
     #[arg(long, default_value_t = 2)]
     warmup: u64,
-    /// Rounds of (floor, 404, authorize) per connection count.
+    /// Rounds of the phases per connection count.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Accounts the authorizations spread over.
     #[arg(long, default_value_t = 100)]
     accounts: usize,
-    /// cofre-local listens on 127.0.0.1:PORT, the floor on PORT + 1.
+    /// cofre-local listens on 127.0.0.1:PORT, the floor on PORT + 1, the store peer on PORT + 2.
     #[arg(long, default_value_t = 47310)]
     port: u16,
     /// Where to create the (fresh, temporary) data directory; default: the system temp directory.
@@ -128,6 +128,21 @@ fn serve_floor(addr: SocketAddr) -> Result<(), Failure> {
         axum::serve(listener, router).await?;
         Ok(())
     })
+}
+
+/// The store peer, started on a fresh store in `dir` and listening on `addr`.
+async fn store_peer_process(addr: SocketAddr, dir: &Path, accounts: usize) -> Result<Process, Failure> {
+    let peer = Process {
+        child: Command::new(std::env::current_exe()?)
+            .args(["--serve-store-peer", &addr.to_string(), "--accounts", &accounts.to_string()])
+            .arg("--store-peer-dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?,
+    };
+    wait_listening(addr).await?;
+    Ok(peer)
 }
 
 /// A child process killed (SIGKILL) when dropped.
@@ -482,7 +497,8 @@ async fn run(args: Args) -> Result<(), Failure> {
     let token = cli(&bin, data.path(), &["token", "--tenant", TENANT])?.lines().last().ok_or("no token")?.to_owned();
 
     let cofre_addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let floor_addr = SocketAddr::from(([127, 0, 0, 1], args.port + 1));
+    let port = |offset: u16| args.port.checked_add(offset).ok_or("--port leaves no room for the floor and the peer");
+    let floor_addr = SocketAddr::from(([127, 0, 0, 1], port(1)?));
     let server = Process {
         child: Command::new(&bin)
             .args(["serve", "--addr", &cofre_addr.to_string()])
@@ -500,23 +516,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     };
     wait_listening(cofre_addr).await?;
     wait_listening(floor_addr).await?;
-    let peer_addr = SocketAddr::from(([127, 0, 0, 1], args.port + 2));
-    let peer_dir = data.path().join("store-peer");
-    let peer = if phases.contains(&Phase::StorePeer) {
-        let peer = Process {
-            child: Command::new(std::env::current_exe()?)
-                .args(["--serve-store-peer", &peer_addr.to_string(), "--accounts", &args.accounts.to_string()])
-                .arg("--store-peer-dir")
-                .arg(&peer_dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()?,
-        };
-        wait_listening(peer_addr).await?;
-        Some(peer)
-    } else {
-        None
-    };
+    let peer_addr = SocketAddr::from(([127, 0, 0, 1], port(2)?));
 
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     println!("cofre-local authorizations under load: {}", bin.display());
@@ -532,22 +532,33 @@ async fn run(args: Args) -> Result<(), Failure> {
 
     let (warmup, measure) = (Duration::from_secs(args.warmup), Duration::from_secs(args.seconds));
     let mut run_id = 0;
-    let (mut approved, mut peer_acknowledged) = (0, 0);
+    let mut approved = 0;
+    let mut peer_checks = Vec::new();
     for &connections in &args.connections {
         let mut results: Vec<Vec<Measured>> = phases.iter().map(|_| Vec::new()).collect();
         for _ in 0..args.rounds {
             for (i, &phase) in phases.iter().enumerate() {
                 run_id += 1;
-                let (addr, pid) = match phase {
-                    Phase::Floor => (floor_addr, floor.child.id()),
-                    Phase::NotFound | Phase::Authorize => (cofre_addr, server.child.id()),
-                    Phase::StorePeer => (peer_addr, peer.as_ref().ok_or("no store peer")?.child.id()),
+                // The store peer lives for its phase only, on a store of its own: once idle, its
+                // checkpointer would still be copying its log while the next phase is measured.
+                let peer_dir = data.path().join(format!("store-peer-{run_id}"));
+                let peer = match phase {
+                    Phase::StorePeer => Some(store_peer_process(peer_addr, &peer_dir, args.accounts).await?),
+                    _ => None,
+                };
+                let (addr, pid) = match &peer {
+                    Some(peer) => (peer_addr, peer.child.id()),
+                    None if phase == Phase::Floor => (floor_addr, floor.child.id()),
+                    None => (cofre_addr, server.child.id()),
                 };
                 let target = Target { phase, addr, token: token.clone(), accounts: args.accounts, run: run_id };
                 let measured = self::phase(&target, connections, warmup, measure, Some(pid)).await?;
-                match phase {
-                    Phase::StorePeer => peer_acknowledged += measured.approved,
-                    _ => approved += measured.approved,
+                if let Some(peer) = peer {
+                    drop(peer);
+                    let db = peer_dir.join(cofre_local::EmbeddedStore::FILE_NAME);
+                    peer_checks.push(store_peer::check(&db, measured.approved)?);
+                } else {
+                    approved += measured.approved;
                 }
                 results[i].push(measured);
             }
@@ -593,15 +604,14 @@ async fn run(args: Args) -> Result<(), Failure> {
             );
         }
     }
-    drop(peer);
     drop(floor);
     drop(server);
     if phases.contains(&Phase::Authorize) {
         println!();
         println!("{}", check_ledger(&data.path().join("cofre.db"), approved)?);
     }
-    if phases.contains(&Phase::StorePeer) {
-        println!("{}", store_peer::check(&peer_dir.join(cofre_local::EmbeddedStore::FILE_NAME), peer_acknowledged)?);
+    for check in peer_checks {
+        println!("{check}");
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::extract::State;
 use cofre_domain::store::StoreError;
 use cofre_local::EmbeddedStore;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{AUTHORIZE, FLOOR_ANSWER, Failure, TENANT};
 
@@ -59,32 +59,99 @@ fn padded(prefix: &str, len: usize) -> String {
     text
 }
 
-fn account_body(id: u64, available: i64) -> String {
+/// The limit and starting balance of every account, in cents.
+const FULL_BALANCE: u64 = 100_000_000_000;
+
+/// An account as `cofre-local seed` stores it, its settings in the same body.
+fn account_body(id: u64) -> String {
     format!(
-        r#"{{"tenant":"{TENANT}","id":{id},"program_id":1,"document_number":"{:011}","status":"NORMAL","currency":"BRL","limit":100000000000,"available":{available},"held":{},"bank":null,"cards":[]}}"#,
-        90_000_000_000_u64 + id,
-        100_000_000_000 - available
+        r#"{{"tenant":"{TENANT}","id":{id},"program_id":1,"document_number":"{:011}","status":"NORMAL","currency":"BRL","limit":{FULL_BALANCE},"available":{FULL_BALANCE},"held":0,"bank":null,"cards":[]}}"#,
+        90_000_000_000_u64 + id
     )
 }
 
-/// The read before a decision: the tracking record (absent) and the account, one snapshot.
+/// What the embedded store's statements are (`infra/local/src/embedded/`): the peer runs the same.
+const READ: &str = "SELECT body FROM items WHERE pk = ?1 AND sk = ?2";
+const WRITE: &str = "INSERT INTO items (pk, sk, version, body) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (pk, sk) DO UPDATE SET version = excluded.version, body = excluded.body";
+const DUE: &str = "INSERT INTO due_holds (tenant, authorization_id, due_ms) VALUES (?1, ?2, ?3)
+                   ON CONFLICT (tenant, authorization_id) DO UPDATE SET due_ms = excluded.due_ms";
+const EVENT: &str = "INSERT INTO events (tenant, body) VALUES (?1, ?2)";
+/// How long a hold lasts before it is due (the default of `docs/hold-expiry.md`).
+const HOLD_MS: i64 = 7 * 24 * 3_600_000;
+
+fn read_body(connection: &Connection, pk: &str, sk: &str) -> Result<Option<String>, StoreError> {
+    let mut statement = connection.prepare_cached(READ).map_err(failed)?;
+    statement.query_row(params![pk, sk], |row| row.get(0)).optional().map_err(failed)
+}
+
+fn write_body(connection: &Connection, pk: &str, sk: &str, version: i64, body: &str) -> Result<(), StoreError> {
+    connection.prepare_cached(WRITE).and_then(|mut s| s.execute(params![pk, sk, version, body])).map_err(failed)?;
+    Ok(())
+}
+
+/// The read before a decision: the tracking record (absent) and the account (which holds its
+/// settings too), in one snapshot, on this worker's reader connection, opened as the store opens
+/// its readers.
 fn read_before(path: &Path, pk: &str, track: &str, account: &str) -> Result<bool, StoreError> {
     READER.with(|cell| {
         let mut cell = cell.borrow_mut();
         let connection = match cell.as_mut() {
             Some(connection) => connection,
-            None => cell.insert(Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(failed)?),
+            None => {
+                let connection = Connection::open(path).map_err(failed)?;
+                connection.busy_timeout(std::time::Duration::from_secs(10)).map_err(failed)?;
+                connection.pragma_update(None, "query_only", true).map_err(failed)?;
+                cell.insert(connection)
+            }
         };
-        let get = |sk: &str| -> Result<Option<String>, StoreError> {
-            let mut statement =
-                connection.prepare_cached("SELECT body FROM items WHERE pk = ?1 AND sk = ?2").map_err(failed)?;
-            statement.query_row(params![pk, sk], |row| row.get(0)).optional().map_err(failed)
-        };
-        connection.prepare_cached("BEGIN").and_then(|mut s| s.execute([])).map_err(failed)?;
-        let found = get(track).and_then(|track| Ok(track.is_none() && get(account)?.is_some()));
-        connection.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map_err(failed)?;
+        let run = |sql: &str| connection.prepare_cached(sql).and_then(|mut s| s.execute([])).map_err(failed);
+        let found = run("BEGIN").and_then(|_| {
+            let found = read_body(connection, pk, track)?.is_none() && read_body(connection, pk, account)?.is_some();
+            run("COMMIT").map(|_| found)
+        });
+        if !connection.is_autocommit() {
+            let _ = connection.execute_batch("ROLLBACK");
+        }
         found
     })
+}
+
+/// The write of one approved decision, in the order the embedded ledger's `commit` makes it.
+fn write_decision(
+    tx: &rusqlite::Transaction<'_>,
+    pk: &str,
+    track: &str,
+    account: &str,
+    id: u64,
+) -> Result<(), StoreError> {
+    if read_body(tx, pk, track)?.is_some() {
+        return Err(failed("a duplicate"));
+    }
+    // The balance: read, decoded as the account and as its settings, moved, encoded back.
+    let body = read_body(tx, pk, account)?.ok_or_else(|| failed("no account"))?;
+    let mut account_value: serde_json::Value = serde_json::from_str(&body).map_err(failed)?;
+    let _settings: serde_json::Value = serde_json::from_str(&body).map_err(failed)?;
+    let available = account_value["available"].as_i64().ok_or_else(|| failed("no available amount"))?;
+    account_value["available"] = (available - 1).into();
+    account_value["held"] = (account_value["held"].as_i64().unwrap_or(0) + 1).into();
+    write_body(tx, pk, account, 0, &serde_json::to_string(&account_value).map_err(failed)?)?;
+    let authorization = format!("AUTH#{id}");
+    if read_body(tx, pk, &authorization)?.is_some() {
+        return Err(failed("the authorization exists"));
+    }
+    write_body(tx, pk, &authorization, 1, &padded(&authorization, AUTHORIZATION_BYTES))?;
+    let now_ms =
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(failed)?.as_millis())
+            .map_err(failed)?;
+    let id = i64::try_from(id).map_err(failed)?;
+    tx.prepare_cached(DUE).and_then(|mut s| s.execute(params![TENANT, id, now_ms + HOLD_MS])).map_err(failed)?;
+    write_body(tx, pk, track, 0, &padded(track, TRACK_BYTES))?;
+    let mut event = tx.prepare_cached(EVENT).map_err(failed)?;
+    for bytes in EVENT_BYTES {
+        event.execute(params![TENANT, padded(&authorization, bytes)]).map_err(failed)?;
+    }
+    Ok(())
 }
 
 async fn decide(State(peer): State<Arc<Peer>>, body: axum::body::Bytes) -> axum::response::Response {
@@ -101,49 +168,7 @@ async fn decide(State(peer): State<Arc<Peer>>, body: axum::body::Bytes) -> axum:
         Err(_) => return http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
     let id = peer.next_id.fetch_add(1, Ordering::Relaxed);
-    let written = peer
-        .store
-        .transaction(move |tx| {
-            let (version, body): (i64, String) = tx
-                .prepare_cached("SELECT version, body FROM items WHERE pk = ?1 AND sk = ?2")
-                .and_then(|mut s| s.query_row(params![pk, account], |row| Ok((row.get(0)?, row.get(1)?))))
-                .map_err(failed)?;
-            let available = body
-                .split_once(r#""available":"#)
-                .and_then(|(_, rest)| rest.split(',').next()?.parse::<i64>().ok())
-                .ok_or_else(|| failed("no available amount"))?;
-            let updated = tx
-                .prepare_cached("UPDATE items SET version = ?3, body = ?4 WHERE pk = ?1 AND sk = ?2 AND version = ?5")
-                .and_then(|mut s| {
-                    s.execute(params![
-                        pk,
-                        account,
-                        version + 1,
-                        account_body(decision.account_id, available - 1),
-                        version
-                    ])
-                })
-                .map_err(failed)?;
-            if updated != 1 {
-                return Err(failed("the account changed"));
-            }
-            let mut insert = tx
-                .prepare_cached("INSERT INTO items (pk, sk, version, body) VALUES (?1, ?2, 1, ?3)")
-                .map_err(failed)?;
-            insert.execute(params![pk, track, padded(&track, TRACK_BYTES)]).map_err(failed)?;
-            let authorization = format!("AUTH#{id}");
-            insert.execute(params![pk, authorization, padded(&authorization, AUTHORIZATION_BYTES)]).map_err(failed)?;
-            let mut event = tx.prepare_cached("INSERT INTO events (tenant, body) VALUES (?1, ?2)").map_err(failed)?;
-            for bytes in EVENT_BYTES {
-                event.execute(params![TENANT, padded(&authorization, bytes)]).map_err(failed)?;
-            }
-            let due_ms = i64::try_from(id % 604_800_000).unwrap_or(0);
-            tx.prepare_cached("INSERT INTO due_holds (tenant, authorization_id, due_ms) VALUES (?1, ?2, ?3)")
-                .and_then(|mut s| s.execute(params![TENANT, i64::try_from(id).unwrap_or(i64::MAX), due_ms]))
-                .map_err(failed)?;
-            Ok::<_, StoreError>(())
-        })
-        .await;
+    let written = peer.store.transaction(move |tx| write_decision(tx, &pk, &track, &account, id)).await;
     match written {
         Ok(()) => ([(http::header::CONTENT_TYPE, "application/json")], FLOOR_ANSWER).into_response(),
         Err(_) => http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
@@ -160,11 +185,7 @@ pub fn serve(addr: SocketAddr, dir: &Path, accounts: u64) -> Result<(), Failure>
             .transaction(move |tx| {
                 let pk = format!("TENANT#{TENANT}");
                 for id in 1..=accounts {
-                    tx.execute(
-                        "INSERT INTO items (pk, sk, version, body) VALUES (?1, ?2, 1, ?3)",
-                        params![pk, format!("ACCOUNT#{id}"), account_body(id, 100_000_000_000)],
-                    )
-                    .map_err(failed)?;
+                    write_body(tx, &pk, &format!("ACCOUNT#{id}"), 0, &account_body(id))?;
                 }
                 Ok::<_, StoreError>(())
             })
@@ -185,10 +206,19 @@ pub fn check(db: &Path, acknowledged: u64) -> Result<String, Failure> {
     let count = |sql: &str| connection.query_row(sql, [], |row| row.get::<_, u64>(0));
     let decisions = count("SELECT count(*) FROM items WHERE sk LIKE 'TRACK#%'")?;
     let events = count("SELECT count(*) FROM events")?;
+    let holds = count("SELECT count(*) FROM due_holds")?;
+    let mut spent = 0_u64;
+    let mut statement = connection.prepare("SELECT body FROM items WHERE sk LIKE 'ACCOUNT#%'")?;
+    for body in statement.query_map([], |row| row.get::<_, String>(0))? {
+        let account: serde_json::Value = serde_json::from_str(&body?)?;
+        let available = account["available"].as_u64().ok_or("no available amount")?;
+        spent += FULL_BALANCE.checked_sub(available).ok_or("more available than the limit")?;
+    }
     let line = format!(
-        "store peer after SIGKILL: {acknowledged} decisions acknowledged; {decisions} recorded, {events} events"
+        "store peer after SIGKILL: {acknowledged} decisions acknowledged; {decisions} recorded, {events} events, \
+         {holds} holds, {spent} cents spent"
     );
-    if decisions != acknowledged || events != 2 * acknowledged {
+    if decisions != acknowledged || events != 2 * acknowledged || holds != acknowledged || spent != acknowledged {
         return Err(format!("{line}: DOES NOT ADD UP").into());
     }
     Ok(format!("{line}: adds up"))

@@ -25,10 +25,20 @@ impl Ledger for EmbeddedStore {
         keys: &[LedgerKey],
     ) -> Result<Vec<Option<Result<LedgerItem, StoreError>>>, StoreError> {
         self.read(|tx| {
+            // An account and its settings are one row: read it once, as the port promises.
+            let mut read: Vec<((String, String), Option<String>)> = Vec::with_capacity(keys.len());
             keys.iter()
                 .map(|key| {
                     let (pk, sk) = ledger_key(tenant, key);
-                    let Some(body) = read_body(tx, &pk, &sk)? else { return Ok(None) };
+                    let body = match read.iter().find(|(at, _)| at.0 == pk && at.1 == sk) {
+                        Some((_, body)) => body.clone(),
+                        None => {
+                            let body = read_body(tx, &pk, &sk)?;
+                            read.push(((pk, sk), body.clone()));
+                            body
+                        }
+                    };
+                    let Some(body) = body else { return Ok(None) };
                     let item = decode(key, &body);
                     match (key, item) {
                         (LedgerKey::AuthorizationOf(_), Ok(LedgerItem::Recorded(recorded))) => {
