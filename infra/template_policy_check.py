@@ -20,8 +20,9 @@ SecretsKey through Secrets Manager, own secrets only); keys, tables and the HMAC
 deletion and replacement, keys rotated with a 30-day deletion window; secrets on the stack's key;
 JwtIssuer/JwtAudience/KeyAdminRoleArn patterns (accepting and refusing sample values) and
 samconfig.toml's values against them, each environment deployed as the key admin; reserved
-concurrency per function from its parameter (0 = none reserved); the JWT authorizer reading
-Authorization; every route behind it.
+concurrency per function from its parameter (0 = none reserved); expire-holds' Timeout against the
+time its sweep keeps free before the deadline; the JWT authorizer reading Authorization; every route
+behind it.
 
 Then the breakages: each is a deliberate regression applied to a copy of the template, and the check
 must fail on every one of them.
@@ -707,6 +708,14 @@ def run(template, samconfig, report):
                  and sweep.get("EventInvokeConfig", {}).get("MaximumRetryAttempts") == 0,
                  "ExpireHoldsFunction: one sweep at a time, no Lambda retries",
                  (sweep.get("ReservedConcurrentExecutions"), sweep.get("EventInvokeConfig")))
+    # The sweep starts nothing new within SWEEP_STOP_BEFORE_DEADLINE of its deadline (the Rust
+    # constant, read from its source): a Timeout not well past it leaves no time to sweep.
+    stop = re.search(r"SWEEP_STOP_BEFORE_DEADLINE: std::time::Duration = std::time::Duration::from_secs\((\d+)\)",
+                     (Path(__file__).resolve().parent.parent / "shared/aws/src/wiring.rs").read_text())
+    timeout = sweep.get("Timeout", template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
+    report.check(stop is not None and isinstance(timeout, int) and timeout >= 2 * int(stop.group(1)),
+                 "ExpireHoldsFunction: its Timeout is at least twice the time the sweep keeps free before its deadline",
+                 (timeout, stop and stop.group(1)))
     alarm = resources.get("ExpireHoldsErrorsAlarm", {}).get("Properties", {})
     report.check(alarm.get("MetricName") == "Errors" and alarm.get("Dimensions") == [
                      {"Name": "FunctionName", "Value": {"Ref": "ExpireHoldsFunction"}}] and alarm.get("Threshold") == 0,
@@ -929,6 +938,8 @@ BREAKAGES = {
     "two sweeps may run at once": lambda t: t["Resources"]["ExpireHoldsFunction"]["Properties"].pop(
         "ReservedConcurrentExecutions"),
     "nothing alarms on a failing sweep": lambda t: t["Resources"].pop("ExpireHoldsErrorsAlarm"),
+    "expire-holds gets the functions' 15 s timeout (it would stop before sweeping)": lambda t: t["Resources"][
+        "ExpireHoldsFunction"]["Properties"].pop("Timeout"),
     "expire-holds runs on a timer of its own making (no schedule)": lambda t: t["Resources"]["ExpireHoldsFunction"][
         "Properties"].pop("Events"),
     "the pipe has no dead-letter queue": lambda t: stream_params(t).pop("DeadLetterConfig"),

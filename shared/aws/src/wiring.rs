@@ -948,6 +948,22 @@ pub const SWEEP_MAX_HOLDS_PER_INVOCATION: usize = 20_000;
 pub const SWEEP_STOP_BEFORE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[cfg(feature = "authorizations")]
+/// Why an invocation of expire-holds failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The store failed; what the sweep had not reached is still due.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The invocation's deadline leaves no time to sweep.
+    #[error(
+        "the invocation's deadline is within {} s: the sweep starts nothing that close to it, so the \
+         function's Timeout must be longer",
+        SWEEP_STOP_BEFORE_DEADLINE.as_secs()
+    )]
+    NoTime,
+}
+
+#[cfg(feature = "authorizations")]
 /// One invocation of expire-holds: the scheduler's event says nothing the sweep needs (what is due is
 /// read from the index, at the clock's time), so any event sweeps. Answers what it did, as JSON (in the
 /// function's result and logs); a store failure is the invocation's error, and what it had not
@@ -955,17 +971,24 @@ pub const SWEEP_STOP_BEFORE_DEADLINE: std::time::Duration = std::time::Duration:
 ///
 /// `deadline_ms` is the invocation's deadline (Lambda's context, Unix milliseconds): no new batch
 /// starts within [`SWEEP_STOP_BEFORE_DEADLINE`] of it, so the invocation ends with its report
-/// instead of a timeout.
+/// instead of a timeout. A deadline already that close is [`SweepError::NoTime`].
 pub async fn sweep_holds(
     expirer: &HoldExpirer,
     event: &serde_json::Value,
     deadline_ms: Option<u64>,
-) -> Result<serde_json::Value, StoreError> {
+) -> Result<serde_json::Value, SweepError> {
     let field = |name: &str| event.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
     let (scheduled_time, execution_id) = (field("scheduled_time"), field("execution_id"));
     let stop_at = deadline_ms
         .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
         .map(|deadline| deadline - SWEEP_STOP_BEFORE_DEADLINE);
+    // A sweep that could not start would report nothing due, like an empty index: fail instead, so
+    // the errors alarm says the function's Timeout is too short.
+    if let Some(stop_at) = stop_at
+        && stop_at <= time::OffsetDateTime::now_utc()
+    {
+        return Err(SweepError::NoTime);
+    }
     let report = expirer.sweep_until(SWEEP_MAX_HOLDS_PER_INVOCATION, stop_at).await?;
     tracing::info!(scheduled_time, execution_id, expired = report.expired, "sweep done");
     Ok(serde_json::json!({

@@ -169,6 +169,33 @@ async fn an_unconfirmed_hold_expires_once_with_its_event_and_then_refuses_settle
 }
 
 #[tokio::test]
+async fn an_invocation_whose_deadline_leaves_no_time_to_sweep_fails_and_touches_nothing() {
+    for backend in Backend::ALL {
+        let stack = seeded(backend).await;
+        let clock = TestClock::default();
+        let (server, sweep) = world_over(&stack, Arc::clone(&stack.ledger), &clock).await;
+        decide(&server, &hold(HOURLY, "100.00", "late-1")).await;
+        clock.advance(2 * HOUR);
+        let event = json!({ "scheduled_time": "2026-12-02T16:00:00Z", "execution_id": "e-1" });
+        let now_ms = u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap();
+        let before = stack.dynamodb_trips.count();
+
+        // Lambda's default 15 s: inside the 30 s the sweep keeps free, so it could not start.
+        let refused = cofre_aws::wiring::sweep_holds(&sweep, &event, Some(now_ms + 15_000)).await;
+        let error = refused.expect_err("a sweep with no time must fail, not report an empty index");
+        assert!(matches!(error, cofre_aws::wiring::SweepError::NoTime), "{backend:?}: {error}");
+        assert!(error.to_string().contains("Timeout must be longer"), "{error}");
+        assert_eq!(stack.dynamodb_trips.count(), before, "{backend:?}: nothing read");
+        assert_eq!(balance(&stack, HOURLY).await, (10_000_000 - 10_000, 10_000), "{backend:?}: still held");
+
+        // Without a deadline (or with time to spare) the same event releases it.
+        let report = cofre_aws::wiring::sweep_holds(&sweep, &event, None).await.unwrap();
+        assert_eq!((&report["due"], &report["expired"]), (&json!(1), &json!(1)), "{backend:?}: {report}");
+        assert_eq!(balance(&stack, HOURLY).await, (10_000_000, 0));
+    }
+}
+
+#[tokio::test]
 async fn confirmed_cancelled_and_denied_authorizations_are_never_swept() {
     for backend in Backend::ALL {
         let stack = seeded(backend).await;
