@@ -971,7 +971,8 @@ pub enum SweepError {
 ///
 /// `deadline_ms` is the invocation's deadline (Lambda's context, Unix milliseconds): no new batch
 /// starts within [`SWEEP_STOP_BEFORE_DEADLINE`] of it, so the invocation ends with its report
-/// instead of a timeout. A deadline already that close is [`SweepError::NoTime`].
+/// instead of a timeout. A deadline already that close is [`SweepError::NoTime`]; one already past
+/// is no deadline (an emulator's placeholder).
 pub async fn sweep_holds(
     expirer: &HoldExpirer,
     event: &serde_json::Value,
@@ -979,16 +980,22 @@ pub async fn sweep_holds(
 ) -> Result<serde_json::Value, SweepError> {
     let field = |name: &str| event.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
     let (scheduled_time, execution_id) = (field("scheduled_time"), field("execution_id"));
-    let stop_at = deadline_ms
-        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
-        .map(|deadline| deadline - SWEEP_STOP_BEFORE_DEADLINE);
-    // A sweep that could not start would report nothing due, like an empty index: fail instead, so
-    // the errors alarm says the function's Timeout is too short.
-    if let Some(stop_at) = stop_at
-        && stop_at <= time::OffsetDateTime::now_utc()
-    {
-        return Err(SweepError::NoTime);
-    }
+    let now = time::OffsetDateTime::now_utc();
+    let deadline =
+        deadline_ms.and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok());
+    let stop_at = match deadline {
+        // Lambda hands an event over before its deadline: one already past is no deadline but a
+        // placeholder (`cargo lambda watch` sends 600,000, in 1970). A sweep without one is cut by
+        // the function's timeout at worst, which loses nothing.
+        Some(deadline) if deadline <= now => {
+            tracing::warn!(deadline_ms, "the invocation's deadline is already past; sweeping without one");
+            None
+        }
+        // One that leaves no time would stop the sweep before it starts, and its report would
+        // read like an empty index: fail, so the errors alarm says the Timeout is too short.
+        Some(deadline) if deadline - SWEEP_STOP_BEFORE_DEADLINE <= now => return Err(SweepError::NoTime),
+        deadline => deadline.map(|deadline| deadline - SWEEP_STOP_BEFORE_DEADLINE),
+    };
     let report = expirer.sweep_until(SWEEP_MAX_HOLDS_PER_INVOCATION, stop_at).await?;
     tracing::info!(scheduled_time, execution_id, expired = report.expired, "sweep done");
     Ok(serde_json::json!({
