@@ -52,6 +52,14 @@ async fn world_over(stack: &Stack, ledger: Arc<dyn Ledger>, clock: &TestClock) -
     (server, HoldExpirer::new(ledger, Arc::new(clock.clone())))
 }
 
+/// A seeded stack, its clock, and the server and sweeper over its own ledger.
+async fn seeded_world(backend: Backend) -> (Stack, TestClock, TestServer, HoldExpirer) {
+    let stack = seeded(backend).await;
+    let clock = TestClock::default();
+    let (server, sweep) = world_over(&stack, Arc::clone(&stack.ledger), &clock).await;
+    (stack, clock, server, sweep)
+}
+
 async fn seeded(backend: Backend) -> Stack {
     let stack = Stack::new(backend).await;
     assert_eq!(stack.seed_accounts(&accounts()).await, (3, 0));
@@ -94,9 +102,7 @@ fn expiry_events(events: &[Value]) -> Vec<&Value> {
 #[tokio::test]
 async fn an_unconfirmed_hold_expires_once_with_its_event_and_then_refuses_settlement() {
     for backend in Backend::ALL {
-        let stack = seeded(backend).await;
-        let clock = TestClock::default();
-        let (server, sweep) = world_over(&stack, Arc::clone(&stack.ledger), &clock).await;
+        let (stack, clock, server, sweep) = seeded_world(backend).await;
         let approved = decide(&server, &hold(HOURLY, "100.00", "h-1")).await;
         assert_eq!(approved.body["status"], "APPROVED");
         // Partly cancelled: only what it still holds is released.
@@ -171,9 +177,7 @@ async fn an_unconfirmed_hold_expires_once_with_its_event_and_then_refuses_settle
 #[tokio::test]
 async fn an_invocation_whose_deadline_leaves_no_time_to_sweep_fails_and_touches_nothing() {
     for backend in Backend::ALL {
-        let stack = seeded(backend).await;
-        let clock = TestClock::default();
-        let (server, sweep) = world_over(&stack, Arc::clone(&stack.ledger), &clock).await;
+        let (stack, clock, server, sweep) = seeded_world(backend).await;
         decide(&server, &hold(HOURLY, "100.00", "late-1")).await;
         clock.advance(2 * HOUR);
         let event = json!({ "scheduled_time": "2026-12-02T16:00:00Z", "execution_id": "e-1" });
@@ -199,9 +203,7 @@ async fn an_invocation_whose_deadline_leaves_no_time_to_sweep_fails_and_touches_
 #[tokio::test]
 async fn confirmed_cancelled_and_denied_authorizations_are_never_swept() {
     for backend in Backend::ALL {
-        let stack = seeded(backend).await;
-        let clock = TestClock::default();
-        let (server, sweep) = world_over(&stack, Arc::clone(&stack.ledger), &clock).await;
+        let (stack, clock, server, sweep) = seeded_world(backend).await;
         decide(&server, &hold(HOURLY, "5.00", "c-1")).await;
         decide(&server, &hold(HOURLY, "6.00", "c-2")).await;
         let denied = decide(&server, &hold(HOURLY, "999999.00", "c-3")).await;
@@ -525,9 +527,7 @@ async fn a_hold_the_store_refuses_is_left_due_and_the_sweep_releases_the_others(
 #[tokio::test]
 async fn a_sweep_past_its_deadline_starts_nothing_and_leaves_every_hold_due() {
     for backend in Backend::ALL {
-        let stack = seeded(backend).await;
-        let clock = TestClock::default();
-        let (server, sweep) = world_over(&stack, Arc::clone(&stack.ledger), &clock).await;
+        let (stack, clock, server, sweep) = seeded_world(backend).await;
         for n in 0..3 {
             decide(&server, &hold(HOURLY, "1.00", &format!("late-{n}"))).await;
         }
