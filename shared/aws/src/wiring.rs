@@ -991,10 +991,16 @@ pub async fn sweep_holds(
             tracing::warn!(deadline_ms, "the invocation's deadline is already past; sweeping without one");
             None
         }
-        // One that leaves no time would stop the sweep before it starts, and its report would
-        // read like an empty index: fail, so the errors alarm says the Timeout is too short.
-        Some(deadline) if deadline - SWEEP_STOP_BEFORE_DEADLINE <= now => return Err(SweepError::NoTime),
-        deadline => deadline.map(|deadline| deadline - SWEEP_STOP_BEFORE_DEADLINE),
+        Some(deadline) => {
+            let stop_at = deadline - SWEEP_STOP_BEFORE_DEADLINE;
+            // One that leaves no time would stop the sweep before it starts, and its report would
+            // read like an empty index: fail, so the errors alarm says the Timeout is too short.
+            if stop_at <= now {
+                return Err(SweepError::NoTime);
+            }
+            Some(stop_at)
+        }
+        None => None,
     };
     let report = expirer.sweep_until(SWEEP_MAX_HOLDS_PER_INVOCATION, stop_at).await?;
     tracing::info!(scheduled_time, execution_id, expired = report.expired, "sweep done");

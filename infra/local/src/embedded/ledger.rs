@@ -4,6 +4,9 @@
 //! record within the same read transaction: a point read here costs no round trip, so no copy of it
 //! is kept (nor has to be kept current by the writer).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use async_trait::async_trait;
 use rusqlite::{Transaction, params};
 use time::OffsetDateTime;
@@ -25,21 +28,20 @@ impl Ledger for EmbeddedStore {
         keys: &[LedgerKey],
     ) -> Result<Vec<Option<Result<LedgerItem, StoreError>>>, StoreError> {
         self.read(|tx| {
-            // An account and its settings are one row: read it once, as the port promises.
-            let mut read: Vec<((String, String), Option<String>)> = Vec::with_capacity(keys.len());
+            // Each row once, as the port promises (an account and its settings are one row), as
+            // the DynamoDB adapter's one `BatchGetItem` does.
+            let addresses: Vec<(String, String)> = keys.iter().map(|key| ledger_key(tenant, key)).collect();
+            let mut bodies: HashMap<&(String, String), Option<String>> = HashMap::with_capacity(addresses.len());
+            for address in &addresses {
+                if let Entry::Vacant(vacant) = bodies.entry(address) {
+                    vacant.insert(read_body(tx, &address.0, &address.1)?);
+                }
+            }
             keys.iter()
-                .map(|key| {
-                    let (pk, sk) = ledger_key(tenant, key);
-                    let body = match read.iter().find(|(at, _)| at.0 == pk && at.1 == sk) {
-                        Some((_, body)) => body.clone(),
-                        None => {
-                            let body = read_body(tx, &pk, &sk)?;
-                            read.push(((pk, sk), body.clone()));
-                            body
-                        }
-                    };
-                    let Some(body) = body else { return Ok(None) };
-                    let item = decode(key, &body);
+                .zip(&addresses)
+                .map(|(key, address)| {
+                    let Some(body) = bodies.get(address).and_then(Option::as_deref) else { return Ok(None) };
+                    let item = decode(key, body);
                     match (key, item) {
                         (LedgerKey::AuthorizationOf(_), Ok(LedgerItem::Recorded(recorded))) => {
                             let by_id = LedgerKey::Authorization(recorded.authorization_id);
